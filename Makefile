@@ -1,0 +1,70 @@
+# Two commands for a bare machine: `make synth` and `make test`. Everything else builds on them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ENV ?= dev
+CDK := node_modules/.bin/cdk
+CDK_ARGS := -c env=$(ENV)
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: help setup synth test lint typecheck unit integration bench budget diff deploy destroy smoke burst clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+# The stamps make setup idempotent and free on the second run: they are rebuilt only when a pin changes.
+$(PY_STAMP): requirements.txt requirements-dev.txt lambda_src/requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(PY_STAMP) $(NODE_STAMP) ## Create .venv and node_modules from the pinned requirements
+
+synth: setup ## Synthesize ENV (dev|prod) into cdk.out with the cdk-nag gate
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) synth $(CDK_ARGS) --quiet
+	@echo "Synthesized $(ENV) into cdk.out (cdk-nag AwsSolutions: no unacknowledged findings)"
+
+lint: setup ## ruff lint + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup ## mypy --strict on stacks/ and lambda_src/
+	$(BIN)/mypy
+
+test: lint typecheck ## Lint, typecheck and run the whole test suite (infra, lambdas, integration)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+unit: setup ## Fast tests only (no PostgreSQL)
+	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
+
+integration: setup ## Integration tests on a real local PostgreSQL + PgBouncer
+	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+bench: setup ## Burst lab on local PostgreSQL + PgBouncer (BENCH_ARGS="--concurrency 800 --duration 30")
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+budget: setup ## Print the connection and timeout budget of ENV
+	$(BIN)/python -m stacks.budget --env $(ENV)
+
+diff: setup ## cdk diff ENV against your account
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) diff $(CDK_ARGS) --all
+
+deploy: setup ## cdk deploy ENV into your account
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) deploy $(CDK_ARGS) --all
+
+destroy: setup ## cdk destroy ENV (prod keeps its database: RETAIN/SNAPSHOT)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) destroy $(CDK_ARGS) --all
+
+clean: ## Remove build output (keeps .venv and node_modules)
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
