@@ -1,0 +1,505 @@
+"""Start a throwaway PostgreSQL and a PgBouncer on 127.0.0.1, with TLS, and stop them by PID.
+
+Both servers refuse to run as root, so when the caller is root they run as the ``postgres`` OS
+user. TLS uses a test CA generated per run, so clients can connect with ``sslmode=verify-full``
+exactly as the Lambda functions do against RDS Proxy (where the CA is Amazon Root CA 1).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+
+LOOPBACK = "127.0.0.1"
+SERVICE_USER = "postgres"
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+# PgBouncer looks each login up in pg_shadow, so a changed password is seen at the next connect.
+AUTH_QUERY = "SELECT usename, passwd FROM pg_shadow WHERE usename = $1"
+
+
+class MissingBinaryError(RuntimeError):
+    """A server binary the harness needs is not installed."""
+
+
+def find_pg_bindir() -> Path:
+    """Where initdb/pg_ctl/postgres live: $LOCALPG_BINDIR, the newest Debian cluster, or PATH."""
+    override = os.environ.get("LOCALPG_BINDIR")
+    candidates = (
+        [Path(override)]
+        if override
+        else sorted(
+            Path("/usr/lib/postgresql").glob("*/bin"),
+            key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+            reverse=True,
+        )
+    )
+    on_path = shutil.which("pg_ctl")
+    if on_path and not override:
+        candidates.append(Path(on_path).parent)
+    for bindir in candidates:
+        if all((bindir / name).is_file() for name in ("initdb", "pg_ctl", "postgres")):
+            return bindir
+    raise MissingBinaryError(
+        "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found: install the Debian "
+        "package 'postgresql' (bash .ci/run does) or set LOCALPG_BINDIR"
+    )
+
+
+def find_pgbouncer() -> Path:
+    """The pgbouncer binary: $LOCALPG_PGBOUNCER, PATH, or /usr/sbin/pgbouncer."""
+    override = os.environ.get("LOCALPG_PGBOUNCER")
+    for candidate in (override, shutil.which("pgbouncer"), "/usr/sbin/pgbouncer"):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    raise MissingBinaryError(
+        "pgbouncer not found: install the Debian package 'pgbouncer' (bash .ci/run does) "
+        "or set LOCALPG_PGBOUNCER"
+    )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process runs; a zombie (exited, not yet reaped by its parent) counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    # The state letter follows the parenthesised command name, which may itself hold spaces.
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def _wait_for_port(port: int, deadline: float, process: subprocess.Popen[bytes] | None) -> bool:
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            return False
+        with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), timeout=0.5):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+class _ServiceAccount:
+    """Who the servers run as: the caller, or the postgres OS user when the caller is root."""
+
+    def __init__(self) -> None:
+        if os.geteuid() == 0:
+            try:
+                entry = pwd.getpwnam(SERVICE_USER)
+            except KeyError as exc:
+                raise MissingBinaryError(
+                    f"running as root needs the '{SERVICE_USER}' OS user (the Debian package "
+                    "'postgresql' creates it): PostgreSQL and PgBouncer refuse to run as root"
+                ) from exc
+            self.uid: int | None = entry.pw_uid
+            self.gid: int | None = entry.pw_gid
+        else:
+            self.uid = self.gid = None
+
+    def popen_kwargs(self) -> dict[str, Any]:
+        if self.uid is None:
+            return {}
+        return {"user": self.uid, "group": self.gid, "extra_groups": []}
+
+    def own(self, *paths: Path) -> None:
+        if self.uid is None or self.gid is None:
+            return
+        for path in paths:
+            os.chown(path, self.uid, self.gid)
+
+    def run(self, args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603 - fixed binaries, no shell
+            args, check=True, capture_output=True, text=True, **self.popen_kwargs(), **kwargs
+        )
+
+
+def _make_test_ca(directory: Path, account: _ServiceAccount) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for localhost/127.0.0.1; returns (ca, cert, key)."""
+    ca_key, ca_crt = directory / "ca.key", directory / "ca.crt"
+    key, csr, crt = directory / "server.key", directory / "server.csr", directory / "server.crt"
+    ext = directory / "server.ext"
+    ext.write_text(
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+    )
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise MissingBinaryError("openssl not found: needed to make the test CA")
+    steps = [
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key),
+         "-out", str(ca_crt), "-days", "2", "-subj", "/CN=localpg test CA",
+         "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        [openssl, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
+         "-subj", "/CN=localhost"],
+        [openssl, "x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key),
+         "-CAcreateserial", "-out", str(crt), "-days", "2", "-extfile", str(ext)],
+    ]  # fmt: skip
+    for step in steps:
+        subprocess.run(step, check=True, capture_output=True)  # noqa: S603
+    key.chmod(0o600)
+    account.own(key, crt, ca_crt)
+    return ca_crt, crt, key
+
+
+class _Server:
+    """Shared lifecycle: a private base directory, start/stop, context manager, atexit safety."""
+
+    name = "server"
+
+    def __init__(self) -> None:
+        self.host = LOOPBACK
+        self.port = 0
+        self.pid: int | None = None
+        self._base: Path | None = None
+        self._registered = False
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _register_cleanup(self) -> None:
+        # An interrupted test session or bench still stops what it started.
+        if not self._registered:
+            atexit.register(self.stop)
+            self._registered = True
+
+    def _kill_pid(self) -> None:
+        if self.pid is None:
+            return
+        for sig, wait in ((signal.SIGTERM, STOP_TIMEOUT_S), (signal.SIGKILL, 5.0)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+            deadline = time.monotonic() + wait
+            while pid_alive(self.pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not pid_alive(self.pid):
+                break
+        self.pid = None
+
+    def _log_tail(self, log: Path, lines: int = 20) -> str:
+        try:
+            return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+class LocalPostgres(_Server):
+    """A throwaway PostgreSQL cluster on 127.0.0.1 with scram-sha-256 and TLS only.
+
+    ``max_connections`` defaults to 100, like a small RDS instance; 3 of them are reserved for
+    superusers, as on any PostgreSQL.
+    """
+
+    name = "postgres"
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 100,
+        require_tls: bool = True,
+        settings: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.max_connections = max_connections
+        self.require_tls = require_tls
+        self.settings = dict(settings or {})
+        self.superuser = SERVICE_USER
+        self.superuser_password = secrets.token_urlsafe(18)
+        self.bindir = find_pg_bindir()
+        self.ca_cert_path = Path()
+        self.cert_path = Path()
+        self.key_path = Path()
+        self._account = _ServiceAccount()
+        self._data: Path | None = None
+        self._log: Path | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        if self._data is None:
+            raise RuntimeError("LocalPostgres is not started")
+        return self._data
+
+    def start(self) -> Self:
+        if self.pid is not None:
+            return self
+        self._base = Path(tempfile.mkdtemp(prefix="localpg-"))
+        self._base.chmod(0o755)
+        self._account.own(self._base)
+        self._data = self._base / "data"
+        self._log = self._base / "postgres.log"
+        self._log.touch()
+        pwfile = self._base / "pwfile"
+        pwfile.write_text(self.superuser_password + "\n")
+        self._account.own(pwfile, self._log)
+        self.ca_cert_path, self.cert_path, self.key_path = _make_test_ca(self._base, self._account)
+        self._account.run(
+            [str(self.bindir / "initdb"), "-D", str(self._data), "-U", self.superuser,
+             "--auth=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C",
+             "--no-sync"]
+        )  # fmt: skip
+        pwfile.unlink()
+        self.port = free_port()
+        conf = {
+            "listen_addresses": f"'{LOOPBACK}'",
+            "port": str(self.port),
+            "max_connections": str(self.max_connections),
+            "unix_socket_directories": f"'{self._base}'",
+            "password_encryption": "'scram-sha-256'",
+            "ssl": "on",
+            "ssl_cert_file": f"'{self.cert_path}'",
+            "ssl_key_file": f"'{self.key_path}'",
+            # A disposable cluster: durability costs time and buys nothing here.
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "shared_buffers": "'128MB'",
+            **self.settings,
+        }
+        with (self._data / "postgresql.conf").open("a") as fh:
+            fh.write("\n# localpg\n")
+            fh.writelines(f"{key} = {value}\n" for key, value in conf.items())
+        hba = ["local all all scram-sha-256", f"hostssl all all {LOOPBACK}/32 scram-sha-256"]
+        hba.append(
+            f"hostnossl all all {LOOPBACK}/32 reject"
+            if self.require_tls
+            else f"hostnossl all all {LOOPBACK}/32 scram-sha-256"
+        )
+        (self._data / "pg_hba.conf").write_text("\n".join(hba) + "\n")
+        self._register_cleanup()
+        try:
+            self._account.run(
+                [str(self.bindir / "pg_ctl"), "-D", str(self._data), "-l", str(self._log),
+                 "-w", "-t", str(int(START_TIMEOUT_S)), "start"]
+            )  # fmt: skip
+        except subprocess.CalledProcessError as exc:
+            tail = self._log_tail(self._log)
+            self.stop()
+            raise RuntimeError(f"PostgreSQL did not start: {exc.stderr}\n{tail}") from exc
+        self.pid = int((self._data / "postmaster.pid").read_text().splitlines()[0])
+        return self
+
+    def stop(self) -> None:
+        if self.pid is not None and self._data is not None:
+            try:
+                self._account.run(
+                    [str(self.bindir / "pg_ctl"), "-D", str(self._data), "-m", "fast", "-w",
+                     "-t", str(int(STOP_TIMEOUT_S)), "stop"]
+                )  # fmt: skip
+                self.pid = None
+            except subprocess.CalledProcessError:
+                self._kill_pid()
+        if self._base is not None:
+            shutil.rmtree(self._base, ignore_errors=True)
+            self._base = None
+            self._data = None
+
+    def conninfo(
+        self,
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        dbname: str = "postgres",
+        port: int | None = None,
+        **extra: Any,
+    ) -> str:
+        """A libpq connection string with TLS verified against the test CA."""
+        params: dict[str, Any] = {
+            "host": self.host,
+            "port": port or self.port,
+            "user": user or self.superuser,
+            "password": password if user else (password or self.superuser_password),
+            "dbname": dbname,
+            "sslmode": "verify-full",
+            "sslrootcert": str(self.ca_cert_path),
+        }
+        params.update(extra)
+        return make_conninfo(**params)
+
+    def connect(self, *, dbname: str = "postgres") -> psycopg.Connection[tuple[Any, ...]]:
+        """A superuser connection in autocommit mode (for setup and observation)."""
+        return psycopg.connect(self.conninfo(dbname=dbname, connect_timeout=5), autocommit=True)
+
+    def execute(
+        self, sql: str, params: tuple[Any, ...] | None = None, *, dbname: str = "postgres"
+    ) -> list[tuple[Any, ...]]:
+        """Run one statement as superuser; returns its rows (empty for statements without)."""
+        with self.connect(dbname=dbname) as conn, conn.cursor() as cur:
+            cur.execute(sql.encode(), params)
+            return cur.fetchall() if cur.description else []
+
+    def client_backends(self, *, exclude_pid: int | None = None) -> int:
+        """Server connections from clients right now, as pg_stat_activity sees them."""
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE backend_type = 'client backend' AND pid <> %s",
+                (exclude_pid if exclude_pid is not None else conn.info.backend_pid,),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    @property
+    def log_path(self) -> Path | None:
+        return self._log
+
+
+class LocalPgBouncer(_Server):
+    """PgBouncer in front of a LocalPostgres: the stand-in for RDS Proxy.
+
+    Transaction pooling with at most ``pool_size`` server connections in all
+    (``max_db_connections``, like the proxy's MaxConnectionsPercent ceiling), TLS to clients with
+    the same test CA and verified TLS to the server. Users are looked up with ``auth_query`` on
+    every login, so a changed password (our stand-in for a rotated IAM token) takes effect for new
+    connections.
+    ``query_wait_timeout`` plays the proxy's ConnectionBorrowTimeout.
+    """
+
+    name = "pgbouncer"
+
+    def __init__(
+        self,
+        postgres: LocalPostgres,
+        *,
+        pool_size: int = 20,
+        pool_mode: str = "transaction",
+        max_client_conn: int = 5000,
+        borrow_timeout_s: int = 120,
+        idle_client_timeout_s: int = 1800,
+    ) -> None:
+        super().__init__()
+        self.postgres = postgres
+        self.pool_size = pool_size
+        self.pool_mode = pool_mode
+        self.max_client_conn = max_client_conn
+        self.borrow_timeout_s = borrow_timeout_s
+        self.idle_client_timeout_s = idle_client_timeout_s
+        self.binary = find_pgbouncer()
+        self._account = _ServiceAccount()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: Path | None = None
+
+    def start(self) -> Self:
+        if self.pid is not None:
+            return self
+        pg = self.postgres
+        self._base = Path(tempfile.mkdtemp(prefix="localpgbouncer-"))
+        self._base.chmod(0o755)
+        self.port = free_port()
+        self._log = self._base / "pgbouncer.log"
+        userlist = self._base / "userlist.txt"
+        userlist.write_text(f'"{pg.superuser}" "{pg.superuser_password}"\n')
+        userlist.chmod(0o600)
+        ini = self._base / "pgbouncer.ini"
+        settings = {
+            "listen_addr": LOOPBACK,
+            "listen_port": self.port,
+            "unix_socket_dir": "",
+            "auth_type": "scram-sha-256",
+            "auth_file": userlist,
+            "auth_user": pg.superuser,
+            "auth_query": AUTH_QUERY,
+            "pool_mode": self.pool_mode,
+            "default_pool_size": self.pool_size,
+            "max_db_connections": self.pool_size,
+            "reserve_pool_size": 0,
+            "max_client_conn": self.max_client_conn,
+            "query_wait_timeout": self.borrow_timeout_s,
+            "client_idle_timeout": self.idle_client_timeout_s,
+            "server_tls_sslmode": "verify-full",
+            "server_tls_ca_file": pg.ca_cert_path,
+            "client_tls_sslmode": "require",
+            "client_tls_key_file": pg.key_path,
+            "client_tls_cert_file": pg.cert_path,
+            "client_tls_ca_file": pg.ca_cert_path,
+            "admin_users": pg.superuser,
+            "ignore_startup_parameters": "extra_float_digits",
+            "logfile": self._log,
+            "log_connections": 0,
+            "log_disconnections": 0,
+        }
+        ini = self._base / "pgbouncer.ini"
+        ini.write_text(
+            f"[databases]\n* = host={pg.host} port={pg.port}\n[pgbouncer]\n"
+            + "".join(f"{key} = {value}\n" for key, value in settings.items())
+        )
+        self._log.touch()
+        self._account.own(self._base, userlist, ini, self._log)
+        self._register_cleanup()
+        self._process = subprocess.Popen(  # noqa: S603 - fixed binary, no shell
+            [str(self.binary), str(ini)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            **self._account.popen_kwargs(),
+        )
+        self.pid = self._process.pid
+        if not _wait_for_port(self.port, time.monotonic() + START_TIMEOUT_S, self._process):
+            tail = self._log_tail(self._log)
+            self.stop()
+            raise RuntimeError(f"PgBouncer did not start:\n{tail}")
+        return self
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(5)
+            self._process = None
+            self.pid = None
+        if self._base is not None:
+            shutil.rmtree(self._base, ignore_errors=True)
+            self._base = None
+
+    def conninfo(self, *, user: str, password: str, dbname: str = "postgres", **extra: Any) -> str:
+        """A libpq connection string to the pooler, TLS verified against the test CA."""
+        return self.postgres.conninfo(
+            user=user, password=password, dbname=dbname, port=self.port, **extra
+        )
+
+    @property
+    def log_path(self) -> Path | None:
+        return self._log
