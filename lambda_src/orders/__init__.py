@@ -1,0 +1,1 @@
+"""Orders service: a proxy-safe PostgreSQL connection layer, Lambda handlers and migrations."""

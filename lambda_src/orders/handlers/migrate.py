@@ -1,0 +1,65 @@
+"""Custom resource (CDK Provider onEvent): migrate on Create/Update, no-op on Delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from orders import migration
+from orders.errors import SettingsError
+from orders.observability import logger
+from orders.settings import MigrationSettings
+
+PHYSICAL_ID_PREFIX = "orders-schema"
+
+
+def on_event(
+    event: dict[str, Any],
+    settings_factory: type[MigrationSettings] = MigrationSettings,
+    secrets: migration.SecretFetcher | None = None,
+) -> dict[str, Any]:
+    """The handler's logic with its collaborators injectable (tests pass fakes)."""
+    request_type = event.get("RequestType") if isinstance(event, dict) else None
+    if request_type == "Delete":
+        # The schema and its data outlive the custom resource: deleting it must never fail a
+        # stack deletion or a replacement, and must never drop data.
+        physical_id = event.get("PhysicalResourceId") or PHYSICAL_ID_PREFIX
+        logger.info("Delete: nothing to do", extra={"physical_id": physical_id})
+        return {"PhysicalResourceId": physical_id}
+    if request_type not in ("Create", "Update"):
+        raise migration.MigrationError(
+            f"RequestType must be Create, Update or Delete, got {request_type!r}"
+        )
+    try:
+        settings = settings_factory.from_env()
+    except SettingsError as exc:
+        raise migration.MigrationError(f"migration function misconfigured: {exc}") from exc
+    fetcher = secrets or migration.SecretsManagerFetcher(region=settings.region)
+    result = migration.run(settings, fetcher)
+    logger.info("migration finished", extra=result.as_data())
+    # Stable id: an Update keeps the same resource, so CloudFormation never sends a Delete for it.
+    return {
+        "PhysicalResourceId": f"{PHYSICAL_ID_PREFIX}-{settings.dbname}",
+        "Data": result.as_data(),
+    }
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Entry point ``orders.handlers.migrate.handler``; failures raise with a clear message."""
+    logger.info(
+        "custom resource event",
+        extra={
+            "request_type": event.get("RequestType"),
+            "resource_properties": event.get("ResourceProperties"),
+        },
+    )
+    try:
+        return on_event(event)
+    except migration.MigrationError:
+        logger.exception("migration failed")
+        raise
+    except Exception as exc:
+        logger.exception("migration failed unexpectedly")
+        raise migration.MigrationError(f"migration failed: {type(exc).__name__}: {exc}") from exc

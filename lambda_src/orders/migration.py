@@ -1,0 +1,340 @@
+"""Deploy-time migration: versioned SQL via yoyo, then the least-privilege app role."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import psycopg
+from psycopg import sql
+
+from orders.observability import logger
+from orders.settings import MIGRATIONS_DIR, MigrationSettings
+
+if TYPE_CHECKING:
+    from types_boto3_secretsmanager import SecretsManagerClient
+
+MIGRATION_TABLE = "_yoyo_migration"
+# A Lambda lives at most 15 minutes, so a yoyo lock row older than that belongs to an invocation
+# that died (timeout, OOM) without releasing it: break it instead of failing every later deploy.
+STALE_LOCK_MINUTES = 16
+LOCK_WAIT_S = 30
+
+# What the functions do, and nothing more: read and insert orders. No UPDATE/DELETE/TRUNCATE.
+APP_TABLE_PRIVILEGES = ("SELECT", "INSERT")
+REVOKED_TABLE_PRIVILEGES = ("UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
+
+
+class MigrationError(RuntimeError):
+    """A migration step failed; the message is what CloudFormation shows (never a secret)."""
+
+
+class SecretFetcher(Protocol):
+    """Returns the JSON of a Secrets Manager secret (injectable for tests and local runs)."""
+
+    def __call__(self, secret_arn: str) -> dict[str, Any]: ...
+
+
+@dataclass
+class SecretsManagerFetcher:
+    """Reads secrets through botocore with short timeouts so a missing endpoint fails fast."""
+
+    region: str
+    _client: SecretsManagerClient | None = field(default=None, init=False, repr=False)
+
+    def __call__(self, secret_arn: str) -> dict[str, Any]:
+        if self._client is None:
+            import botocore.config  # noqa: PLC0415  # only the migration needs botocore
+            import botocore.session  # noqa: PLC0415
+
+            config = botocore.config.Config(
+                connect_timeout=5, read_timeout=10, retries={"max_attempts": 2, "mode": "standard"}
+            )
+            self._client = botocore.session.get_session().create_client(  # type: ignore[assignment]
+                "secretsmanager", region_name=self.region, config=config
+            )
+        assert self._client is not None  # noqa: S101  # narrowing for mypy
+        try:
+            value = self._client.get_secret_value(SecretId=secret_arn)
+        except Exception as exc:
+            raise MigrationError(
+                f"could not read secret {secret_arn} ({type(exc).__name__}: {exc}); check the "
+                "function's secretsmanager:GetSecretValue permission (and kms:Decrypt for a CMK) "
+                "and that Secrets Manager is reachable from its subnets"
+            ) from exc
+        return _parse_secret(value.get("SecretString"), secret_arn)
+
+
+def _parse_secret(raw: object, secret_arn: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise MigrationError(f"secret {secret_arn} is not a JSON object")
+    return parsed
+
+
+def _credentials(secret: dict[str, Any], secret_arn: str) -> tuple[str, str]:
+    username, password = secret.get("username"), secret.get("password")
+    if not (isinstance(username, str) and username and isinstance(password, str) and password):
+        raise MigrationError(f"secret {secret_arn} must hold non-empty 'username' and 'password'")
+    return username, password
+
+
+@dataclass
+class MigrationResult:
+    applied: list[str]
+    schema_version: str
+    role_changes: list[str]
+
+    def as_data(self) -> dict[str, str]:
+        """CloudFormation custom resource Data: string values only."""
+        return {
+            "SchemaVersion": self.schema_version,
+            "AppliedMigrations": ",".join(self.applied) or "none",
+            "RoleChanges": ",".join(self.role_changes) or "none",
+        }
+
+
+def _conn_args(settings: MigrationSettings) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "sslmode": settings.sslmode,
+        "connect_timeout": settings.connect_timeout_s,
+        "application_name": "orders-migrate",
+    }
+    if settings.sslrootcert is not None:
+        args["sslrootcert"] = str(settings.sslrootcert)
+    return args
+
+
+def apply_schema_migrations(settings: MigrationSettings, user: str, password: str) -> list[str]:
+    """Apply pending yoyo migrations under yoyo's lock; returns the ids applied (may be none)."""
+    # yoyo ships no type information.
+    from yoyo import read_migrations  # type: ignore[import-untyped]  # noqa: PLC0415
+    from yoyo.backends.core.postgresql import (  # type: ignore[import-untyped]  # noqa: PLC0415
+        PostgresqlPsycopgBackend,
+    )
+    from yoyo.connections import DatabaseURI  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    # yoyo records getpass.getuser() in its log; Lambda's sandbox user may have no passwd entry.
+    os.environ.setdefault("LOGNAME", "orders-migrate")
+    # Built directly rather than from a URI string: no quoting of the password, no entry-point
+    # lookup, and psycopg 3 (yoyo's "postgresql+psycopg" backend) instead of psycopg2.
+    uri = DatabaseURI(
+        "postgresql+psycopg",
+        user,
+        password,
+        settings.host,
+        settings.port,
+        settings.dbname,
+        _conn_args(settings),
+    )
+    try:
+        backend = PostgresqlPsycopgBackend(uri, MIGRATION_TABLE)
+    except psycopg.OperationalError as exc:
+        raise MigrationError(
+            f"could not connect to {settings.host}:{settings.port}/{settings.dbname} as {user}: "
+            f"{str(exc).strip()}"
+        ) from exc
+    try:
+        backend.init_database()
+        backend.execute(
+            "DELETE FROM yoyo_lock WHERE ctime < (now() AT TIME ZONE 'UTC') - :stale::interval",
+            {"stale": f"{STALE_LOCK_MINUTES} minutes"},
+        )
+        migrations = read_migrations(str(MIGRATIONS_DIR))
+        if not list(migrations):
+            raise MigrationError(f"no migrations found in {MIGRATIONS_DIR}")
+        with backend.lock(timeout=LOCK_WAIT_S):
+            pending = backend.to_apply(migrations)
+            applied = [m.id for m in pending]
+            backend.apply_migrations(pending)
+            # yoyo skips a migration it cannot load instead of failing: refuse to report success.
+            still_pending = [m.id for m in backend.to_apply(migrations)]
+            if still_pending:
+                raise MigrationError(f"migrations not applied: {', '.join(still_pending)}")
+        return applied
+    except MigrationError:
+        raise
+    except Exception as exc:
+        raise MigrationError(f"schema migration failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        backend.connection.close()
+
+
+def latest_version() -> str:
+    names = sorted(p.stem for p in MIGRATIONS_DIR.glob("*.sql") if not p.stem.endswith(".rollback"))
+    return names[-1] if names else "none"
+
+
+@dataclass
+class RoleManager:
+    """Creates and configures the app role on an admin connection; each step checks first."""
+
+    conn: psycopg.Connection[Any]
+    settings: MigrationSettings
+    can_login: Callable[[str, str], bool]
+    changes: list[str] = field(default_factory=list)
+
+    def _one(self, query: str, params: tuple[Any, ...] = ()) -> Any:
+        row = self.conn.execute(query, params).fetchone()
+        return None if row is None else row[0]
+
+    def _run(self, change: str, statement: sql.Composed) -> None:
+        self.conn.execute(statement)
+        self.changes.append(change)
+        logger.info("app role change", extra={"change": change})
+
+    def apply(self, app_password: str | None) -> list[str]:
+        app = sql.Identifier(self.settings.app_user)
+        user = self.settings.app_user
+        has_rds_iam = self._one("SELECT 1 FROM pg_roles WHERE rolname = 'rds_iam'") is not None
+        if self.settings.auth_mode == "iam" and not has_rds_iam:
+            raise MigrationError(
+                "DB_AUTH_MODE=iam needs the rds_iam role, which exists only on RDS/Aurora "
+                "PostgreSQL; for a plain PostgreSQL use DB_AUTH_MODE=secrets"
+            )
+        created = False
+        with self.conn.transaction():
+            can_login = self._one("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (user,))
+            if can_login is None:
+                self._run("create-role", sql.SQL("CREATE ROLE {} LOGIN").format(app))
+                created = True
+            elif not can_login:
+                self._run("enable-login", sql.SQL("ALTER ROLE {} LOGIN").format(app))
+
+            is_iam_member = has_rds_iam and bool(
+                self._one("SELECT pg_has_role(%s, 'rds_iam', 'MEMBER')", (user,))
+            )
+            if self.settings.auth_mode == "iam":
+                if not is_iam_member:
+                    self._run("grant-rds_iam", sql.SQL("GRANT rds_iam TO {}").format(app))
+            else:
+                # The proxy logs in with the secret's password; a member of rds_iam could only
+                # log in with a token, so the role must not have it.
+                if is_iam_member:
+                    self._run("revoke-rds_iam", sql.SQL("REVOKE rds_iam FROM {}").format(app))
+                assert app_password is not None  # noqa: S101  # settings require the secret
+                if created or not self.can_login(user, app_password):
+                    # A SCRAM verifier computed client-side: the plaintext never reaches the
+                    # server (nor its statement log).
+                    verifier = self.conn.pgconn.encrypt_password(
+                        app_password.encode(), user.encode(), b"scram-sha-256"
+                    ).decode()
+                    self._run(
+                        "set-password",
+                        sql.SQL("ALTER ROLE {} PASSWORD {}").format(app, sql.Literal(verifier)),
+                    )
+
+            self._apply_timeouts(app)
+            self._apply_grants(app)
+        return self.changes
+
+    def _apply_timeouts(self, app: sql.Identifier) -> None:
+        wanted = {
+            "statement_timeout": str(self.settings.statement_timeout_ms),
+            "lock_timeout": str(self.settings.lock_timeout_ms),
+            "idle_in_transaction_session_timeout": str(
+                self.settings.idle_in_transaction_timeout_ms
+            ),
+        }
+        current_list = self._one(
+            "SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole "
+            "WHERE r.rolname = %s AND s.setdatabase = 0",
+            (self.settings.app_user,),
+        )
+        current = dict(item.split("=", 1) for item in (current_list or []))
+        for name, value in wanted.items():
+            if current.get(name) != value:
+                # Role-level settings because the proxy rejects startup `options` and a SET
+                # per session would pin it. Values are validated integers (milliseconds).
+                self._run(
+                    f"set-{name}",
+                    sql.SQL("ALTER ROLE {} SET {} = {}").format(
+                        app, sql.Identifier(name), sql.Literal(value)
+                    ),
+                )
+
+    def _apply_grants(self, app: sql.Identifier) -> None:
+        user = self.settings.app_user
+        db = self.settings.dbname
+        if not self._one("SELECT has_database_privilege(%s, %s, 'CONNECT')", (user, db)):
+            self._run(
+                "grant-connect",
+                sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(db), app),
+            )
+        if not self._one("SELECT has_schema_privilege(%s, 'shop', 'USAGE')", (user,)):
+            self._run("grant-usage", sql.SQL("GRANT USAGE ON SCHEMA shop TO {}").format(app))
+        for privilege in APP_TABLE_PRIVILEGES:
+            if not self._one(
+                "SELECT has_table_privilege(%s, 'shop.orders', %s)", (user, privilege)
+            ):
+                self._run(
+                    f"grant-{privilege.lower()}",
+                    sql.SQL("GRANT {} ON shop.orders TO {}").format(sql.SQL(privilege), app),
+                )
+        for privilege in REVOKED_TABLE_PRIVILEGES:
+            if self._one("SELECT has_table_privilege(%s, 'shop.orders', %s)", (user, privilege)):
+                self._run(
+                    f"revoke-{privilege.lower()}",
+                    sql.SQL("REVOKE {} ON shop.orders FROM {}").format(sql.SQL(privilege), app),
+                )
+
+
+def run(
+    settings: MigrationSettings,
+    secrets: SecretFetcher,
+) -> MigrationResult:
+    """Apply migrations, then configure the app role. Safe to run any number of times."""
+    admin_user, admin_password = _credentials(
+        secrets(settings.admin_secret_arn), settings.admin_secret_arn
+    )
+    app_password: str | None = None
+    if settings.auth_mode == "secrets":
+        assert settings.app_user_secret_arn is not None  # noqa: S101  # enforced by settings
+        app_secret = secrets(settings.app_user_secret_arn)
+        secret_user, app_password = _credentials(app_secret, settings.app_user_secret_arn)
+        if secret_user != settings.app_user:
+            raise MigrationError(
+                f"secret {settings.app_user_secret_arn} is for user {secret_user!r}, "
+                f"but APP_DB_USER is {settings.app_user!r}"
+            )
+
+    applied = apply_schema_migrations(settings, admin_user, admin_password)
+
+    def can_login(user: str, password: str) -> bool:
+        try:
+            psycopg.Connection.connect(
+                host=settings.host,
+                port=settings.port,
+                dbname=settings.dbname,
+                user=user,
+                password=password,
+                **_conn_args(settings),
+            ).close()
+        except psycopg.OperationalError:
+            return False
+        return True
+
+    try:
+        with psycopg.Connection.connect(
+            host=settings.host,
+            port=settings.port,
+            dbname=settings.dbname,
+            user=admin_user,
+            password=admin_password,
+            autocommit=True,
+            **_conn_args(settings),
+        ) as conn:
+            changes = RoleManager(conn, settings, can_login).apply(app_password)
+    except MigrationError:
+        raise
+    except psycopg.Error as exc:
+        raise MigrationError(
+            f"configuring role {settings.app_user} failed: {type(exc).__name__}: {str(exc).strip()}"
+        ) from exc
+    return MigrationResult(applied=applied, schema_version=latest_version(), role_changes=changes)
