@@ -76,6 +76,7 @@ def _route(event: Mapping[str, Any]) -> dict[str, Any]:
             limit=parse_limit(query.get("limit")),
         )
         orders = service.list_orders(get_database(), list_query)
+        metrics.add_metric(name="OrdersListed", unit=MetricUnit.Count, value=1)
         return _response(200, {"orders": [order.as_dict() for order in orders]})
 
     if _ORDERS.fullmatch(path):
@@ -102,6 +103,7 @@ def _route(event: Mapping[str, Any]) -> dict[str, Any]:
         if method != "GET":
             raise MethodNotAllowedError(f"{method} is not allowed on {path}; use GET")
         order = service.get_order(get_database(), parse_uuid(match["order_id"], "order_id"))
+        metrics.add_metric(name="OrdersFetched", unit=MetricUnit.Count, value=1)
         return _response(200, order.as_dict())
 
     raise NotFoundError(f"no route for {method} {path[:200]}")

@@ -37,6 +37,7 @@ def _create(event: Mapping[str, Any]) -> dict[str, Any]:
 def _get(event: Mapping[str, Any]) -> dict[str, Any]:
     _only(event, {"order_id"})
     order = service.get_order(get_database(), parse_uuid(event.get("order_id"), "order_id"))
+    metrics.add_metric(name="OrdersFetched", unit=MetricUnit.Count, value=1)
     return {"statusCode": 200, "body": order.as_dict()}
 
 
@@ -47,6 +48,7 @@ def _list(event: Mapping[str, Any]) -> dict[str, Any]:
         limit=parse_limit(event.get("limit")),
     )
     orders = service.list_orders(get_database(), query)
+    metrics.add_metric(name="OrdersListed", unit=MetricUnit.Count, value=1)
     return {"statusCode": 200, "body": {"orders": [order.as_dict() for order in orders]}}
 
 
