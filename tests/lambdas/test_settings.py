@@ -1,0 +1,116 @@
+"""Settings: frozen, built from the environment, errors name the key, the value and the range."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import ssl
+
+import pytest
+
+from orders.errors import SettingsError
+from orders.settings import BUNDLED_CA, DbSettings, MigrationSettings
+
+AMAZON_ROOT_CA_1_SHA256 = "8ecde6884f3d87b1125ba31ac3fcb13d7016de7f57cc904fe1cb97c6ae98196e"
+
+APP_ENV = {
+    "DB_HOST": "proxy.example.internal",
+    "DB_PORT": "5432",
+    "DB_NAME": "orders",
+    "DB_USER": "orders_app",
+    "DB_CONNECT_TIMEOUT_S": "4",
+    "AWS_REGION": "eu-west-1",
+}
+MIGRATE_ENV = {
+    "DB_HOST": "db.example.internal",
+    "DB_PORT": "5432",
+    "DB_NAME": "orders",
+    "DB_ADMIN_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:admin",
+    "APP_DB_USER": "orders_app",
+    "DB_AUTH_MODE": "iam",
+    "APP_STATEMENT_TIMEOUT_MS": "3000",
+    "APP_LOCK_TIMEOUT_MS": "1000",
+    "APP_IDLE_IN_TRANSACTION_TIMEOUT_MS": "5000",
+    "DB_CONNECT_TIMEOUT_S": "5",
+    "AWS_REGION": "eu-west-1",
+}
+
+
+def test_app_settings_default_to_verify_full_against_the_bundled_amazon_root_ca() -> None:
+    settings = DbSettings.from_env(APP_ENV)
+    assert settings.sslmode == "verify-full"
+    assert settings.sslrootcert == BUNDLED_CA
+    assert settings.connect_timeout_s == 4
+    assert settings.region == "eu-west-1"
+
+
+def test_bundled_ca_is_amazon_root_ca_1() -> None:
+    der = ssl.PEM_cert_to_DER_cert(BUNDLED_CA.read_text())
+    assert hashlib.sha256(der).hexdigest() == AMAZON_ROOT_CA_1_SHA256
+
+
+def test_settings_are_frozen() -> None:
+    settings = DbSettings.from_env(APP_ENV)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.host = "elsewhere"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("key", ["DB_HOST", "DB_NAME", "DB_USER"])
+def test_missing_required_variable_is_named(key: str) -> None:
+    env = {k: v for k, v in APP_ENV.items() if k != key}
+    with pytest.raises(SettingsError, match=key):
+        DbSettings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("DB_PORT", "70000", r"DB_PORT=70000 is out of range \(1..65535\)"),
+        ("DB_PORT", "five", r"DB_PORT='five' is not an integer"),
+        ("DB_CONNECT_TIMEOUT_S", "0", r"DB_CONNECT_TIMEOUT_S=0 is out of range \(1..60\)"),
+        ("DB_SSLMODE", "verify_full", r"DB_SSLMODE='verify_full' is not one of"),
+        ("DB_SSLROOTCERT", "/nonexistent/ca.pem", r"DB_SSLROOTCERT='/nonexistent/ca.pem'"),
+    ],
+)
+def test_invalid_value_names_key_value_and_allowed_range(
+    key: str, value: str, message: str
+) -> None:
+    with pytest.raises(SettingsError, match=message):
+        DbSettings.from_env({**APP_ENV, key: value})
+
+
+def test_migration_settings_in_iam_mode_need_no_app_secret() -> None:
+    settings = MigrationSettings.from_env(MIGRATE_ENV)
+    assert settings.auth_mode == "iam"
+    assert settings.app_user_secret_arn is None
+    assert (settings.statement_timeout_ms, settings.lock_timeout_ms) == (3000, 1000)
+    assert settings.idle_in_transaction_timeout_ms == 5000
+
+
+def test_migration_in_secrets_mode_requires_the_app_user_secret() -> None:
+    with pytest.raises(SettingsError, match="APP_USER_SECRET_ARN is required"):
+        MigrationSettings.from_env({**MIGRATE_ENV, "DB_AUTH_MODE": "secrets"})
+
+
+def test_migration_rejects_an_unknown_auth_mode() -> None:
+    with pytest.raises(SettingsError, match="DB_AUTH_MODE='password' is not one of iam, secrets"):
+        MigrationSettings.from_env({**MIGRATE_ENV, "DB_AUTH_MODE": "password"})
+
+
+@pytest.mark.parametrize("user", ['app"; DROP ROLE admin; --', "a" * 64, "app-user"])
+def test_migration_rejects_an_app_user_that_is_not_a_plain_identifier(user: str) -> None:
+    with pytest.raises(SettingsError, match="APP_DB_USER"):
+        MigrationSettings.from_env({**MIGRATE_ENV, "APP_DB_USER": user})
+
+
+def test_migration_to_the_instance_defaults_to_encrypted_tls_without_a_ca_bundle() -> None:
+    # The instance presents an RDS CA certificate, which Amazon Root CA 1 does not verify.
+    settings = MigrationSettings.from_env(MIGRATE_ENV)
+    assert settings.sslmode == "require"
+    assert settings.sslrootcert is None
+
+
+def test_migration_verifies_the_instance_when_given_a_ca_bundle() -> None:
+    settings = MigrationSettings.from_env({**MIGRATE_ENV, "DB_SSLROOTCERT": str(BUNDLED_CA)})
+    assert settings.sslmode == "verify-full"
+    assert settings.sslrootcert == BUNDLED_CA
