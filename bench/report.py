@@ -1,0 +1,158 @@
+"""Outputs: the markdown table, the goal checks, latest.json and the PNG chart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench import settings as S
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    st, machine = result["settings"], result["machine"]
+    lines = [
+        f"Burst: {st['start_environments']} -> {st['concurrency']} environments over "
+        f"{st['ramp_s']:g} s, hold to {st['duration_s']:g} s at ~{st['hold_rate_rps']:g} req/s "
+        f"(1 request per environment every {st['per_environment_interval_s']:g} s); "
+        f"PostgreSQL max_connections={st['postgres_max_connections']}; PgBouncer pool "
+        f"{st['pool_size']} (= {st['proxy_model']['max_connections_percent']}% "
+        f"MaxConnectionsPercent, borrow timeout {st['proxy_model']['borrow_timeout_s']} s); "
+        f"pool k={st['pool_k']}.",
+        f"Machine: {machine['cpu_count']} CPU ({machine['cpu_model'] or 'unknown'}), "
+        f"{machine['memory_gib']} GiB, Python {machine['python']}, {machine['postgres']}, "
+        f"{machine['pgbouncer']}, psycopg {machine['psycopg']}; {st['workers']} worker "
+        f"processes; wall {result['wall_s']:g} s.",
+        "",
+        "| Scenario | Envs | Requests | OK | Too many clients | Timeout | Other "
+        "| Peak server conns | Cap | Throughput (req/s) | p50 ms | p95 ms | p99 ms | Cold p50 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for sc in result["scenarios"]:
+        label = sc["label"] + (f" (k={sc['pool_k']})" if sc["pool_k"] else "")
+        cap = "-" if sc["server_connection_cap"] is None else str(sc["server_connection_cap"])
+        errors = sc["errors"]
+        lines.append(
+            f"| {label} | {sc['concurrency']} | {sc['requests']} | {sc['ok']} "
+            f"| {errors['too_many_clients']} | {errors['timeout']} | {errors['other']} "
+            f"| {sc['peak_server_connections']} | {cap} | {sc['throughput_rps']:g} "
+            f"| {_ms(sc['p50_ms'])} | {_ms(sc['p95_ms'])} | {_ms(sc['p99_ms'])} "
+            f"| {_ms(sc['cold_p50_ms'])} |"
+        )
+    lines += ["", "Goals:"]
+    lines += [f"- {'PASS' if ok else 'MISS'}: {text}" for ok, text in goals(result)]
+    return "\n".join(lines) + "\n"
+
+
+def goals(result: dict[str, Any]) -> list[tuple[bool, str]]:
+    """The issue's goals, checked against this run (reported, never enforced)."""
+    by_name = {sc["name"]: sc for sc in result["scenarios"]}
+    checks: list[tuple[bool, str]] = []
+    pooled = by_name.get(S.MODULE_POOLED)
+    direct = by_name.get(S.MODULE_DIRECT)
+    per_call = by_name.get(S.PER_INVOCATION)
+    max_conn = result["settings"]["postgres_max_connections"]
+    if pooled:
+        errors = sum(pooled["errors"].values())
+        checks.append((errors == 0, f"pooled: {errors} errors at {pooled['concurrency']} envs"))
+        cap, peak = pooled["server_connection_cap"], pooled["peak_server_connections"]
+        checks.append((peak <= cap, f"pooled: peak server connections {peak} <= cap {cap}"))
+    if direct:
+        errors = sum(direct["errors"].values())
+        beyond = direct["concurrency"] > max_conn
+        checks.append(
+            (
+                errors > 0 if beyond else errors == 0,
+                f"direct: {errors} errors with {direct['concurrency']} envs vs "
+                f"max_connections={max_conn}",
+            )
+        )
+    if pooled and direct and pooled["p99_ms"] and direct["p99_ms"]:
+        ratio = pooled["p99_ms"] / direct["p99_ms"]
+        checks.append(
+            (
+                ratio <= 1.5,
+                f"pooled warm p99 {pooled['p99_ms']:.1f} ms = {ratio:.2f}x direct warm p99 "
+                f"{direct['p99_ms']:.1f} ms (goal <= 1.5x)",
+            )
+        )
+    if per_call and direct and per_call["p50_ms"] and direct["p50_ms"]:
+        ratio = per_call["p50_ms"] / direct["p50_ms"]
+        checks.append(
+            (
+                ratio >= 2.0,
+                f"per-invocation connect warm p50 {per_call['p50_ms']:.1f} ms = {ratio:.1f}x "
+                f"module-scope direct p50 {direct['p50_ms']:.1f} ms (visibly slower: >= 2x)",
+            )
+        )
+    return checks
+
+
+def write_json(result: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def write_chart(result: dict[str, Any], path: Path) -> None:
+    import matplotlib  # noqa: PLC0415  # only when a chart is wanted
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    scenarios = result["scenarios"]
+    st = result["settings"]
+    fig, axes = plt.subplots(2, 2, figsize=(14, 9), constrained_layout=True)
+    conn_ax, err_ax, ok_ax, lat_ax = axes.flat
+    for sc in scenarios:
+        tl = sc["timeline"]
+        xs = [i * tl["bucket_s"] for i in range(len(tl["server_connections_max"]))]
+        label = sc["label"]
+        conn_ax.step(xs, tl["server_connections_max"], where="post", label=label)
+        err_ax.plot(xs[: len(tl["errors_per_s"])], tl["errors_per_s"], label=label)
+        ok_ax.plot(xs[: len(tl["ok_per_s"])], tl["ok_per_s"], label=label)
+    conn_ax.axhline(st["postgres_max_connections"], color="red", ls="--", lw=1)
+    conn_ax.text(0, st["postgres_max_connections"], " max_connections", color="red", va="bottom")
+    conn_ax.axhline(st["pool_size"], color="gray", ls=":", lw=1)
+    conn_ax.text(0, st["pool_size"], " pooler cap", color="gray", va="top")
+    for ax in (conn_ax, err_ax, ok_ax):
+        ax.axvline(st["ramp_s"], color="black", lw=0.5, alpha=0.4)
+        ax.set_xlabel("seconds since burst start (ramp ends at the thin line)")
+        ax.grid(alpha=0.3)
+    conn_ax.set_title("Server connections of the app role (pg_stat_activity, max per 0.5 s)")
+    err_ax.set_title("Failed requests per second")
+    ok_ax.set_title("Successful requests per second")
+    conn_ax.legend(fontsize=8, loc="upper left")
+    names = [sc["name"] for sc in scenarios]
+    series = [("warm p50", "p50_ms"), ("warm p95", "p95_ms"), ("warm p99", "p99_ms")]
+    series.append(("cold p50", "cold_p50_ms"))
+    width = 0.8 / len(series)
+    for i, (label, key) in enumerate(series):
+        values = [sc[key] or 0 for sc in scenarios]
+        lat_ax.bar([x + i * width for x in range(len(names))], values, width, label=label)
+    lat_ax.set_xticks([x + 0.4 - width / 2 for x in range(len(names))], names, fontsize=8)
+    lat_ax.set_yscale("log")
+    lat_ax.set_ylabel("ms (log)")
+    lat_ax.set_title("Latency of successful requests")
+    lat_ax.legend(fontsize=8)
+    lat_ax.grid(alpha=0.3, axis="y")
+    fig.suptitle(
+        f"Burst {st['start_environments']} -> {st['concurrency']} environments, "
+        f"PostgreSQL max_connections={st['postgres_max_connections']}, "
+        f"PgBouncer pool {st['pool_size']} ({result['machine']['cpu_count']} CPU)"
+    )
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write_outputs(result: dict[str, Any], out_dir: Path, *, chart: bool) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [out_dir / "latest.json", out_dir / "latest.md"]
+    write_json(result, written[0])
+    written[1].write_text(markdown(result))
+    if chart:
+        written.append(out_dir / "latest.png")
+        write_chart(result, written[-1])
+    return written

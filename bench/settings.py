@@ -1,0 +1,128 @@
+"""Run settings: scenarios, presets and the stand-in's pool size derived from the dev config."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "bench" / "results"
+
+# Scenario names are the JSON `name` values and the --scenarios choices.
+PER_INVOCATION = "direct-per-invocation"
+MODULE_DIRECT = "direct-module-scope"
+MODULE_POOLED = "pooled-module-scope"
+POOL_K_DIRECT = "direct-pool-k"
+SCENARIOS = (PER_INVOCATION, MODULE_DIRECT, MODULE_POOLED, POOL_K_DIRECT)
+SCENARIO_LABELS = {
+    PER_INVOCATION: "1. connect per invocation, direct",
+    MODULE_DIRECT: "2. module-scope connection, direct",
+    MODULE_POOLED: "3. module-scope connection, via PgBouncer (deployed design)",
+    POOL_K_DIRECT: "4. module-scope pool of k, direct",
+}
+
+# The seed's flash sale: 20 -> 800 req/s while 500 environments come up.
+SEED_START_RPS = 20.0
+SEED_HOLD_RPS = 800.0
+SEED_CONCURRENCY = 500
+
+PRESETS: dict[str, dict[str, object]] = {
+    # A minute-long look at the same shape with fewer environments.
+    "quick": {"concurrency": 200, "duration": 12.0, "ramp": 4.0},
+    # What the smoke test runs: a small cluster so a few seconds exceed max_connections.
+    "smoke": {"concurrency": 40, "duration": 4.0, "ramp": 1.0, "max_connections": 20},
+}
+
+
+@dataclass(frozen=True)
+class ProxyModel:
+    """The dev config's proxy settings, applied to the local PostgreSQL."""
+
+    max_connections_percent: int
+    borrow_timeout_s: int
+    idle_client_timeout_s: int
+    connect_timeout_s: int
+    statement_timeout_ms: int
+    lock_timeout_ms: int
+    idle_in_transaction_timeout_ms: int
+    app_db_user: str
+    database_name: str
+    source: str
+
+
+FALLBACK_PROXY = ProxyModel(
+    max_connections_percent=80,
+    borrow_timeout_s=3,
+    idle_client_timeout_s=900,
+    connect_timeout_s=2,
+    statement_timeout_ms=5000,
+    lock_timeout_ms=2000,
+    idle_in_transaction_timeout_ms=10_000,
+    app_db_user="app_user",
+    database_name="orders",
+    source="fallback (stacks.config could not load cdk.json)",
+)
+
+
+def load_proxy_model(env_name: str = "dev", cdk_json: Path = ROOT / "cdk.json") -> ProxyModel:
+    """Read the proxy and function settings the stacks deploy (stacks.config, cdk.json)."""
+    try:
+        from stacks.config import parse_config  # noqa: PLC0415  # infra is optional here
+
+        raw = json.loads(cdk_json.read_text())["context"]["environments"][env_name]
+        config = parse_config(env_name, raw)
+    except (ImportError, OSError, KeyError, ValueError) as exc:
+        return ProxyModel(
+            **{**FALLBACK_PROXY.__dict__, "source": f"{FALLBACK_PROXY.source}: {exc}"}
+        )
+    return ProxyModel(
+        max_connections_percent=config.proxy.max_connections_percent,
+        borrow_timeout_s=config.proxy.borrow_timeout_s,
+        idle_client_timeout_s=config.proxy.idle_client_timeout_s,
+        connect_timeout_s=config.functions.connect_timeout_s,
+        statement_timeout_ms=config.functions.statement_timeout_ms,
+        lock_timeout_ms=config.functions.lock_timeout_ms,
+        idle_in_transaction_timeout_ms=config.functions.idle_in_transaction_timeout_ms,
+        app_db_user=config.proxy.app_db_user,
+        database_name=config.database.database_name,
+        source=f"stacks.config ({cdk_json.name}: environments.{env_name})",
+    )
+
+
+def pool_size_for(max_connections: int, max_connections_percent: int) -> int:
+    """The proxy's server-connection ceiling: the same formula as stacks.budget uses."""
+    return max(1, max_connections * max_connections_percent // 100)
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    concurrency: int = SEED_CONCURRENCY
+    duration_s: float = 30.0
+    ramp_s: float = 10.0
+    rate_rps: float | None = None  # at hold; None = the seed's 1.6 req/s per environment
+    scenarios: tuple[str, ...] = SCENARIOS
+    pool_k: int = 2
+    max_connections: int = 100
+    workers: int = 2
+    seed: int = 42
+    out_dir: Path = RESULTS_DIR
+    write_files: bool = True
+    chart: bool = True
+    progress: bool = True
+    proxy: ProxyModel = field(default_factory=lambda: FALLBACK_PROXY)
+
+    @property
+    def hold_rps(self) -> float:
+        if self.rate_rps is not None:
+            return self.rate_rps
+        return self.concurrency * SEED_HOLD_RPS / SEED_CONCURRENCY
+
+    @property
+    def interval_s(self) -> float:
+        """Each environment sends one request per interval (when its last one has finished)."""
+        return self.concurrency / self.hold_rps
+
+    @property
+    def pool_size(self) -> int:
+        return pool_size_for(self.max_connections, self.proxy.max_connections_percent)

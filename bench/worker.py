@@ -1,0 +1,154 @@
+"""A worker process: many simulated environments, one thread each, paced and time-bounded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bench.stats import ERROR_KINDS, classify_error, next_request_time
+
+OK = "ok"
+KIND_CODES = {OK: 0, **{kind: i + 1 for i, kind in enumerate(ERROR_KINDS)}}
+# Counter slots per worker in the shared progress array.
+SLOT_REQUESTS, SLOT_OK, SLOT_ERRORS, SLOT_LIVE, SLOT_WIDTH = 0, 1, 2, 3, 4
+THREAD_STACK_BYTES = 512 * 1024
+
+
+@dataclass(frozen=True)
+class WorkerJob:
+    index: int
+    mode: str
+    target: Any  # bench.workload.Target (kept Any so this module imports without orders)
+    catalog: Any  # bench.workload.Catalog
+    env_ids: tuple[int, ...]
+    activation_s: tuple[float, ...]
+    interval_s: float
+    duration_s: float
+    seed: int
+    pool_k: int
+
+
+# One record per request: (start offset s, latency ms, kind code, cold 0/1, env id).
+Record = tuple[float, float, int, int, int]
+
+
+@dataclass(frozen=True)
+class WorkerIpc:
+    """What a worker shares with the parent (multiprocessing objects, pickled at spawn)."""
+
+    counters: Any  # Array("q"): SLOT_WIDTH slots per worker
+    t0: Any  # Value("d"): the burst's start on the shared monotonic clock
+    go: Any  # Event: start the burst
+    stop: Any  # Event: stop now (Ctrl-C, SIGTERM, error in the parent)
+    out: Any  # Queue: ("ready" | "result", worker index, payload)
+
+
+def run_worker(job: WorkerJob, ipc: WorkerIpc) -> None:
+    """Process entry point (spawned): build the environments, wait for go, run, report."""
+    # Ctrl-C reaches the whole foreground process group: the parent decides, workers follow.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from bench.workload import Environment, quiet_observability  # noqa: PLC0415  # heavy import
+
+    quiet_observability()
+    threading.stack_size(THREAD_STACK_BYTES)
+    envs = [
+        Environment(
+            env_id=env_id,
+            mode=job.mode,
+            target=job.target,
+            catalog=job.catalog,
+            seed=job.seed,
+            pool_k=job.pool_k,
+        )
+        for env_id in job.env_ids
+    ]
+    ipc.out.put(("ready", job.index, None))
+    if not ipc.go.wait(120):
+        ipc.out.put(("result", job.index, {"records": [], "connections_opened": 0}))
+        return
+    burst = _Burst(job, ipc, float(ipc.t0.value))
+    burst.run(envs)
+    opened = sum(env.connections_opened() for env in envs)
+    ipc.out.put(
+        ("result", job.index, {"records": list(burst.records), "connections_opened": opened})
+    )
+
+
+class _Burst:
+    def __init__(self, job: WorkerJob, ipc: WorkerIpc, t0: float) -> None:
+        self.job, self.ipc, self.t0 = job, ipc, t0
+        self.end = t0 + job.duration_s
+        self.stop = threading.Event()
+        self.records: list[Record] = []
+        self.live = 0
+        self.parent = os.getppid()
+
+    def run(self, envs: list[Any]) -> None:
+        threads = [
+            threading.Thread(
+                target=self.environment, args=(env, at), daemon=True, name=f"env-{env.env_id}"
+            )
+            for env, at in zip(envs, self.job.activation_s, strict=True)
+        ]
+        watcher = threading.Thread(target=self.watch, daemon=True, name="watch")
+        watcher.start()
+        for thread in threads:
+            thread.start()
+        # Requests in flight at the end are bounded by the driver and server timeouts; a thread
+        # still stuck after this is abandoned (daemon) and dies with the process.
+        for thread in threads:
+            thread.join(max(0.0, self.end + 30.0 - time.monotonic()))
+        time.sleep(0.15)  # one more progress publication
+        self.stop.set()
+        watcher.join(1)
+
+    def environment(self, env: Any, first_at: float) -> None:
+        scheduled = self.t0 + first_at
+        cold = 1
+        try:
+            while scheduled < self.end and not self.stop.is_set():
+                delay = scheduled - time.monotonic()
+                if delay > 0 and self.stop.wait(delay):
+                    break
+                if cold:
+                    self.live += 1
+                started = time.monotonic()
+                try:
+                    env.invoke()
+                    code = 0
+                except Exception as exc:  # every failure is a measured outcome
+                    code = KIND_CODES[classify_error(exc)]
+                finished = time.monotonic()
+                self.records.append(
+                    (started - self.t0, (finished - started) * 1000.0, code, cold, env.env_id)
+                )
+                cold = 0
+                scheduled = next_request_time(scheduled, self.job.interval_s, finished)
+        finally:
+            env.close()
+
+    def watch(self) -> None:
+        """Publish progress; stop early when the parent asks (or has died)."""
+        seen = ok = errors = 0
+        base = self.job.index * SLOT_WIDTH
+        counters = self.ipc.counters
+        while not self.stop.is_set():
+            if self.ipc.stop.is_set() or os.getppid() != self.parent:
+                self.stop.set()
+                break
+            current = len(self.records)
+            for record in self.records[seen:current]:
+                if record[2] == 0:
+                    ok += 1
+                else:
+                    errors += 1
+            seen = current
+            counters[base + SLOT_REQUESTS] = current
+            counters[base + SLOT_OK] = ok
+            counters[base + SLOT_ERRORS] = errors
+            counters[base + SLOT_LIVE] = self.live
+            time.sleep(0.1)
