@@ -1,0 +1,1 @@
+"""CDK stacks and components of the Lambda -> RDS Proxy -> PostgreSQL reference app."""

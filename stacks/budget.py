@@ -1,0 +1,235 @@
+"""Connection and timeout budgets: computed once, checked at synth, printed by `make budget`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stacks.config import AppConfig
+
+# RDS PostgreSQL: max_connections = LEAST({DBInstanceClassMemory/9531392}, 5000).
+MAX_CONNECTIONS_DIVISOR = 9_531_392
+MAX_CONNECTIONS_CAP = 5000
+GIB = 1024**3
+
+# DBInstanceClassMemory is below nominal RAM (the OS and RDS agents keep some). Values for 2, 4
+# and 8 GiB are back-computed from measured max_connections (198, 413, 856); the others are
+# estimates (1 GiB: low end of the observed 80-90; >= 16 GiB: 95 % of nominal, the 8 GiB ratio).
+_CLASS_MEMORY_BYTES: dict[int, tuple[int, str]] = {
+    1: (80 * MAX_CONNECTIONS_DIVISOR, "estimate"),
+    2: (198 * MAX_CONNECTIONS_DIVISOR, "measured"),
+    4: (413 * MAX_CONNECTIONS_DIVISOR, "measured"),
+    8: (856 * MAX_CONNECTIONS_DIVISOR, "measured"),
+}
+
+_SIZE_GIB = {"micro": 1, "small": 2, "medium": 4, "large": 8, "xlarge": 16, "2xlarge": 32}
+# Memory-optimised families have twice the memory of general-purpose ones per size.
+_FAMILY_FACTOR = {
+    "t3": 1,
+    "t4g": 1,
+    "m5": 1,
+    "m6g": 1,
+    "m6i": 1,
+    "m7g": 1,
+    "m8g": 1,
+    "r5": 2,
+    "r6g": 2,
+    "r6i": 2,
+    "r7g": 2,
+    "r8g": 2,
+}
+
+
+class BudgetError(ValueError):
+    """A connection or timeout budget is violated."""
+
+
+def instance_memory_gib(instance_class: str) -> int:
+    """Nominal memory of an RDS instance class such as "t4g.small" (with or without "db.")."""
+    name = instance_class.removeprefix("db.")
+    family, _, size = name.partition(".")
+    if family not in _FAMILY_FACTOR or size not in _SIZE_GIB:
+        raise BudgetError(
+            f"database.instance_class: value {instance_class!r} not allowed; allowed families "
+            f"{', '.join(sorted(_FAMILY_FACTOR))} with sizes {', '.join(_SIZE_GIB)}"
+        )
+    if family.startswith("t") and _SIZE_GIB[size] > 32:
+        raise BudgetError(f"database.instance_class: value {instance_class!r} does not exist")
+    return _SIZE_GIB[size] * _FAMILY_FACTOR[family]
+
+
+def default_max_connections(instance_class: str) -> tuple[int, int, str]:
+    """(nominal GiB, PostgreSQL default max_connections, "measured"|"estimate")."""
+    gib = instance_memory_gib(instance_class)
+    mem_bytes, source = _CLASS_MEMORY_BYTES.get(gib, (int(gib * GIB * 0.95), "estimate"))
+    return gib, min(mem_bytes // MAX_CONNECTIONS_DIVISOR, MAX_CONNECTIONS_CAP), source
+
+
+@dataclass(frozen=True)
+class ConnectionBudget:
+    instance_class: str
+    memory_gib: int
+    max_connections: int
+    max_connections_source: str
+    max_connections_percent: int
+    proxy_ceiling: int
+    idle_ceiling: int
+    headroom: int
+    headroom_min: int
+    reserved_concurrency: dict[str, int]
+
+
+@dataclass(frozen=True)
+class TimeoutBudget:
+    connect_timeout_s: float
+    borrow_timeout_s: float
+    statement_timeout_s: float
+    worst_case_s: float
+    lambda_timeout_s: int
+    api_integration_timeout_s: int
+
+
+def connection_budget(config: AppConfig) -> ConnectionBudget:
+    db, px, fn = config.database, config.proxy, config.functions
+    gib, max_conn, source = default_max_connections(db.instance_class)
+    ceiling = max_conn * px.max_connections_percent // 100
+    return ConnectionBudget(
+        instance_class=db.instance_class,
+        memory_gib=gib,
+        max_connections=max_conn,
+        max_connections_source=source,
+        max_connections_percent=px.max_connections_percent,
+        proxy_ceiling=ceiling,
+        idle_ceiling=max_conn * px.max_idle_connections_percent // 100,
+        headroom=max_conn - ceiling,
+        headroom_min=db.admin_headroom_min_connections,
+        reserved_concurrency={
+            "api": fn.api_reserved_concurrency,
+            "direct": fn.direct_reserved_concurrency,
+            "migration": fn.migration_reserved_concurrency,
+        },
+    )
+
+
+def timeout_budget(config: AppConfig) -> TimeoutBudget:
+    fn = config.functions
+    connect, borrow = float(fn.connect_timeout_s), float(config.proxy.borrow_timeout_s)
+    statement = fn.statement_timeout_ms / 1000
+    return TimeoutBudget(
+        connect_timeout_s=connect,
+        borrow_timeout_s=borrow,
+        statement_timeout_s=statement,
+        worst_case_s=connect + borrow + statement,
+        lambda_timeout_s=fn.timeout_s,
+        api_integration_timeout_s=config.api.integration_timeout_s,
+    )
+
+
+def check_budgets(config: AppConfig) -> None:
+    """Raise BudgetError (a ValueError) naming the key, the value and what is allowed."""
+    where = f"environments.{config.env_name}"
+    cb = connection_budget(config)
+    if cb.headroom < cb.headroom_min:
+        allowed_pct = 100 * (cb.max_connections - cb.headroom_min) // cb.max_connections
+        raise BudgetError(
+            f"{where}.proxy.max_connections_percent: value {cb.max_connections_percent} leaves "
+            f"{cb.headroom} of {cb.max_connections} connections ({cb.instance_class}) for "
+            "admin work; "
+            f"database.admin_headroom_min_connections requires {cb.headroom_min}: "
+            f"allowed 1..{allowed_pct}"
+        )
+    # The migration function connects directly (outside the proxy): it must fit in the headroom.
+    if cb.reserved_concurrency["migration"] > cb.headroom:
+        raise BudgetError(
+            f"{where}.functions.migration_reserved_concurrency: value "
+            f"{cb.reserved_concurrency['migration']} exceeds the admin headroom {cb.headroom}"
+        )
+    tb = timeout_budget(config)
+    if tb.worst_case_s > tb.lambda_timeout_s:
+        raise BudgetError(
+            f"{where}.functions.timeout_s: value {tb.lambda_timeout_s} is below connect "
+            f"({tb.connect_timeout_s:g}) + borrow ({tb.borrow_timeout_s:g}) + statement "
+            f"({tb.statement_timeout_s:g}) = {tb.worst_case_s:g} s; allowed "
+            f"{tb.worst_case_s:g}..{tb.api_integration_timeout_s}"
+        )
+    if tb.lambda_timeout_s > tb.api_integration_timeout_s:
+        raise BudgetError(
+            f"{where}.api.integration_timeout_s: value {tb.api_integration_timeout_s} is below "
+            f"functions.timeout_s ({tb.lambda_timeout_s}); allowed {tb.lambda_timeout_s}..29"
+        )
+
+
+def summary_line(config: AppConfig) -> str:
+    """One line for the synth output and the stack description."""
+    cb, tb = connection_budget(config), timeout_budget(config)
+    return (
+        f"budget {config.env_name}: {cb.instance_class} max_connections={cb.max_connections} "
+        f"proxy_ceiling={cb.proxy_ceiling} ({cb.max_connections_percent}%) "
+        f"headroom={cb.headroom} (min {cb.headroom_min}); timeouts "
+        f"{tb.worst_case_s:g}s <= lambda {tb.lambda_timeout_s}s <= api "
+        f"{tb.api_integration_timeout_s}s"
+    )
+
+
+def report(config: AppConfig) -> str:
+    """Readable multi-line report (make budget)."""
+    cb, tb = connection_budget(config), timeout_budget(config)
+    rows = [
+        ("environment", config.env_name),
+        ("instance class", f"db.{cb.instance_class} ({cb.memory_gib} GiB nominal)"),
+        (
+            "default max_connections",
+            f"{cb.max_connections} ({cb.max_connections_source}; "
+            "LEAST(DBInstanceClassMemory/9531392, 5000))",
+        ),
+        ("proxy MaxConnectionsPercent", f"{cb.max_connections_percent} %"),
+        ("proxy server-connection ceiling", f"{cb.proxy_ceiling}"),
+        ("proxy idle ceiling", f"{cb.idle_ceiling}"),
+        ("headroom for admin/migrations", f"{cb.headroom} (minimum {cb.headroom_min})"),
+    ]
+    rows += [(f"reserved concurrency: {k}", str(v)) for k, v in cb.reserved_concurrency.items()]
+    rows += [
+        ("driver connect timeout", f"{tb.connect_timeout_s:g} s"),
+        ("proxy borrow timeout", f"{tb.borrow_timeout_s:g} s"),
+        ("statement timeout", f"{tb.statement_timeout_s:g} s"),
+        ("worst case (sum)", f"{tb.worst_case_s:g} s"),
+        ("Lambda timeout", f"{tb.lambda_timeout_s} s"),
+        ("API integration timeout", f"{tb.api_integration_timeout_s} s (HTTP API max 29 s)"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
+    lines.append("status: OK (connection and timeout budgets hold)")
+    return "\n".join(lines)
+
+
+def _load(env_name: str, cdk_json: Path) -> AppConfig:
+    from stacks.config import ConfigError, parse_config  # noqa: PLC0415
+
+    context = json.loads(cdk_json.read_text())["context"]
+    environments = context.get("environments", {})
+    if env_name not in environments:
+        raise ConfigError(f"environments.{env_name}: missing from {cdk_json}")
+    return parse_config(env_name, environments[env_name])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--env", default="dev", help="environment in cdk.json (default dev)")
+    parser.add_argument("--cdk-json", type=Path, default=Path(__file__).parent.parent / "cdk.json")
+    args = parser.parse_args(argv)
+    try:
+        config = _load(args.env, args.cdk_json)
+    except ValueError as exc:
+        print(f"budget check failed: {exc}", file=sys.stderr)
+        return 1
+    print(report(config))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""One construct per component; only these modules call the service libraries."""

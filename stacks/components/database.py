@@ -1,0 +1,154 @@
+"""RDS PostgreSQL instance: encrypted, TLS-only, IAM auth, in isolated subnets."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_rds as rds
+from constructs import Construct
+
+from stacks.components._common import pi_retention, retention
+from stacks.components.nag import acknowledge
+from stacks.config import DatabaseConfig
+
+POSTGRES_PORT = 5432
+
+REMOVAL_POLICIES = {
+    "destroy": RemovalPolicy.DESTROY,
+    "snapshot": RemovalPolicy.SNAPSHOT,
+    "retain": RemovalPolicy.RETAIN,
+}
+
+
+class Database(Construct):
+    """PostgreSQL for the orders service.
+
+    Creates: a security group without egress, a parameter group (rds.force_ssl=1, statement and
+    connection logging), and a DB instance with a pinned minor version, gp3 storage encrypted
+    with the CMK, IAM database authentication, an RDS-managed master password (Secrets Manager,
+    CMK, rotated by RDS), Performance Insights (CMK), CloudWatch log exports with retention,
+    no public access, auto minor upgrades off (the pin is the contract). Environment settings
+    decide Multi-AZ, backups, deletion protection and the removal policy.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        key: kms.IKey,
+        config: DatabaseConfig,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        major = config.engine_version.split(".")[0]
+        engine = rds.DatabaseInstanceEngine.postgres(
+            version=rds.PostgresEngineVersion.of(config.engine_version, major)
+        )
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=vpc,
+            description="PostgreSQL: ingress only from the proxy and the migration function",
+            allow_all_outbound=False,
+        )
+        parameter_group = rds.ParameterGroup(
+            self,
+            "Parameters",
+            engine=engine,
+            description="TLS-only PostgreSQL with slow-statement and connection logging",
+            parameters={
+                "rds.force_ssl": "1",
+                "log_min_duration_statement": str(config.log_min_duration_statement_ms),
+                "log_connections": "1",
+                "log_disconnections": "1",
+                "log_lock_waits": "1",
+                "log_temp_files": "0",
+                "log_autovacuum_min_duration": "1000",
+            },
+        )
+        self.removal_policy = REMOVAL_POLICIES[config.removal_policy]
+        self.instance = rds.DatabaseInstance(
+            self,
+            "Instance",
+            engine=engine,
+            instance_type=ec2.InstanceType(config.instance_class),
+            vpc=vpc,
+            vpc_subnets=subnets,
+            security_groups=[self.security_group],
+            port=POSTGRES_PORT,
+            database_name=config.database_name,
+            credentials=rds.Credentials.from_username(config.admin_username, encryption_key=key),
+            manage_master_user_password=True,
+            parameter_group=parameter_group,
+            storage_type=rds.StorageType.GP3,
+            allocated_storage=config.allocated_storage_gib,
+            max_allocated_storage=config.max_allocated_storage_gib,
+            storage_encrypted=True,
+            storage_encryption_key=key,
+            iam_authentication=True,
+            publicly_accessible=False,
+            multi_az=config.multi_az,
+            auto_minor_version_upgrade=False,
+            backup_retention=Duration.days(config.backup_retention_days),
+            copy_tags_to_snapshot=True,
+            deletion_protection=config.deletion_protection,
+            removal_policy=self.removal_policy,
+            enable_performance_insights=True,
+            performance_insight_encryption_key=key,
+            performance_insight_retention=pi_retention(config.performance_insights_retention_days),
+            cloudwatch_logs_exports=["postgresql", "upgrade", "iam-db-auth-error"],
+            cloudwatch_logs_retention=retention(config.log_retention_days),
+        )
+        acknowledge(
+            self.instance,
+            "AwsSolutions-RDS11",
+            "PostgreSQL's default port is kept so clients and the proxy need no extra setting; "
+            "compensating controls: no public access, isolated subnets, and a security group "
+            "that admits only the proxy and the migration function; IAM auth and TLS required.",
+        )
+        if not config.multi_az:
+            acknowledge(
+                self.instance,
+                "AwsSolutions-RDS3",
+                "Single-AZ only where config says so (dev, destroyable, cost); compensating "
+                "controls: automated backups and prod profile is Multi-AZ (asserted in tests).",
+            )
+        if not config.deletion_protection:
+            acknowledge(
+                self.instance,
+                "AwsSolutions-RDS10",
+                "Deletion protection off only where config says so (dev must be destroyable); "
+                "compensating control: prod profile enables it and keeps a snapshot (tests).",
+            )
+        self._acknowledge_log_retention_helper()
+        secret = self.instance.secret
+        if secret is None:  # pragma: no cover - manage_master_user_password always sets it
+            raise RuntimeError("RDS-managed master secret missing")
+        self.admin_secret = secret
+        self.port = POSTGRES_PORT
+        self.database_name = config.database_name
+
+    def _acknowledge_log_retention_helper(self) -> None:
+        """The stack-level singleton CDK adds for `cloudwatch_logs_retention`."""
+        stack = Stack.of(self)
+        for child in stack.node.children:
+            if child.node.id.startswith("LogRetention") and isinstance(child, Construct):
+                role = child.node.find_child("ServiceRole")
+                acknowledge(
+                    role,
+                    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                    "AWSLambdaBasicExecutionRole]",
+                    "CDK's LogRetention helper (sets retention on the RDS log-export groups) "
+                    "only writes its own logs; compensating control: no other principal can "
+                    "invoke it and it runs only during deployments.",
+                )
+                acknowledge(
+                    role.node.find_child("DefaultPolicy"),
+                    "AwsSolutions-IAM5[Resource::*]",
+                    "logs:PutRetentionPolicy/DeleteRetentionPolicy on * because RDS names the "
+                    "log groups after the generated instance id; compensating control: the "
+                    "actions only change retention, and only deployments run the helper.",
+                )

@@ -1,0 +1,156 @@
+"""The sample Lambda functions that reach PostgreSQL only through RDS Proxy."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_rds as rds
+from constructs import Construct
+
+from stacks.components._common import retention
+from stacks.components.nag import acknowledge
+from stacks.config import FunctionsConfig
+
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+POWERTOOLS_SERVICE_NAME = "orders"
+POWERTOOLS_METRICS_NAMESPACE = "PgProxyOrders"
+
+
+def vpc_python_function(
+    scope: Construct,
+    construct_id: str,
+    *,
+    description: str,
+    handler: str,
+    code: lambda_.Code,
+    vpc: ec2.IVpc,
+    subnets: ec2.SubnetSelection,
+    config: FunctionsConfig,
+    timeout_s: int,
+    reserved_concurrency: int,
+    environment: dict[str, str],
+) -> lambda_.Function:
+    """A VPC function with its own egress-less security group and a log group with retention."""
+    security_group = ec2.SecurityGroup(
+        scope,
+        f"{construct_id}SecurityGroup",
+        vpc=vpc,
+        description=f"{construct_id} function: egress only to what it is granted",
+        allow_all_outbound=False,
+    )
+    log_group = logs.LogGroup(
+        scope,
+        f"{construct_id}LogGroup",
+        retention=retention(config.log_retention_days),
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    fn = lambda_.Function(
+        scope,
+        construct_id,
+        description=description,
+        runtime=RUNTIME,
+        architecture=ARCHITECTURES[config.architecture],
+        handler=handler,
+        code=code,
+        memory_size=config.memory_mb,
+        timeout=Duration.seconds(timeout_s),
+        reserved_concurrent_executions=reserved_concurrency,
+        vpc=vpc,
+        vpc_subnets=subnets,
+        security_groups=[security_group],
+        log_group=log_group,
+        tracing=lambda_.Tracing.ACTIVE if config.tracing else lambda_.Tracing.DISABLED,
+        environment=environment,
+    )
+    role = fn.role
+    assert role is not None  # noqa: S101 - a Function without a given role always creates one
+    for policy in ("AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessExecutionRole"):
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/{policy}]",
+            f"{policy} is the AWS-maintained minimum for a VPC function (own log stream, ENI "
+            "management); compensating controls: the role trusts only lambda.amazonaws.com and "
+            "every data-plane permission is a separate, resource-scoped statement.",
+        )
+    if config.tracing:
+        acknowledge(
+            role.node.find_child("DefaultPolicy"),
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions; "
+            "compensating control: the wildcard covers only those two write-only X-Ray actions.",
+        )
+    return fn
+
+
+class Functions(Construct):
+    """The orders API and direct-invoke functions.
+
+    Creates: two VPC functions (newest Python runtime, configurable architecture, reserved
+    concurrency as the client-side cap, timeout, X-Ray tracing, log groups with retention). Each
+    has its own security group whose only egress is the proxy port (plus HTTPS to interface
+    endpoints the stack grants), holds rds-db:connect on this proxy for one DB user, and gets
+    the proxy endpoint and DB user through environment variables. No path to the database.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        code: lambda_.Code,
+        proxy: rds.DatabaseProxy,
+        proxy_security_group: ec2.ISecurityGroup,
+        port: int,
+        database_name: str,
+        app_db_user: str,
+        config: FunctionsConfig,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        environment = {
+            "DB_HOST": proxy.endpoint,
+            "DB_PORT": str(port),
+            "DB_NAME": database_name,
+            "DB_USER": app_db_user,
+            "DB_CONNECT_TIMEOUT_S": str(config.connect_timeout_s),
+            "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE_NAME,
+            "POWERTOOLS_METRICS_NAMESPACE": POWERTOOLS_METRICS_NAMESPACE,
+            "POWERTOOLS_LOG_LEVEL": config.log_level,
+        }
+
+        def make(
+            function_id: str, description: str, handler: str, reserved: int
+        ) -> lambda_.Function:
+            return vpc_python_function(
+                self,
+                function_id,
+                description=description,
+                handler=handler,
+                code=code,
+                vpc=vpc,
+                subnets=subnets,
+                config=config,
+                timeout_s=config.timeout_s,
+                reserved_concurrency=reserved,
+                environment=environment,
+            )
+
+        self.api = make(
+            "Api",
+            "Orders HTTP API (payload v2) -> RDS Proxy (IAM, TLS)",
+            "orders.handlers.api.handler",
+            config.api_reserved_concurrency,
+        )
+        self.direct = make(
+            "Direct",
+            "Orders direct invoke (JSON) -> RDS Proxy (IAM, TLS)",
+            "orders.handlers.direct.handler",
+            config.direct_reserved_concurrency,
+        )
+        for fn in (self.api, self.direct):
+            proxy.grant_connect(fn, app_db_user)
+            fn.connections.allow_to(proxy_security_group, ec2.Port.tcp(port), "to RDS Proxy")

@@ -1,0 +1,112 @@
+"""VPC with isolated subnets, flow logs and only the interface endpoints the design needs."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.components._common import retention
+from stacks.config import NetworkConfig
+
+_ENDPOINT_SERVICES = {
+    "secretsmanager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+    "xray": ec2.InterfaceVpcEndpointAwsService.XRAY,
+}
+
+
+class Network(Construct):
+    """VPC for the database, proxy and functions.
+
+    Creates: a VPC over `max_azs` AZs with isolated subnets ("Data" for database and proxy,
+    "App" for functions), optional public + NAT egress subnets when `nat_gateways > 0`, VPC flow
+    logs (ALL traffic) to a log group with retention, and one interface endpoint per entry in
+    `interface_endpoints`, each with its own security group that admits nobody until a
+    consumer calls `allow_endpoint_from` (no CIDR-wide ingress).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: NetworkConfig,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        subnets = [
+            ec2.SubnetConfiguration(
+                name="Data", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24
+            ),
+        ]
+        if config.nat_gateways > 0:
+            subnets += [
+                ec2.SubnetConfiguration(
+                    name="Public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24
+                ),
+                ec2.SubnetConfiguration(
+                    name="App", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=22
+                ),
+            ]
+            app_subnet_type = ec2.SubnetType.PRIVATE_WITH_EGRESS
+        else:
+            subnets.append(
+                ec2.SubnetConfiguration(
+                    name="App", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=22
+                )
+            )
+            app_subnet_type = ec2.SubnetType.PRIVATE_ISOLATED
+
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(config.vpc_cidr),
+            max_azs=config.max_azs,
+            nat_gateways=config.nat_gateways,
+            subnet_configuration=subnets,
+            restrict_default_security_group=True,
+        )
+        self.data_subnets = ec2.SubnetSelection(subnet_group_name="Data")
+        self.app_subnets = ec2.SubnetSelection(subnet_group_name="App")
+        self.app_subnet_type = app_subnet_type
+
+        self.flow_log_group = logs.LogGroup(
+            self,
+            "FlowLogGroup",
+            retention=retention(config.flow_log_retention_days),
+            removal_policy=removal_policy,
+        )
+        self.vpc.add_flow_log(
+            "FlowLog",
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(self.flow_log_group),
+            traffic_type=ec2.FlowLogTrafficType.ALL,
+        )
+
+        self.endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
+        for name in config.interface_endpoints:
+            sg = ec2.SecurityGroup(
+                self,
+                f"{name.capitalize()}EndpointSg",
+                vpc=self.vpc,
+                description=f"Interface endpoint {name}: ingress only from named consumers",
+                allow_all_outbound=False,
+            )
+            self.endpoints[name] = self.vpc.add_interface_endpoint(
+                f"{name.capitalize()}Endpoint",
+                service=_ENDPOINT_SERVICES[name],
+                subnets=self.app_subnets,
+                security_groups=[sg],
+                open=False,
+                private_dns_enabled=True,
+            )
+
+    def allow_endpoint_from(self, name: str, peer: ec2.IConnectable) -> None:
+        """Open HTTPS from `peer` to the `name` endpoint, if this network has one.
+
+        Driven from the peer's side so that, across stacks, both rules live in the peer's
+        (dependent) stack and the data stack never references the service stack.
+        """
+        endpoint = self.endpoints.get(name)
+        if endpoint is not None:
+            peer.connections.allow_to_default_port(endpoint, f"to {name} endpoint")

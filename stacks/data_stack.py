@@ -1,0 +1,80 @@
+"""Stateful stack: network, KMS key, PostgreSQL and RDS Proxy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, CfnResource, RemovalPolicy, Stack
+from constructs import Construct
+
+from stacks.budget import summary_line
+from stacks.components.database import Database
+from stacks.components.encryption import DataKey
+from stacks.components.network import Network
+from stacks.components.proxy import Proxy
+from stacks.config import AppConfig
+
+# Stateful resources keep these logical IDs whatever the construct tree looks like: a refactor
+# must never replace the database, its key, its VPC or the proxy endpoint.
+STATEFUL_LOGICAL_IDS = {
+    "key": "DataKey",
+    "vpc": "Vpc",
+    "instance": "DatabaseInstance",
+    "proxy": "DatabaseProxy",
+}
+
+
+def _pin_logical_id(construct: Any, logical_id: str) -> None:
+    child = construct.node.default_child
+    assert isinstance(child, CfnResource)  # noqa: S101 - programming error if not
+    child.override_logical_id(logical_id)
+
+
+class DataStack(Stack):
+    """Everything that holds data or addresses: replaced rarely, deployed first."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs: Any
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"PgProxy {config.env_name} data tier (VPC, KMS, PostgreSQL, RDS Proxy); "
+            + summary_line(config),
+            **kwargs,
+        )
+        removal = {"destroy": RemovalPolicy.DESTROY}.get(
+            config.database.removal_policy, RemovalPolicy.RETAIN
+        )
+        self.encryption = DataKey(self, "Encryption", removal_policy=removal)
+        self.network = Network(self, "Network", config=config.network, removal_policy=removal)
+        self.database = Database(
+            self,
+            "Database",
+            vpc=self.network.vpc,
+            subnets=self.network.data_subnets,
+            key=self.encryption.key,
+            config=config.database,
+        )
+        self.proxy = Proxy(
+            self,
+            "Proxy",
+            vpc=self.network.vpc,
+            subnets=self.network.data_subnets,
+            instance=self.database.instance,
+            database_security_group=self.database.security_group,
+            port=self.database.port,
+            key=self.encryption.key,
+            config=config.proxy,
+        )
+        if self.proxy.app_user_secret is not None:
+            self.network.allow_endpoint_from("secretsmanager", self.proxy.security_group)
+
+        _pin_logical_id(self.encryption.key, STATEFUL_LOGICAL_IDS["key"])
+        _pin_logical_id(self.network.vpc, STATEFUL_LOGICAL_IDS["vpc"])
+        _pin_logical_id(self.database.instance, STATEFUL_LOGICAL_IDS["instance"])
+        _pin_logical_id(self.proxy.proxy, STATEFUL_LOGICAL_IDS["proxy"])
+
+        CfnOutput(self, "ProxyEndpoint", value=self.proxy.proxy.endpoint)
+        CfnOutput(self, "ProxyName", value=self.proxy.proxy.db_proxy_name)
+        CfnOutput(self, "DbInstanceIdentifier", value=self.database.instance.instance_identifier)

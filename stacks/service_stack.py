@@ -1,0 +1,84 @@
+"""Stateless stack: functions, HTTP API and the migration custom resource."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from stacks.components.api import Api
+from stacks.components.bundling import lambda_code
+from stacks.components.functions import RUNTIME, Functions
+from stacks.components.migration import Migration
+from stacks.config import AppConfig
+from stacks.data_stack import DataStack
+
+
+class ServiceStack(Stack):
+    """Compute and API on top of the data stack; safe to destroy and redeploy."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: AppConfig,
+        data: DataStack,
+        lambda_src: Path,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"PgProxy {config.env_name} service tier (Lambda, HTTP API, migration)",
+            **kwargs,
+        )
+        # Declared first: grants made below (KMS, secrets) then land on this stack's side
+        # instead of making the data stack reference service-stack roles.
+        self.add_stack_dependency(data, "service tier runs on the data tier")
+        network, database, proxy = data.network, data.database, data.proxy
+        code = lambda_code(lambda_src, "orders", config.functions.architecture, RUNTIME)
+
+        self.migration = Migration(
+            self,
+            "Migration",
+            vpc=network.vpc,
+            subnets=network.app_subnets,
+            code=code,
+            lambda_src=lambda_src,
+            db_host=database.instance.db_instance_endpoint_address,
+            port=database.port,
+            database_security_group=database.security_group,
+            admin_secret=database.admin_secret,
+            key=data.encryption.key,
+            app_user_secret=proxy.app_user_secret,
+            config=config,
+        )
+        self.functions = Functions(
+            self,
+            "Functions",
+            vpc=network.vpc,
+            subnets=network.app_subnets,
+            code=code,
+            proxy=proxy.proxy,
+            proxy_security_group=proxy.security_group,
+            port=proxy.port,
+            database_name=database.database_name,
+            app_db_user=proxy.app_db_user,
+            config=config.functions,
+        )
+        self.api = Api(self, "Api", handler=self.functions.api, config=config.api)
+
+        network.allow_endpoint_from("secretsmanager", self.migration.function)
+        for fn in (self.functions.api, self.functions.direct, self.migration.function):
+            network.allow_endpoint_from("xray", fn)
+        # The app user and schema exist before any app function is updated.
+        for fn in (self.functions.api, self.functions.direct):
+            fn.node.add_dependency(self.migration.resource)
+
+        CfnOutput(self, "ApiUrl", value=self.api.url)
+        CfnOutput(self, "OrdersFunctionName", value=self.functions.direct.function_name)
+        CfnOutput(self, "OrdersApiFunctionName", value=self.functions.api.function_name)
+        CfnOutput(self, "MigrationFunctionName", value=self.migration.function.function_name)
