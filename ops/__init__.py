@@ -1,0 +1,1 @@
+"""Scripts for a deployed stack: smoke test and bounded burst (boto3; need an AWS account)."""

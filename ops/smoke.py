@@ -1,0 +1,266 @@
+"""Post-deploy smoke test: invoke each function and the HTTP API once, then show proxy metrics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+
+from ops.aws import (
+    Clients,
+    OpsError,
+    Outputs,
+    add_common_arguments,
+    invoke,
+    make_clients,
+    proxy_metric,
+    read_metrics,
+    read_outputs,
+    run_guarded,
+)
+
+if TYPE_CHECKING:
+    from botocore.credentials import ReadOnlyCredentials
+
+HTTP_TIMEOUT_S = 30.0
+METRIC_WINDOW = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    body: bytes
+
+
+HttpSend = Callable[[urllib.request.Request, float], HttpResponse]
+
+
+def urllib_send(request: urllib.request.Request, timeout: float) -> HttpResponse:
+    """Send with urllib; HTTP error statuses are answers, not exceptions."""
+    if not request.full_url.startswith("https://"):
+        raise OpsError(f"refusing to call a non-https API URL: {request.full_url}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310  # https only
+            return HttpResponse(response.status, response.read())
+    except urllib.error.HTTPError as exc:
+        return HttpResponse(exc.code, exc.read())
+    except urllib.error.URLError as exc:
+        raise OpsError(f"cannot reach {request.full_url}: {exc.reason}") from None
+
+
+def signed_request(
+    method: str, url: str, credentials: ReadOnlyCredentials, region: str
+) -> urllib.request.Request:
+    """A urllib request signed with SigV4 for API Gateway (the API uses IAM authorization)."""
+    if not url.startswith("https://"):
+        raise OpsError(f"refusing to call a non-https API URL: {url}")
+    aws_request = AWSRequest(method=method, url=url, headers={"accept": "application/json"})
+    SigV4Auth(credentials, "execute-api", region).add_auth(aws_request)
+    headers = dict(aws_request.headers.items())
+    return urllib.request.Request(url, method=method, headers=headers)  # noqa: S310  # https only
+
+
+@dataclass
+class Report:
+    failures: int = 0
+
+    def check(self, name: str, ok: bool, detail: str) -> bool:
+        print(f"{'ok  ' if ok else 'FAIL'}  {name:<22} {detail}")
+        if not ok:
+            self.failures += 1
+        return ok
+
+
+def _body(payload: Any) -> Any:
+    """Direct results carry body as an object; API results as a JSON string."""
+    body = payload.get("body") if isinstance(payload, dict) else None
+    if isinstance(body, str):
+        try:
+            return json.loads(body)
+        except ValueError:
+            return body
+    return body
+
+
+def _short(value: Any, limit: int = 160) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else value
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_migration(clients: Clients, outputs: Outputs, report: Report) -> None:
+    # The migration function is the schema custom resource's onEvent handler; an Update is the
+    # idempotent "apply what is pending" a deploy runs (normally nothing).
+    result = invoke(
+        clients.lambda_,
+        outputs.migration_function,
+        {"RequestType": "Update", "ResourceProperties": {}, "OldResourceProperties": {}},
+    )
+    data = result.payload.get("Data") if isinstance(result.payload, dict) else None
+    ok = result.function_error is None and isinstance(data, dict) and "SchemaVersion" in data
+    detail = (
+        f"schema {data['SchemaVersion']}, applied now: {data.get('AppliedMigrations', '?')}"
+        if ok and isinstance(data, dict)
+        else f"{result.function_error or 'unexpected answer'}: {_short(result.payload)}"
+    )
+    report.check("migration function", ok, detail)
+
+
+def check_orders(
+    clients: Clients, outputs: Outputs, report: Report, customer_id: str
+) -> str | None:
+    """create, get and list through the direct-invoke function; returns the new order id."""
+    fn = outputs.orders_function
+    created = invoke(
+        clients.lambda_,
+        fn,
+        {
+            "action": "create_order",
+            "customer_id": customer_id,
+            "idempotency_key": f"smoke-{customer_id}",
+            "items": [{"sku": "SMOKE-1", "quantity": 2, "unit_price_cents": 150}],
+        },
+    )
+    status = created.payload.get("statusCode") if isinstance(created.payload, dict) else None
+    order = _body(created.payload)
+    order_id = order.get("order_id") if isinstance(order, dict) else None
+    if not report.check(
+        "direct create_order",
+        created.function_error is None and status == 201 and isinstance(order_id, str),
+        f"status {status}, order {order_id}"
+        if isinstance(order_id, str)
+        else f"status {status}: {_short(created.payload)}",
+    ):
+        return None
+    assert isinstance(order_id, str)  # noqa: S101  # narrowed by the check above
+
+    fetched = invoke(clients.lambda_, fn, {"action": "get_order", "order_id": order_id})
+    got = _body(fetched.payload)
+    report.check(
+        "direct get_order",
+        fetched.function_error is None
+        and isinstance(got, dict)
+        and got.get("order_id") == order_id
+        and got.get("total_cents") == 300,
+        _short(got),
+    )
+
+    listed = invoke(clients.lambda_, fn, {"action": "list_orders", "customer_id": customer_id})
+    orders = _body(listed.payload)
+    ids = (
+        [o.get("order_id") for o in orders.get("orders", []) if isinstance(o, dict)]
+        if isinstance(orders, dict)
+        else []
+    )
+    report.check(
+        "direct list_orders",
+        listed.function_error is None and order_id in ids,
+        f"{len(ids)} order(s) for customer {customer_id}",
+    )
+    return order_id
+
+
+def check_api(
+    clients: Clients,
+    outputs: Outputs,
+    report: Report,
+    *,
+    customer_id: str,
+    order_id: str | None,
+    http: HttpSend,
+) -> None:
+    if clients.credentials is None:
+        raise OpsError("no AWS credentials to sign the API request with")
+    url = f"{outputs.api_url.rstrip('/')}/customers/{customer_id}/orders"
+    response = http(signed_request("GET", url, clients.credentials, clients.region), HTTP_TIMEOUT_S)
+    try:
+        body = json.loads(response.body)
+    except ValueError:
+        body = response.body.decode(errors="replace")
+    ids = (
+        [o.get("order_id") for o in body.get("orders", []) if isinstance(o, dict)]
+        if isinstance(body, dict)
+        else []
+    )
+    ok = response.status == 200 and (order_id is None or order_id in ids)
+    hint = " (403: does your identity have execute-api:Invoke on the API?)" * (
+        response.status == 403
+    )
+    report.check(
+        "api GET orders",
+        ok,
+        f"HTTP {response.status}, {len(ids)} order(s) via {outputs.orders_api_function}{hint}"
+        if ok
+        else f"HTTP {response.status}{hint}: {_short(body)}",
+    )
+
+
+PROXY_METRICS = (
+    ("client", "ClientConnections"),
+    ("dbconn", "DatabaseConnections"),
+    ("maxdb", "MaxDatabaseConnectionsAllowed"),
+    ("pinned", "DatabaseConnectionsCurrentlySessionPinned"),
+    ("borrow", "DatabaseConnectionsBorrowLatency"),
+)
+
+
+def print_metrics(clients: Clients, outputs: Outputs, now: datetime) -> None:
+    specs = [proxy_metric(qid, name, outputs.proxy_name) for qid, name in PROXY_METRICS]
+    series = read_metrics(clients.cloudwatch, specs, start=now - METRIC_WINDOW, end=now)
+    print(f"\nProxy {outputs.proxy_name}: latest 1-minute maximum in the last 15 minutes")
+    for qid, name in PROXY_METRICS:
+        latest = series[qid].latest()
+        unit = " us" if name == "DatabaseConnectionsBorrowLatency" else ""
+        value = (
+            f"{latest[1]:g}{unit} at {latest[0]:%H:%M} UTC"
+            if latest
+            else "no data (no traffic in the window?)"
+        )
+        print(f"  {name:<42} {value}")
+
+
+def smoke(clients: Clients, env: str, http: HttpSend, now: Callable[[], datetime]) -> int:
+    outputs = read_outputs(clients.cloudformation, env, clients.region)
+    print(f"PgProxy-{env} in {clients.region}: proxy {outputs.proxy_endpoint}")
+    report = Report()
+    customer_id = str(uuid.uuid4())
+    check_migration(clients, outputs, report)
+    order_id = check_orders(clients, outputs, report, customer_id)
+    check_api(clients, outputs, report, customer_id=customer_id, order_id=order_id, http=http)
+    print_metrics(clients, outputs, now())
+    if report.failures:
+        print(f"\nsmoke: {report.failures} check(s) failed")
+        return 1
+    print("\nsmoke: all checks passed")
+    return 0
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    clients: Clients | None = None,
+    http: HttpSend = urllib_send,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ops.smoke", description=__doc__)
+    add_common_arguments(parser)
+    args = parser.parse_args(argv)
+
+    return run_guarded(
+        clients,
+        lambda: make_clients(args.region, args.profile),
+        lambda resolved: smoke(resolved, args.env, http, now),
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

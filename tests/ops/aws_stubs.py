@@ -1,0 +1,174 @@
+"""Realistic AWS responses, payload matchers and a fake clock for the ops script tests."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+
+from ops.aws import Clients
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
+PROXY_NAME = "pgproxy-dev-proxy"
+DB_ID = "pgproxy-dev-data-databaseb269d8bb-abc123def456"
+ORDERS_FN = "PgProxy-dev-Service-OrdersFunction1A2B3C4D-AbCdEf123456"
+API_FN = "PgProxy-dev-Service-OrdersApiFunction5E6F7A8B-BcDeFg234567"
+MIGRATION_FN = "PgProxy-dev-Service-MigrationFunction9C0D1E2F-CdEfGh345678"
+API_URL = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/"
+
+
+@dataclass
+class Stubbed:
+    clients: Clients
+    cloudformation: Stubber
+    lambda_: Stubber
+    cloudwatch: Stubber
+
+    def assert_done(self) -> None:
+        for stub in (self.cloudformation, self.lambda_, self.cloudwatch):
+            stub.assert_no_pending_responses()
+
+
+# --- realistic responses ---------------------------------------------------------------------
+
+
+def stack_response(
+    name: str, outputs: Mapping[str, str], status: str = "UPDATE_COMPLETE"
+) -> dict[str, Any]:
+    return {
+        "Stacks": [
+            {
+                "StackId": (
+                    f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{name}/"
+                    "5f0e8a40-ca7a-11f0-9d3b-0a1b2c3d4e5f"
+                ),
+                "StackName": name,
+                "CreationTime": datetime(2026, 11, 20, 9, 12, 3, tzinfo=UTC),
+                "LastUpdatedTime": datetime(2026, 11, 25, 8, 1, 44, tzinfo=UTC),
+                "StackStatus": status,
+                "DisableRollback": False,
+                "Capabilities": ["CAPABILITY_IAM"],
+                "Tags": [],
+                "EnableTerminationProtection": False,
+                "DriftInformation": {"StackDriftStatus": "NOT_CHECKED"},
+                "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()],
+            }
+        ]
+    }
+
+
+DATA_OUTPUTS = {
+    "ProxyEndpoint": f"{PROXY_NAME}.proxy-c1x2y3z4w5v6.{REGION}.rds.amazonaws.com",
+    "ProxyName": PROXY_NAME,
+    "DbInstanceIdentifier": DB_ID,
+}
+SERVICE_OUTPUTS = {
+    "ApiUrl": API_URL,
+    "OrdersFunctionName": ORDERS_FN,
+    "OrdersApiFunctionName": API_FN,
+    "MigrationFunctionName": MIGRATION_FN,
+}
+
+
+def add_stacks(
+    stub: Stubber,
+    env: str = "dev",
+    data: Mapping[str, str] = DATA_OUTPUTS,
+    service: Mapping[str, str] = SERVICE_OUTPUTS,
+) -> None:
+    for suffix, outputs in (("Data", data), ("Service", service)):
+        name = f"PgProxy-{env}-{suffix}"
+        stub.add_response(
+            "describe_stacks", stack_response(name, outputs), expected_params={"StackName": name}
+        )
+
+
+class JsonPayload:
+    """Matches an invoke Payload (bytes) whose JSON has at least these key/values."""
+
+    def __init__(self, **subset: Any) -> None:
+        self.subset = subset
+        self.seen: dict[str, Any] | None = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, bytes | str):
+            return False
+        value = json.loads(other)
+        self.seen = value
+        return all(value.get(k) == v for k, v in self.subset.items())
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        return f"JsonPayload({self.subset!r})"
+
+
+def invoke_response(payload: Any, function_error: str | None = None) -> dict[str, Any]:
+    raw = json.dumps(payload).encode()
+    response: dict[str, Any] = {
+        "StatusCode": 200,
+        "ExecutedVersion": "$LATEST",
+        "Payload": StreamingBody(io.BytesIO(raw), len(raw)),
+    }
+    if function_error is not None:
+        response["FunctionError"] = function_error
+    return response
+
+
+def add_invoke(
+    stub: Stubber,
+    function_name: str,
+    payload: Any,
+    *,
+    expect: JsonPayload | None = None,
+    function_error: str | None = None,
+) -> None:
+    stub.add_response(
+        "invoke",
+        invoke_response(payload, function_error),
+        expected_params={
+            "FunctionName": function_name,
+            "InvocationType": "RequestResponse",
+            "Payload": expect if expect is not None else JsonPayload(),
+        },
+    )
+
+
+def metric_result(
+    query_id: str, label: str, start: datetime, values: list[float]
+) -> dict[str, Any]:
+    return {
+        "Id": query_id,
+        "Label": label,
+        "Timestamps": [start + timedelta(minutes=i) for i in range(len(values))],
+        "Values": values,
+        "StatusCode": "Complete",
+    }
+
+
+class FakeClock:
+    """monotonic() stand-in: the first call fixes the start, then `allowed` calls see time 0.
+
+    Every burst worker reads the clock once before each invocation, so exactly `allowed`
+    invocations happen, whatever the thread interleaving.
+    """
+
+    def __init__(self, allowed: int) -> None:
+        self.allowed = allowed
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            self.calls += 1
+            return 0.0 if self.calls <= self.allowed + 1 else 1e9

@@ -1,0 +1,66 @@
+"""Fixtures for the ops script tests: a clean AWS environment and stubbed clients."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from ops.aws import Clients
+from tests.ops.aws_stubs import ACCESS_KEY, REGION, Stubbed
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No real credentials, config or instance metadata can leak into a test."""
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture(scope="session")
+def fake_clients() -> Clients:
+    """Clients with example credentials, built once: loading service models is the slow part."""
+    session = boto3.Session(
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        region_name=REGION,
+    )
+    credentials = session.get_credentials()
+    assert credentials is not None
+    return Clients(
+        region=REGION,
+        cloudformation=session.client("cloudformation"),
+        lambda_=session.client("lambda"),
+        cloudwatch=session.client("cloudwatch"),
+        credentials=credentials.get_frozen_credentials(),
+    )
+
+
+@pytest.fixture
+def stubbed(aws_env: None, fake_clients: Clients) -> Iterator[Stubbed]:
+    stubs = Stubbed(
+        fake_clients,
+        Stubber(fake_clients.cloudformation),
+        Stubber(fake_clients.lambda_),
+        Stubber(fake_clients.cloudwatch),
+    )
+    with stubs.cloudformation, stubs.lambda_, stubs.cloudwatch:
+        yield stubs
