@@ -10,6 +10,7 @@ CDK := node_modules/.bin/cdk
 CDK_ARGS := -c env=$(ENV)
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+BURST_ARGS ?= --count 100 --duration 30
 
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
@@ -56,6 +57,12 @@ bench: setup ## Burst lab on local PostgreSQL + PgBouncer (BENCH_ARGS="--concurr
 
 budget: setup ## Print the connection and timeout budget of ENV
 	$(BIN)/python -m stacks.budget --env $(ENV)
+
+smoke: setup ## Invoke the deployed ENV's functions and API once, print proxy connection metrics
+	$(BIN)/python -m ops.smoke --env $(ENV)
+
+burst: setup ## Bounded burst against deployed ENV, then CloudWatch side by side (BURST_ARGS="--count 500 --duration 60")
+	$(BIN)/python -m ops.burst --env $(ENV) $(BURST_ARGS)
 
 diff: setup ## cdk diff ENV against your account
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) diff $(CDK_ARGS) --all

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -145,13 +145,13 @@ def add_invoke(
 
 
 def metric_result(
-    query_id: str, label: str, start: datetime, values: list[float]
+    query_id: str, label: str, start: datetime, values: Sequence[float]
 ) -> dict[str, Any]:
     return {
         "Id": query_id,
         "Label": label,
         "Timestamps": [start + timedelta(minutes=i) for i in range(len(values))],
-        "Values": values,
+        "Values": list(values),
         "StatusCode": "Complete",
     }
 
