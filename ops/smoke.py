@@ -145,13 +145,16 @@ def check_orders(
 
     fetched = invoke(clients.lambda_, fn, {"action": "get_order", "order_id": order_id})
     got = _body(fetched.payload)
-    report.check(
-        "direct get_order",
+    ok = (
         fetched.function_error is None
         and isinstance(got, dict)
         and got.get("order_id") == order_id
-        and got.get("total_cents") == 300,
-        _short(got),
+        and got.get("total_cents") == 300
+    )
+    report.check(
+        "direct get_order",
+        ok,
+        f"order {order_id}, total_cents 300" if ok else _short(fetched.payload),
     )
 
     listed = invoke(clients.lambda_, fn, {"action": "list_orders", "customer_id": customer_id})
