@@ -124,7 +124,7 @@ def write_chart(result: dict[str, Any], path: Path) -> None:
     conn_ax.set_title("Server connections of the app role (pg_stat_activity, max per 0.5 s)")
     err_ax.set_title("Failed requests per second")
     ok_ax.set_title("Successful requests per second")
-    conn_ax.legend(fontsize=8, loc="upper left")
+    conn_ax.legend(fontsize=8, loc="center right")
     names = [sc["name"] for sc in scenarios]
     series = [("warm p50", "p50_ms"), ("warm p95", "p95_ms"), ("warm p99", "p99_ms")]
     series.append(("cold p50", "cold_p50_ms"))

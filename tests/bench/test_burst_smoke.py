@@ -1,0 +1,81 @@
+"""A few-second burst on real PostgreSQL + PgBouncer: the pooler caps, direct runs out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.__main__ import main
+from tests.integration.conftest import require_local_servers
+
+pytestmark = pytest.mark.bench
+
+SCHEMA_KEYS = {
+    "name",
+    "concurrency",
+    "requests",
+    "ok",
+    "errors",
+    "peak_server_connections",
+    "server_connection_cap",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "cold_p50_ms",
+}
+
+
+@pytest.fixture(scope="module")
+def smoke_result(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    require_local_servers()
+    out = tmp_path_factory.mktemp("bench")
+    # 40 environments against max_connections=20 (17 for non-superusers), pool 80 % = 16.
+    code = main(
+        [
+            "--preset",
+            "smoke",
+            "--scenarios",
+            "direct-module-scope,pooled-module-scope",
+            "--out",
+            str(out),
+            "--no-chart",
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    return json.loads(Path(out, "latest.json").read_text())
+
+
+def _scenario(result: dict, name: str) -> dict:
+    return next(sc for sc in result["scenarios"] if sc["name"] == name)
+
+
+def test_json_has_the_documented_schema(smoke_result: dict) -> None:
+    assert [sc["name"] for sc in smoke_result["scenarios"]] == [
+        "direct-module-scope",
+        "pooled-module-scope",
+    ]
+    for scenario in smoke_result["scenarios"]:
+        assert set(scenario) >= SCHEMA_KEYS
+        assert set(scenario["errors"]) == {"too_many_clients", "timeout", "other"}
+    assert {"cpu_count", "python", "postgres", "pgbouncer"} <= set(smoke_result["machine"])
+
+
+def test_pooled_environments_get_no_errors_and_stay_under_the_cap(smoke_result: dict) -> None:
+    pooled = _scenario(smoke_result, "pooled-module-scope")
+    assert pooled["concurrency"] > smoke_result["settings"]["postgres_max_connections"]
+    assert pooled["requests"] > 0
+    assert pooled["errors"] == {"too_many_clients": 0, "timeout": 0, "other": 0}
+    assert pooled["ok"] == pooled["requests"]
+    assert pooled["server_connection_cap"] == 16
+    assert 0 < pooled["peak_server_connections"] <= pooled["server_connection_cap"]
+
+
+def test_direct_environments_beyond_max_connections_are_refused(smoke_result: dict) -> None:
+    direct = _scenario(smoke_result, "direct-module-scope")
+    assert direct["server_connection_cap"] is None
+    assert direct["errors"]["too_many_clients"] > 0
+    # PostgreSQL itself caps: never more than max_connections minus the superuser reserve
+    assert direct["peak_server_connections"] <= 20 - 3
