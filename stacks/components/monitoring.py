@@ -139,6 +139,15 @@ def derive_thresholds(config: MonitoringConfig, *, max_connections: int) -> Alar
     )
 
 
+def _function_label(fn: lambda_.IFunction) -> str:
+    """Stable, readable id from the function's construct path below its stack.
+
+    "Functions/Api" -> "FunctionsApi", "Migration/Function" -> "MigrationFunction".
+    """
+    below_stack = fn.node.path.removeprefix(Stack.of(fn).node.path).strip("/")
+    return re.sub(r"[^A-Za-z0-9]", "", below_stack)
+
+
 def _labelled(metric: cloudwatch.IMetric) -> cloudwatch.IMetric:
     """Tell the proxy's DatabaseConnections from the instance's on the dashboard.
 
@@ -181,9 +190,9 @@ class Monitoring(Construct):
         super().__init__(scope, construct_id)
         if not functions:
             raise ValueError("Monitoring needs at least one function (functions=[])")
-        names = [fn.node.id for fn in functions]
+        names = [_function_label(fn) for fn in functions]
         if len(set(names)) != len(names):
-            raise ValueError(f"Monitoring functions need distinct construct ids, got {names}")
+            raise ValueError(f"Monitoring functions need distinct construct paths, got {names}")
         self._period = thresholds.period
         self._proxy_name = proxy_name
         self._db_instance_identifier = db_instance_identifier
@@ -307,8 +316,7 @@ class Monitoring(Construct):
             comparison=lt,
             description=f"Database free storage below {t.free_storage_bytes} bytes",
         )
-        for fn in functions:
-            label = fn.node.id
+        for fn, label in zip(functions, names, strict=True):
             self._alarm(
                 f"{label}Throttles",
                 fn.metric_throttles(period=self._period, statistic="Sum"),
@@ -337,9 +345,9 @@ class Monitoring(Construct):
                 "ConcurrentExecutions",
                 period=self._period,
                 statistic="Maximum",
-                label=f"{fn.node.id} ConcurrentExecutions",
+                label=f"{label} ConcurrentExecutions",
             )
-            for fn in functions
+            for fn, label in zip(functions, names, strict=True)
         ]
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
         self.dashboard.add_widgets(

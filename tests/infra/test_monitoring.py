@@ -13,6 +13,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
+from constructs import Construct
 
 from stacks.components.monitoring import (
     GIB,
@@ -409,6 +410,33 @@ def test_dashboard_has_alarm_status_widget(built: Built) -> None:
 
 
 # --- construction errors ---------------------------------------------------------------------
+
+
+def test_function_labels_come_from_construct_paths() -> None:
+    """Functions built by components share ids like "Function"; their paths stay distinct."""
+    app = cdk.App()
+    stack = cdk.Stack(app, "Paths")
+    fns: list[lambda_.IFunction] = []
+    for parent in ("Migration", "Worker"):
+        scope = Construct(stack, parent)
+        fns.append(
+            lambda_.Function(
+                scope,
+                "Function",
+                runtime=lambda_.Runtime.PYTHON_3_14,
+                handler="index.handler",
+                code=lambda_.Code.from_inline("def handler(event, context):\n    return event\n"),
+            )
+        )
+    monitoring = Monitoring(
+        stack,
+        "Monitoring",
+        proxy_name="p",
+        db_instance_identifier="d",
+        functions=fns,
+        thresholds=derive_thresholds(MonitoringConfig(), max_connections=10),
+    )
+    assert {"MigrationFunctionErrors", "WorkerFunctionThrottles"} <= set(monitoring.alarms)
 
 
 def test_needs_at_least_one_function() -> None:
