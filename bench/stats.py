@@ -92,7 +92,7 @@ def activation_times(concurrency: int, start: int, ramp_s: float) -> list[float]
     spread = min(0.1, ramp_s)
     times = [spread * i / start for i in range(start)]
     joining = concurrency - start
-    times += [ramp_s * (i + 1) / joining for i in range(joining)]
+    times += [spread + (ramp_s - spread) * (i + 1) / joining for i in range(joining)]
     return times
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, CfnResource, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, CfnResource, Fn, RemovalPolicy, Stack
 from constructs import Construct
 
 from stacks.budget import summary_line
@@ -43,6 +43,7 @@ class DataStack(Stack):
             + summary_line(config),
             **kwargs,
         )
+        self._max_azs = config.network.max_azs
         removal = {"destroy": RemovalPolicy.DESTROY}.get(
             config.database.removal_policy, RemovalPolicy.RETAIN
         )
@@ -69,6 +70,7 @@ class DataStack(Stack):
         )
         if self.proxy.app_user_secret is not None:
             self.network.allow_endpoint_from("secretsmanager", self.proxy.security_group)
+            self.network.allow_endpoint_from("secretsmanager", self.proxy.rotation_security_group)
 
         _pin_logical_id(self.encryption.key, STATEFUL_LOGICAL_IDS["key"])
         _pin_logical_id(self.network.vpc, STATEFUL_LOGICAL_IDS["vpc"])
@@ -78,3 +80,12 @@ class DataStack(Stack):
         CfnOutput(self, "ProxyEndpoint", value=self.proxy.proxy.endpoint)
         CfnOutput(self, "ProxyName", value=self.proxy.proxy.db_proxy_name)
         CfnOutput(self, "DbInstanceIdentifier", value=self.database.instance.instance_identifier)
+
+    @property
+    def availability_zones(self) -> list[str]:
+        """`max_azs` AZs without an account/region lookup.
+
+        An environment-agnostic stack gets only two AZs from CDK by default; prod needs three.
+        Fn::GetAZs is resolved by CloudFormation at deploy time in the target region.
+        """
+        return [Fn.select(i, Fn.get_azs()) for i in range(self._max_azs)]

@@ -63,6 +63,7 @@ class ServiceStack(Stack):
             subnets=network.app_subnets,
             code=code,
             proxy=proxy.proxy,
+            connect_policy=proxy.connect_policy,
             proxy_security_group=proxy.security_group,
             port=proxy.port,
             database_name=database.database_name,

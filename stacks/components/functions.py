@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
@@ -38,7 +39,7 @@ def vpc_python_function(
         scope,
         f"{construct_id}SecurityGroup",
         vpc=vpc,
-        description=f"{construct_id} function: egress only to what it is granted",
+        description=f"Lambda {scope.node.id}/{construct_id}: egress only to what it is granted",
         allow_all_outbound=False,
     )
     log_group = logs.LogGroup(
@@ -104,6 +105,7 @@ class Functions(Construct):
         subnets: ec2.SubnetSelection,
         code: lambda_.Code,
         proxy: rds.DatabaseProxy,
+        connect_policy: iam.IManagedPolicy,
         proxy_security_group: ec2.ISecurityGroup,
         port: int,
         database_name: str,
@@ -152,5 +154,5 @@ class Functions(Construct):
             config.direct_reserved_concurrency,
         )
         for fn in (self.api, self.direct):
-            proxy.grant_connect(fn, app_db_user)
+            fn.role.add_managed_policy(connect_policy)  # type: ignore[union-attr]
             fn.connections.allow_to(proxy_security_group, ec2.Port.tcp(port), "to RDS Proxy")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import ArnFormat, Duration, Fn, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -18,14 +18,15 @@ from stacks.config import ProxyConfig
 class Proxy(Construct):
     """RDS Proxy for PostgreSQL.
 
-    Creates: a security group (egress only to the database on its port, plus HTTPS to the
-    Secrets Manager endpoint in secrets mode), the proxy role, and the proxy in the data
-    subnets with IAM auth REQUIRED, TLS required, debug logging off and the pool caps from
-    config. Login to the database:
+    Creates: a managed policy granting rds-db:connect through this proxy as the app user
+    (attached to the app functions), a security group (egress only to the database on its
+    port, plus HTTPS to the Secrets Manager endpoint in secrets mode), the proxy role, and the
+    proxy in the data subnets with IAM auth REQUIRED, TLS required, debug logging off and the
+    pool caps from config. Login to the database:
     - `auth_mode: iam` (default): end-to-end IAM (DefaultAuthScheme IAM_AUTH), no app secret;
       the proxy role holds rds-db:connect on dbuser:<DbiResourceId>/<app user> only.
-    - `auth_mode: secrets`: an app-user secret (CMK) that the proxy reads; clients still need
-      IAM auth.
+    - `auth_mode: secrets`: an app-user secret (CMK) that the proxy reads, rotated every 30
+      days by the AWS-hosted PostgreSQL single-user rotation function; clients still need IAM.
     """
 
     def __init__(
@@ -51,12 +52,8 @@ class Proxy(Construct):
             description="RDS Proxy: ingress from app functions, egress to PostgreSQL only",
             allow_all_outbound=False,
         )
-        database_security_group.add_ingress_rule(
-            self.security_group, ec2.Port.tcp(port), "RDS Proxy to PostgreSQL"
-        )
-        self.security_group.add_egress_rule(
-            database_security_group, ec2.Port.tcp(port), "RDS Proxy to PostgreSQL"
-        )
+        # DatabaseProxy itself adds proxy -> database on the instance port (ingress on the
+        # database group, egress on this one); nothing else may leave this group.
         self.role = iam.Role(
             self,
             "Role",
@@ -92,6 +89,28 @@ class Proxy(Construct):
                     password_length=32,
                 ),
             )
+            # Single-user rotation with the AWS-hosted PostgreSQL rotation function: it logs in
+            # as the app user directly, so it needs the database port and the SM endpoint.
+            self.rotation_security_group = ec2.SecurityGroup(
+                self,
+                "RotationSecurityGroup",
+                vpc=vpc,
+                description="App-user secret rotation: to PostgreSQL and Secrets Manager only",
+                allow_all_outbound=False,
+            )
+            self.rotation_security_group.connections.allow_to(
+                database_security_group, ec2.Port.tcp(port), "rotation to PostgreSQL"
+            )
+            self.app_user_secret.add_rotation_schedule(
+                "Rotation",
+                automatically_after=Duration.days(30),
+                hosted_rotation=secretsmanager.HostedRotation.postgre_sql_single_user(
+                    vpc=vpc,
+                    vpc_subnets=subnets,
+                    security_groups=[self.rotation_security_group],
+                    exclude_characters=_PUNCTUATION,
+                ),
+            )
         self.proxy = rds.DatabaseProxy(
             self,
             "Proxy",
@@ -113,3 +132,30 @@ class Proxy(Construct):
             idle_client_timeout=Duration.seconds(config.idle_client_timeout_s),
         )
         self.proxy.node.add_dependency(instance)
+
+        # What `proxy.grant_connect(fn, user)` would add to each function, as one managed policy
+        # owned by this stack: the ARN split happens here, not across stacks (cfn-lint E1022 on
+        # Fn::Split over Fn::GetStackOutput), and the consumers only reference its ARN.
+        proxy_resource_id = Fn.select(6, Fn.split(":", self.proxy.db_proxy_arn))
+        self.connect_policy = iam.ManagedPolicy(
+            self,
+            "ConnectPolicy",
+            description=f"rds-db:connect through the proxy as {config.app_db_user} only",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["rds-db:connect"],
+                    resources=[
+                        Stack.of(self).format_arn(
+                            service="rds-db",
+                            resource="dbuser",
+                            resource_name=f"{proxy_resource_id}/{config.app_db_user}",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    ],
+                )
+            ],
+        )
+
+
+# exclude_punctuation=True in the generator; rotation must generate the same alphabet.
+_PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"

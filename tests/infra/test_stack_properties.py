@@ -1,0 +1,512 @@
+"""Every cap and security property of issue 2, asserted on the synthesized templates (dev, prod)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+from infra_support import Synthesized
+
+from stacks.budget import connection_budget
+from stacks.data_stack import STATEFUL_LOGICAL_IDS
+
+pytestmark = pytest.mark.infra
+
+
+def only(template: Template, resource_type: str) -> tuple[str, dict[str, Any]]:
+    found = template.find_resources(resource_type)
+    assert len(found) == 1, f"expected one {resource_type}, found {sorted(found)}"
+    ((logical_id, resource),) = found.items()
+    return logical_id, resource
+
+
+def props(template: Template, resource_type: str) -> dict[str, Any]:
+    return only(template, resource_type)[1]["Properties"]
+
+
+def functions(synth: Synthesized) -> dict[str, dict[str, Any]]:
+    """Our three functions by handler (the Provider framework's own function excluded)."""
+    found = synth.service.find_resources("AWS::Lambda::Function")
+    return {
+        r["Properties"]["Handler"]: r
+        for r in found.values()
+        if r["Properties"]["Handler"].startswith("orders.")
+    }
+
+
+API, DIRECT, MIGRATE = (
+    "orders.handlers.api.handler",
+    "orders.handlers.direct.handler",
+    "orders.handlers.migrate.handler",
+)
+
+
+# --- stateful logical IDs -------------------------------------------------------------------
+
+
+def test_stateful_resources_keep_their_logical_ids(synth: Synthesized) -> None:
+    for resource_type, key in (
+        ("AWS::KMS::Key", "key"),
+        ("AWS::EC2::VPC", "vpc"),
+        ("AWS::RDS::DBInstance", "instance"),
+        ("AWS::RDS::DBProxy", "proxy"),
+    ):
+        assert only(synth.data, resource_type)[0] == STATEFUL_LOGICAL_IDS[key]
+    assert STATEFUL_LOGICAL_IDS == {
+        "key": "DataKey",
+        "vpc": "Vpc",
+        "instance": "DatabaseInstance",
+        "proxy": "DatabaseProxy",
+    }
+
+
+def test_stack_ids_follow_the_environment(synth: Synthesized, env_name: str) -> None:
+    assert synth.built.data.stack_name == f"PgProxy-{env_name}-Data"
+    assert synth.built.service.stack_name == f"PgProxy-{env_name}-Service"
+
+
+def test_outputs_the_ops_scripts_depend_on(synth: Synthesized) -> None:
+    data_outputs = synth.data.to_json()["Outputs"]
+    service_outputs = synth.service.to_json()["Outputs"]
+    assert {"ProxyEndpoint", "ProxyName", "DbInstanceIdentifier"} <= set(data_outputs)
+    assert set(service_outputs) >= {
+        "ApiUrl",
+        "OrdersFunctionName",
+        "OrdersApiFunctionName",
+        "MigrationFunctionName",
+    }
+    fns = {
+        r["Properties"]["Handler"]: lid
+        for lid, r in synth.service.find_resources("AWS::Lambda::Function").items()
+    }
+    assert service_outputs["OrdersFunctionName"]["Value"] == {"Ref": fns[DIRECT]}
+    assert service_outputs["OrdersApiFunctionName"]["Value"] == {"Ref": fns[API]}
+    assert service_outputs["MigrationFunctionName"]["Value"] == {"Ref": fns[MIGRATE]}
+
+
+# --- network --------------------------------------------------------------------------------
+
+
+def test_vpc_has_only_isolated_subnets_and_no_nat(synth: Synthesized) -> None:
+    azs = synth.built.config.network.max_azs
+    synth.data.resource_count_is("AWS::EC2::NatGateway", 0)
+    synth.data.resource_count_is("AWS::EC2::InternetGateway", 0)
+    synth.data.resource_count_is("AWS::EC2::Subnet", 2 * azs)  # Data + App per AZ
+    synth.data.all_resources_properties("AWS::EC2::Subnet", {"MapPublicIpOnLaunch": False})
+
+
+def test_vpc_flow_logs_capture_all_traffic_with_retention(synth: Synthesized) -> None:
+    synth.data.has_resource_properties(
+        "AWS::EC2::FlowLog", {"ResourceType": "VPC", "TrafficType": "ALL"}
+    )
+    cfg = synth.built.config.network
+    synth.data.has_resource_properties(
+        "AWS::Logs::LogGroup", {"RetentionInDays": cfg.flow_log_retention_days}
+    )
+
+
+def test_only_the_needed_interface_endpoints_exist(synth: Synthesized) -> None:
+    endpoints = synth.data.find_resources("AWS::EC2::VPCEndpoint")
+    services = sorted(json.dumps(e["Properties"]["ServiceName"]) for e in endpoints.values())
+    assert len(services) == 2
+    assert "secretsmanager" in services[0] or "secretsmanager" in services[1]
+    assert any("xray" in s for s in services)
+    for endpoint in endpoints.values():
+        assert endpoint["Properties"]["VpcEndpointType"] == "Interface"
+        assert endpoint["Properties"]["PrivateDnsEnabled"] is True
+
+
+def test_no_security_group_admits_a_cidr(synth: Synthesized) -> None:
+    for template in (synth.data, synth.service):
+        for sg in template.find_resources("AWS::EC2::SecurityGroup").values():
+            for rule in sg["Properties"].get("SecurityGroupIngress", []):
+                raise AssertionError(f"inline ingress rule {rule}")
+        for rule in template.find_resources("AWS::EC2::SecurityGroupIngress").values():
+            assert "SourceSecurityGroupId" in rule["Properties"], rule
+
+
+# --- security-group chain: function -> proxy:5432 -> database:5432 --------------------------
+
+
+def _sg_of(template: Template, logical_prefix: str) -> str:
+    matches = [
+        lid
+        for lid in template.find_resources("AWS::EC2::SecurityGroup")
+        if lid.startswith(logical_prefix)
+    ]
+    assert len(matches) == 1, (logical_prefix, matches)
+    return matches[0]
+
+
+def _ingress_sources(template: Template, target: str) -> list[str]:
+    """Logical ids / outputs that appear as sources of ingress rules on `target`."""
+    out = []
+    for rule in template.find_resources("AWS::EC2::SecurityGroupIngress").values():
+        p = rule["Properties"]
+        if target in json.dumps(p["GroupId"]):
+            out.append(json.dumps(p["SourceSecurityGroupId"]))
+    return out
+
+
+def test_database_admits_only_proxy_and_migration_on_5432(synth: Synthesized) -> None:
+    db_sg = _sg_of(synth.data, "DatabaseSecurityGroup")
+    proxy_sg = _sg_of(synth.data, "ProxySecurityGroup")
+    in_data = synth.data.find_resources("AWS::EC2::SecurityGroupIngress")
+    db_rules = [
+        r["Properties"] for r in in_data.values() if db_sg in json.dumps(r["Properties"]["GroupId"])
+    ]
+    assert db_rules, "no ingress on the database group"
+    for rule in db_rules:
+        assert proxy_sg in json.dumps(rule["SourceSecurityGroupId"])
+    # The only other rule: the migration function, from the service stack.
+    service_rules = [
+        r["Properties"]
+        for r in synth.service.find_resources("AWS::EC2::SecurityGroupIngress").values()
+        if "DatabaseSecurityGroup" in json.dumps(r["Properties"]["GroupId"])
+    ]
+    assert len(service_rules) == 1
+    assert "MigrationFunctionSecurityGroup" in json.dumps(service_rules[0]["SourceSecurityGroupId"])
+    assert service_rules[0]["FromPort"] == service_rules[0]["ToPort"] == 5432
+
+
+def test_app_functions_reach_the_proxy_only(synth: Synthesized) -> None:
+    egress = synth.service.find_resources("AWS::EC2::SecurityGroupEgress")
+    for prefix in ("FunctionsApiSecurityGroup", "FunctionsDirectSecurityGroup"):
+        sg = _sg_of(synth.service, prefix)
+        rules = [
+            r["Properties"] for r in egress.values() if sg in json.dumps(r["Properties"]["GroupId"])
+        ]
+        destinations = {(json.dumps(r["DestinationSecurityGroupId"]), r["FromPort"]) for r in rules}
+        assert any("ProxySecurityGroup" in d and port == 5432 for d, port in destinations)
+        assert not any("DatabaseSecurityGroup" in d for d, _ in destinations), destinations
+        for dest, port in destinations:
+            assert ("ProxySecurityGroup" in dest and port == 5432) or (
+                "EndpointSg" in dest and port == 443
+            ), (dest, port)
+        sg_props = synth.service.find_resources("AWS::EC2::SecurityGroup")[sg]["Properties"]
+        assert "SecurityGroupEgress" not in sg_props or all(
+            r.get("CidrIp") == "255.255.255.255/32" for r in sg_props["SecurityGroupEgress"]
+        )
+
+
+def test_proxy_egress_only_to_the_database(synth: Synthesized) -> None:
+    proxy_sg = _sg_of(synth.data, "ProxySecurityGroup")
+    egress = [
+        r["Properties"]
+        for r in synth.data.find_resources("AWS::EC2::SecurityGroupEgress").values()
+        if proxy_sg in json.dumps(r["Properties"]["GroupId"])
+    ]
+    assert egress
+    for rule in egress:
+        assert "DatabaseSecurityGroup" in json.dumps(rule["DestinationSecurityGroupId"])
+    app_ingress = _ingress_sources(synth.service, "ProxySecurityGroup")
+    assert len(app_ingress) == 2
+    assert all("Functions" in s for s in app_ingress)
+
+
+# --- database -------------------------------------------------------------------------------
+
+
+def test_database_security_properties(synth: Synthesized) -> None:
+    synth.data.has_resource_properties(
+        "AWS::RDS::DBInstance",
+        {
+            "Engine": "postgres",
+            "EngineVersion": Match.string_like_regexp(r"^1[7-9]\.\d+$"),
+            "StorageType": "gp3",
+            "StorageEncrypted": True,
+            "KmsKeyId": {"Fn::GetAtt": ["DataKey", "Arn"]},
+            "PubliclyAccessible": False,
+            "EnableIAMDatabaseAuthentication": True,
+            "ManageMasterUserPassword": True,
+            "MasterUserSecret": {"KmsKeyId": {"Fn::GetAtt": ["DataKey", "Arn"]}},
+            "EnablePerformanceInsights": True,
+            "PerformanceInsightsKMSKeyId": {"Fn::GetAtt": ["DataKey", "Arn"]},
+            "EnableCloudwatchLogsExports": Match.array_with(["postgresql", "iam-db-auth-error"]),
+            "AutoMinorVersionUpgrade": False,
+        },
+    )
+    synth.data.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_parameter_group_forces_tls_and_logs(synth: Synthesized) -> None:
+    cfg = synth.built.config.database
+    synth.data.has_resource_properties(
+        "AWS::RDS::DBParameterGroup",
+        {
+            "Parameters": Match.object_like(
+                {
+                    "rds.force_ssl": "1",
+                    "log_min_duration_statement": str(cfg.log_min_duration_statement_ms),
+                    "log_connections": "1",
+                }
+            )
+        },
+    )
+
+
+def test_database_log_exports_have_retention(synth: Synthesized) -> None:
+    days = synth.built.config.database.log_retention_days
+    retention = synth.data.find_resources("Custom::LogRetention")
+    assert len(retention) == 3
+    for r in retention.values():
+        assert r["Properties"]["RetentionInDays"] == days
+
+
+def test_dev_is_cheap_and_destroyable(synthesized: dict[str, Synthesized]) -> None:
+    dev = synthesized["dev"]
+    _, db = only(dev.data, "AWS::RDS::DBInstance")
+    assert db["Properties"]["MultiAZ"] is False
+    assert db["Properties"]["DeletionProtection"] is False
+    assert db["DeletionPolicy"] == "Delete"
+    assert db["Properties"]["BackupRetentionPeriod"] <= 3
+    _, key = only(dev.data, "AWS::KMS::Key")
+    assert key["DeletionPolicy"] == "Delete"
+
+
+def test_prod_is_multi_az_protected_and_kept(synthesized: dict[str, Synthesized]) -> None:
+    prod = synthesized["prod"]
+    _, db = only(prod.data, "AWS::RDS::DBInstance")
+    assert db["Properties"]["MultiAZ"] is True
+    assert db["Properties"]["DeletionProtection"] is True
+    assert db["DeletionPolicy"] in {"Snapshot", "Retain"}
+    assert db["UpdateReplacePolicy"] in {"Snapshot", "Retain"}
+    assert db["Properties"]["BackupRetentionPeriod"] >= 7
+    _, key = only(prod.data, "AWS::KMS::Key")
+    assert key["DeletionPolicy"] == "Retain"
+    assert len(prod.data.find_resources("AWS::EC2::Subnet")) == 6  # 3 AZs
+
+
+# --- proxy ----------------------------------------------------------------------------------
+
+
+def test_proxy_requires_iam_and_tls_without_debug_logging(synth: Synthesized) -> None:
+    synth.data.has_resource_properties(
+        "AWS::RDS::DBProxy",
+        {
+            "EngineFamily": "POSTGRESQL",
+            "RequireTLS": True,
+            "DebugLogging": False,
+            "DefaultAuthScheme": "IAM_AUTH",
+            "Auth": Match.absent(),
+            "VpcSubnetIds": Match.any_value(),
+        },
+    )
+
+
+def test_proxy_pool_caps_come_from_config(synth: Synthesized) -> None:
+    px = synth.built.config.proxy
+    synth.data.has_resource_properties(
+        "AWS::RDS::DBProxyTargetGroup",
+        {
+            "ConnectionPoolConfigurationInfo": {
+                "MaxConnectionsPercent": px.max_connections_percent,
+                "MaxIdleConnectionsPercent": px.max_idle_connections_percent,
+                "ConnectionBorrowTimeout": px.borrow_timeout_s,
+            }
+        },
+    )
+    synth.data.has_resource_properties(
+        "AWS::RDS::DBProxy", {"IdleClientTimeout": px.idle_client_timeout_s}
+    )
+    assert px.max_connections_percent < 100
+    assert px.borrow_timeout_s < synth.built.config.functions.timeout_s
+    budget = connection_budget(synth.built.config)
+    assert budget.headroom >= budget.headroom_min
+
+
+def test_proxy_role_may_connect_as_the_app_user_only(synth: Synthesized) -> None:
+    user = synth.built.config.proxy.app_db_user
+    policies = synth.data.find_resources(
+        "AWS::IAM::Policy",
+        {"Properties": {"Roles": [{"Ref": Match.string_like_regexp("^ProxyRole")}]}},
+    )
+    assert len(policies) == 1
+    (policy,) = policies.values()
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "rds-db:connect"
+    resource = json.dumps(statement["Resource"])
+    assert '":dbuser:", {"Fn::GetAtt": ["DatabaseInstance", "DbiResourceId"]}' in resource
+    assert resource.endswith(f'"/{user}"]]}}')
+
+
+def test_secrets_mode_uses_an_app_secret_and_still_requires_iam(secrets_mode: Synthesized) -> None:
+    t = secrets_mode.data
+    t.has_resource_properties(
+        "AWS::RDS::DBProxy",
+        {
+            "RequireTLS": True,
+            "DefaultAuthScheme": Match.absent(),
+            "Auth": [Match.object_like({"AuthScheme": "SECRETS", "IAMAuth": "REQUIRED"})],
+        },
+    )
+    t.has_resource_properties(
+        "AWS::SecretsManager::Secret", {"KmsKeyId": {"Fn::GetAtt": ["DataKey", "Arn"]}}
+    )
+    env = functions(secrets_mode)[MIGRATE]["Properties"]["Environment"]["Variables"]
+    assert env["DB_AUTH_MODE"] == "secrets"
+    assert "APP_USER_SECRET_ARN" in env
+    # The proxy reaches Secrets Manager through the endpoint.
+    proxy_egress = [
+        r["Properties"]
+        for r in t.find_resources("AWS::EC2::SecurityGroupEgress").values()
+        if "ProxySecurityGroup" in json.dumps(r["Properties"]["GroupId"])
+    ]
+    assert any(r["FromPort"] == 443 for r in proxy_egress)
+
+
+# --- functions ------------------------------------------------------------------------------
+
+
+def test_functions_runtime_architecture_tracing_timeouts(synth: Synthesized) -> None:
+    cfg = synth.built.config.functions
+    arch = {"arm64": "arm64", "x86_64": "x86_64"}[cfg.architecture]
+    fns = functions(synth)
+    assert set(fns) == {API, DIRECT, MIGRATE}
+    for handler, fn in fns.items():
+        p = fn["Properties"]
+        assert p["Runtime"] == "python3.14"
+        assert p["Architectures"] == [arch]
+        assert p["TracingConfig"] == {"Mode": "Active"}
+        assert "VpcConfig" in p
+        assert p["LoggingConfig"]["LogGroup"]
+        expected = cfg.migration_timeout_s if handler == MIGRATE else cfg.timeout_s
+        assert p["Timeout"] == expected
+
+
+def test_reserved_concurrency_caps_each_function(synth: Synthesized) -> None:
+    cfg = synth.built.config.functions
+    fns = functions(synth)
+    assert fns[API]["Properties"]["ReservedConcurrentExecutions"] == cfg.api_reserved_concurrency
+    assert (
+        fns[DIRECT]["Properties"]["ReservedConcurrentExecutions"] == cfg.direct_reserved_concurrency
+    )
+    assert fns[MIGRATE]["Properties"]["ReservedConcurrentExecutions"] == 1
+
+
+def test_function_log_groups_have_retention(synth: Synthesized) -> None:
+    days = synth.built.config.functions.log_retention_days
+    groups = synth.service.find_resources("AWS::Logs::LogGroup")
+    by_id = {lid: g["Properties"].get("RetentionInDays") for lid, g in groups.items()}
+    for lid in ("FunctionsApiLogGroup", "FunctionsDirectLogGroup", "MigrationFunctionLogGroup"):
+        (match,) = [v for k, v in by_id.items() if k.startswith(lid)]
+        assert match == days
+    assert all(v is not None for v in by_id.values()), by_id
+
+
+def test_app_functions_get_proxy_endpoint_and_user(synth: Synthesized) -> None:
+    cfg = synth.built.config
+    for handler in (API, DIRECT):
+        env = functions(synth)[handler]["Properties"]["Environment"]["Variables"]
+        assert set(env) == {
+            "DB_HOST",
+            "DB_PORT",
+            "DB_NAME",
+            "DB_USER",
+            "DB_CONNECT_TIMEOUT_S",
+            "POWERTOOLS_SERVICE_NAME",
+            "POWERTOOLS_METRICS_NAMESPACE",
+            "POWERTOOLS_LOG_LEVEL",
+        }
+        assert "DatabaseProxyEndpoint" in json.dumps(env["DB_HOST"])
+        assert env["DB_USER"] == cfg.proxy.app_db_user
+        assert env["DB_PORT"] == "5432"
+        assert env["DB_CONNECT_TIMEOUT_S"] == str(cfg.functions.connect_timeout_s)
+
+
+def test_migration_function_settings(synth: Synthesized) -> None:
+    cfg = synth.built.config
+    env = functions(synth)[MIGRATE]["Properties"]["Environment"]["Variables"]
+    assert "DatabaseInstanceEndpointAddress" in json.dumps(env["DB_HOST"])
+    assert "MasterUserSecret" in json.dumps(env["DB_ADMIN_SECRET_ARN"])
+    assert env["APP_DB_USER"] == cfg.proxy.app_db_user
+    assert env["DB_AUTH_MODE"] == "iam"
+    assert "APP_USER_SECRET_ARN" not in env
+    assert env["APP_STATEMENT_TIMEOUT_MS"] == str(cfg.functions.statement_timeout_ms)
+    assert env["APP_LOCK_TIMEOUT_MS"] == str(cfg.functions.lock_timeout_ms)
+    assert env["APP_IDLE_IN_TRANSACTION_TIMEOUT_MS"] == str(
+        cfg.functions.idle_in_transaction_timeout_ms
+    )
+
+
+def test_app_functions_hold_rds_db_connect_on_the_proxy_for_one_user(synth: Synthesized) -> None:
+    user = synth.built.config.proxy.app_db_user
+    (policy_id, policy) = only(synth.data, "AWS::IAM::ManagedPolicy")
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "rds-db:connect"
+    resource = json.dumps(statement["Resource"])
+    assert '{"Fn::GetAtt": ["DatabaseProxy", "DBProxyArn"]}' in resource
+    assert resource.endswith(f'"/{user}"]]}}')
+    roles = synth.service.find_resources("AWS::IAM::Role")
+    holders = [lid for lid, r in roles.items() if policy_id in json.dumps(r["Properties"])]
+    assert sorted(h.split("ServiceRole")[0] for h in holders) == ["FunctionsApi", "FunctionsDirect"]
+    # No inline rds-db grant anywhere in the service stack.
+    assert "rds-db" not in json.dumps(synth.service.find_resources("AWS::IAM::Policy"))
+
+
+def test_migration_reads_only_the_admin_secret(synth: Synthesized) -> None:
+    policies = synth.service.find_resources("AWS::IAM::Policy")
+    (policy,) = [p for lid, p in policies.items() if lid.startswith("MigrationFunctionServiceRole")]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    secret = [s for s in statements if "secretsmanager:GetSecretValue" in s["Action"]]
+    assert len(secret) == 1
+    assert "MasterUserSecret" in json.dumps(secret[0]["Resource"])
+    kms = [s for s in statements if s["Action"] == "kms:Decrypt"]
+    assert kms
+    assert "kms:ViaService" in json.dumps(kms[0]["Condition"])
+
+
+def test_migration_custom_resource_reruns_on_source_or_settings_change(synth: Synthesized) -> None:
+    synth.service.has_resource_properties(
+        "Custom::OrdersMigration",
+        {
+            "SourceHash": Match.string_like_regexp("^[0-9a-f]{64}$"),
+            "APP_DB_USER": synth.built.config.proxy.app_db_user,
+            "DB_AUTH_MODE": "iam",
+        },
+    )
+
+
+# --- API ------------------------------------------------------------------------------------
+
+
+def test_api_routes_require_iam(synth: Synthesized) -> None:
+    routes = synth.service.find_resources("AWS::ApiGatewayV2::Route")
+    keys = sorted(r["Properties"]["RouteKey"] for r in routes.values())
+    assert keys == [
+        "GET /customers/{customer_id}/orders",
+        "GET /orders/{order_id}",
+        "POST /orders",
+    ]
+    for route in routes.values():
+        assert route["Properties"]["AuthorizationType"] == "AWS_IAM"
+
+
+def test_api_integration_timeout_and_payload_v2(synth: Synthesized) -> None:
+    ms = synth.built.config.api.integration_timeout_s * 1000
+    synth.service.has_resource_properties(
+        "AWS::ApiGatewayV2::Integration",
+        {"PayloadFormatVersion": "2.0", "TimeoutInMillis": ms},
+    )
+    assert synth.built.config.functions.timeout_s * 1000 <= ms <= 29_000
+
+
+def test_api_stage_has_access_logs_and_throttling(synth: Synthesized) -> None:
+    cfg = synth.built.config.api
+    synth.service.has_resource_properties(
+        "AWS::ApiGatewayV2::Stage",
+        {
+            "StageName": "$default",
+            "AutoDeploy": True,
+            "AccessLogSettings": {
+                "DestinationArn": Match.any_value(),
+                "Format": Match.string_like_regexp("requestId"),
+            },
+            "DefaultRouteSettings": {
+                "ThrottlingBurstLimit": cfg.throttle_burst_limit,
+                "ThrottlingRateLimit": cfg.throttle_rate_limit,
+            },
+        },
+    )

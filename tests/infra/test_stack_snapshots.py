@@ -1,0 +1,34 @@
+"""Snapshot of every stack per environment; asset hashes and source hashes normalised.
+
+Update after an intended change: `.venv/bin/pytest tests/infra --snapshot-update`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from infra_support import Synthesized
+from syrupy.assertion import SnapshotAssertion
+
+pytestmark = pytest.mark.infra
+
+_HASH = re.compile(r"\b[0-9a-f]{64}\b")
+
+
+def normalise(value: Any) -> Any:
+    """Replace content hashes (asset S3 keys, the migration SourceHash) with a placeholder."""
+    if isinstance(value, dict):
+        return {k: normalise(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalise(v) for v in value]
+    if isinstance(value, str):
+        return _HASH.sub("<hash>", value)
+    return value
+
+
+@pytest.mark.parametrize("tier", ["Data", "Service"])
+def test_stack_snapshot(synth: Synthesized, tier: str, snapshot: SnapshotAssertion) -> None:
+    template = synth.data if tier == "Data" else synth.service
+    assert normalise(template.to_json()) == snapshot
