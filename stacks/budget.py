@@ -133,7 +133,10 @@ def timeout_budget(config: AppConfig) -> TimeoutBudget:
 def check_budgets(config: AppConfig) -> None:
     """Raise BudgetError (a ValueError) naming the key, the value and what is allowed."""
     where = f"environments.{config.env_name}"
-    cb = connection_budget(config)
+    try:
+        cb = connection_budget(config)
+    except BudgetError as exc:
+        raise BudgetError(f"{where}.{exc}") from None
     if cb.headroom < cb.headroom_min:
         allowed_pct = 100 * (cb.max_connections - cb.headroom_min) // cb.max_connections
         raise BudgetError(

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.infra
         ("t4g.small", 2, 198, "measured"),
         ("t4g.medium", 4, 413, "measured"),
         ("m7g.large", 8, 856, "measured"),
-        ("db.r7g.large", 16, 1632, "estimate"),  # 0.95 * 16 GiB / 9531392
+        ("db.r7g.large", 16, 1712, "estimate"),  # 0.95 * 16 GiB / 9531392
         ("t4g.micro", 1, 80, "estimate"),
         ("r7g.2xlarge", 64, 5000, "estimate"),  # capped at 5000
     ],
