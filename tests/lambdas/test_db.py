@@ -225,6 +225,29 @@ def test_iam_token_is_signed_for_the_proxy_endpoint_and_user(
     assert "X-Amz-Expires=900" in token
 
 
+def test_iam_token_is_byte_for_byte_what_botocores_rds_signer_produces(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import datetime  # noqa: PLC0415
+
+    import botocore.auth  # noqa: PLC0415
+    import botocore.session  # noqa: PLC0415
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "session/token+with=chars")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    frozen = datetime.datetime(2026, 3, 1, 12, 0, 0, tzinfo=datetime.UTC)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: frozen)
+    host, port, user = "orders-proxy.proxy-abc.eu-west-1.rds.amazonaws.com", 5432, "orders_app"
+    client = botocore.session.get_session().create_client("rds", region_name="eu-west-1")
+    expected = client.generate_db_auth_token(
+        DBHostname=host, Port=port, DBUsername=user, Region="eu-west-1"
+    )
+    ours = IamTokenProvider(host=host, port=port, user=user, region="eu-west-1")()
+    assert ours == expected
+
+
 @pytest.fixture
 def silent_server() -> Iterator[int]:
     """A TCP port that accepts connections and never answers: a proxy or DB that hangs."""
