@@ -340,6 +340,33 @@ def test_killed_server_connection_is_recovered_without_a_failed_request(
         runtime.set_database(None)
 
 
+def test_client_connection_dropped_by_the_pooler_is_retried_on_a_new_connection(
+    cluster: Cluster, first_migration: migration.MigrationResult
+) -> None:
+    """What RDS Proxy does on its idle client timeout or a failover: the client socket dies."""
+    database = cluster.app_database()
+    runtime.set_database(database)
+    admin = psycopg.connect(
+        cluster.bouncer.conninfo(
+            user=cluster.postgres.superuser,
+            password=cluster.postgres.superuser_password,
+            dbname="pgbouncer",
+        ),
+        autocommit=True,
+    )
+    try:
+        path = f"/customers/{uuid.uuid4()}/orders"
+        assert api.handler(http("GET", path), CTX)["statusCode"] == 200
+        admin.execute(f"KILL {cluster.dbname}")
+        admin.execute(f"RESUME {cluster.dbname}")
+        assert api.handler(http("GET", path), CTX)["statusCode"] == 200
+        assert database.retries == 1
+        assert database.connects == 2
+    finally:
+        admin.close()
+        runtime.set_database(None)
+
+
 def test_reconnect_after_the_credential_changes_uses_the_new_credential(
     cluster: Cluster, first_migration: migration.MigrationResult
 ) -> None:
