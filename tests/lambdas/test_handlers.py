@@ -231,6 +231,15 @@ def test_sql_errors_are_a_500_that_does_not_leak_the_sql_error(
     assert parsed(response) == {"error": {"code": "InternalError", "message": "internal error"}}
 
 
+def test_missing_configuration_is_a_500_that_names_nothing_internal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DB_HOST", raising=False)
+    response = api.handler(http_event("GET", f"/orders/{uuid.uuid4()}"), CTX)
+    assert response["statusCode"] == 500
+    assert parsed(response)["error"]["message"] == "the function is misconfigured"
+
+
 def test_direct_invoke_creates_gets_and_lists_orders(fake_orders: FakeOrders) -> None:
     created = direct.handler(
         {

@@ -15,11 +15,9 @@ PHYSICAL_ID_PREFIX = "orders-schema"
 
 
 def on_event(
-    event: dict[str, Any],
-    settings_factory: type[MigrationSettings] = MigrationSettings,
-    secrets: migration.SecretFetcher | None = None,
+    event: dict[str, Any], secrets: migration.SecretFetcher | None = None
 ) -> dict[str, Any]:
-    """The handler's logic with its collaborators injectable (tests pass fakes)."""
+    """The handler's logic; ``secrets`` is injectable (local runs pass a dict lookup)."""
     request_type = event.get("RequestType") if isinstance(event, dict) else None
     if request_type == "Delete":
         # The schema and its data outlive the custom resource: deleting it must never fail a
@@ -32,7 +30,7 @@ def on_event(
             f"RequestType must be Create, Update or Delete, got {request_type!r}"
         )
     try:
-        settings = settings_factory.from_env()
+        settings = MigrationSettings.from_env()
     except SettingsError as exc:
         raise migration.MigrationError(f"migration function misconfigured: {exc}") from exc
     fetcher = secrets or migration.SecretsManagerFetcher(region=settings.region)
