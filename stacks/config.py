@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,11 +28,86 @@ ENDPOINT_REASONS: dict[str, str] = {
 
 HTTP_API_MAX_INTEGRATION_TIMEOUT_S = 29
 LAMBDA_MAX_TIMEOUT_S = 900
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653)
 
 
 class ConfigError(ValueError):
     """A configuration value is missing, unknown, mistyped or out of range."""
+
+
+def _check_range(key: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ValueError(f"monitoring.{key}={value!r} is out of range: allowed {low}..{high}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitoringConfig:
+    """Alarm policy: shares and counts; absolute thresholds are derived from the budget.
+
+    Unlike the other sections every key is optional (the defaults below are the policy);
+    stacks.components.monitoring.derive_thresholds turns it into CloudWatch numbers.
+    """
+
+    alarm_email: str | None = None
+    period_seconds: int = 60
+    # DB instance DatabaseConnections above this share of max_connections (admin, migrations and
+    # the proxy all count against the same limit); validated to be above the proxy's share, so
+    # a full proxy pool alone never raises it.
+    db_connections_alarm_percent: int = 90
+    db_connections_evaluation_periods: int = 3
+    # Proxy server connections at this share of its ceiling mean requests start to queue.
+    pool_saturation_percent: int = 90
+    pool_saturation_evaluation_periods: int = 5
+    # Pinned server connections defeat multiplexing; a few are normal (migrations), many are not.
+    pinned_connections_threshold: int = 5
+    pinned_evaluation_periods: int = 5
+    borrow_latency_ms_threshold: int = 100
+    borrow_latency_evaluation_periods: int = 3
+    # AvailabilityPercentage below this (per period) alarms; 100 means "any unavailability".
+    proxy_availability_percent: float = 100.0
+    proxy_availability_evaluation_periods: int = 2
+    lambda_throttles_threshold: int = 1
+    lambda_errors_threshold: int = 1
+    lambda_evaluation_periods: int = 1
+    db_cpu_percent: int = 80
+    db_cpu_evaluation_periods: int = 5
+    free_storage_gib: float = 2.0
+    free_storage_evaluation_periods: int = 1
+
+    def __post_init__(self) -> None:
+        if self.alarm_email is not None and not _EMAIL.match(self.alarm_email):
+            raise ValueError(
+                f"monitoring.alarm_email={self.alarm_email!r} is not an e-mail address "
+                "(allowed: None or name@domain.tld)"
+            )
+        if self.period_seconds not in (10, 30) and (
+            self.period_seconds < 60 or self.period_seconds % 60
+        ):
+            raise ValueError(
+                f"monitoring.period_seconds={self.period_seconds!r} is invalid "
+                "(allowed: 10, 30 or a multiple of 60)"
+            )
+        _check_range("db_connections_alarm_percent", self.db_connections_alarm_percent, 1, 100)
+        _check_range("pool_saturation_percent", self.pool_saturation_percent, 1, 100)
+        _check_range("pinned_connections_threshold", self.pinned_connections_threshold, 0, 10_000)
+        _check_range("borrow_latency_ms_threshold", self.borrow_latency_ms_threshold, 1, 120_000)
+        _check_range("proxy_availability_percent", self.proxy_availability_percent, 1, 100)
+        _check_range("lambda_throttles_threshold", self.lambda_throttles_threshold, 1, 1_000_000)
+        _check_range("lambda_errors_threshold", self.lambda_errors_threshold, 1, 1_000_000)
+        _check_range("db_cpu_percent", self.db_cpu_percent, 1, 100)
+        _check_range("free_storage_gib", self.free_storage_gib, 0.1, 65_536)
+        for key in (
+            "db_connections_evaluation_periods",
+            "pool_saturation_evaluation_periods",
+            "pinned_evaluation_periods",
+            "borrow_latency_evaluation_periods",
+            "proxy_availability_evaluation_periods",
+            "lambda_evaluation_periods",
+            "db_cpu_evaluation_periods",
+            "free_storage_evaluation_periods",
+        ):
+            _check_range(key, getattr(self, key), 1, 100)
 
 
 def _rng(lo: int, hi: int) -> dict[str, Any]:
@@ -125,6 +201,7 @@ class AppConfig:
     proxy: ProxyConfig
     functions: FunctionsConfig
     api: ApiConfig
+    monitoring: MonitoringConfig
 
     @property
     def data_stack_id(self) -> str:
@@ -215,22 +292,50 @@ def parse_config(env_name: str, raw: object) -> AppConfig:
         )
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}: expected an object, got {type(raw).__name__} {raw!r}")
-    unknown = sorted(set(raw) - set(_SECTIONS))
+    unknown = sorted(set(raw) - {*_SECTIONS, "monitoring"})
     if unknown:
         raise ConfigError(
-            f"{where}.{unknown[0]}: unknown key; allowed keys: {', '.join(sorted(_SECTIONS))}"
+            f"{where}.{unknown[0]}: unknown key; allowed keys: "
+            f"{', '.join(sorted({*_SECTIONS, 'monitoring'}))}"
         )
     sections = {
         name: _parse_section(cls, raw.get(name), f"{where}.{name}")
         for name, cls in _SECTIONS.items()
     }
-    config = AppConfig(env_name=env_name, **sections)
+    monitoring = _parse_monitoring(raw.get("monitoring", {}), f"{where}.monitoring")
+    config = AppConfig(env_name=env_name, monitoring=monitoring, **sections)
     _check_cross_field(config, where)
     # Imported here: budget.py imports this module for the dataclasses.
     from stacks.budget import check_budgets  # noqa: PLC0415
 
     check_budgets(config)
+    _check_monitoring(config, where)
     return config
+
+
+def _parse_monitoring(raw: object, where: str) -> MonitoringConfig:
+    """Optional keys over MonitoringConfig's defaults, with the same key-naming errors."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected an object, got {type(raw).__name__} {raw!r}")
+    fields = {f.name for f in dataclasses.fields(MonitoringConfig)}
+    unknown = sorted(set(raw) - fields)
+    if unknown:
+        raise ConfigError(
+            f"{where}.{unknown[0]}: unknown key (value {raw[unknown[0]]!r}); "
+            f"allowed keys: {', '.join(sorted(fields))}"
+        )
+    hints = get_type_hints(MonitoringConfig)
+    for name, value in raw.items():
+        hint = hints[name]
+        accepted = (int, float) if hint is float else hint  # JSON 2 is a fine float
+        if isinstance(value, bool) or not isinstance(value, accepted):
+            raise ConfigError(
+                f"{where}.{name}: expected {hints[name]}, got {type(value).__name__} {value!r}"
+            )
+    try:
+        return MonitoringConfig(**raw)
+    except ValueError as exc:
+        raise ConfigError(f"{where.removesuffix('.monitoring')}.{exc}") from exc
 
 
 def _check_cross_field(config: AppConfig, where: str) -> None:
@@ -262,6 +367,18 @@ def _check_cross_field(config: AppConfig, where: str) -> None:
         raise ConfigError(
             f"{where}.network.interface_endpoints: value {listed!r} "
             f"lacks {missing[0]!r}, required without NAT because {reason}"
+        )
+
+
+def _check_monitoring(config: AppConfig, where: str) -> None:
+    """Alarm shares that only make sense against the proxy's (already valid) ceiling."""
+    mon, px = config.monitoring, config.proxy
+    if mon.db_connections_alarm_percent <= px.max_connections_percent:
+        raise ConfigError(
+            f"{where}.monitoring.db_connections_alarm_percent: value "
+            f"{mon.db_connections_alarm_percent} out of range; allowed "
+            f"{px.max_connections_percent + 1}..100 (above proxy.max_connections_percent, or "
+            "a full proxy pool alone raises the alarm)"
         )
 
 

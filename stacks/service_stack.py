@@ -1,17 +1,19 @@
-"""Stateless stack: functions, HTTP API and the migration custom resource."""
+"""Stateless stack: functions, HTTP API, the migration custom resource, dashboard and alarms."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import Aws, CfnOutput, Stack
 from constructs import Construct
 
+from stacks.budget import connection_budget
 from stacks.components.api import Api
 from stacks.components.bundling import lambda_code
 from stacks.components.functions import RUNTIME, Functions
 from stacks.components.migration import Migration
+from stacks.components.monitoring import Monitoring, derive_thresholds
 from stacks.config import AppConfig
 from stacks.data_stack import DataStack
 
@@ -32,7 +34,9 @@ class ServiceStack(Stack):
         super().__init__(
             scope,
             construct_id,
-            description=f"PgProxy {config.env_name} service tier (Lambda, HTTP API, migration)",
+            description=(
+                f"PgProxy {config.env_name} service tier (Lambda, HTTP API, migration, alarms)"
+            ),
             **kwargs,
         )
         # Declared first: grants made below (KMS, secrets) then land on this stack's side
@@ -79,7 +83,30 @@ class ServiceStack(Stack):
         for fn in (self.functions.api, self.functions.direct):
             fn.node.add_dependency(self.migration.resource)
 
+        budget = connection_budget(config)
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            proxy_name=proxy.proxy.db_proxy_name,
+            db_instance_identifier=database.instance.instance_identifier,
+            functions=[self.functions.api, self.functions.direct, self.migration.function],
+            thresholds=derive_thresholds(
+                config.monitoring,
+                max_connections=budget.max_connections,
+                proxy_ceiling=budget.proxy_ceiling,
+            ),
+        )
+
         CfnOutput(self, "ApiUrl", value=self.api.url)
         CfnOutput(self, "OrdersFunctionName", value=self.functions.direct.function_name)
         CfnOutput(self, "OrdersApiFunctionName", value=self.functions.api.function_name)
         CfnOutput(self, "MigrationFunctionName", value=self.migration.function.function_name)
+        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+        CfnOutput(
+            self,
+            "DashboardUrl",
+            value=(
+                f"https://{Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region={Aws.REGION}"
+                f"#dashboards:name={self.monitoring.dashboard.dashboard_name}"
+            ),
+        )

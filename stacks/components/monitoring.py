@@ -17,72 +17,11 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from stacks.config import MonitoringConfig
+
+__all__ = ["GIB", "AlarmThresholds", "Monitoring", "MonitoringConfig", "derive_thresholds"]
+
 GIB = 1024**3
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def _check_range(key: str, value: float, low: float, high: float) -> None:
-    if not low <= value <= high:
-        raise ValueError(f"monitoring.{key}={value!r} is out of range: allowed {low}..{high}")
-
-
-@dataclass(frozen=True)
-class MonitoringConfig:
-    """Alarm policy of one environment; absolute thresholds come from `derive_thresholds`."""
-
-    alarm_email: str | None = None
-    period_seconds: int = 60
-    # DB instance DatabaseConnections above this share of max_connections (admin, migrations and
-    # the proxy all count against the same limit).
-    db_connections_alarm_percent: int = 80
-    db_connections_evaluation_periods: int = 3
-    # Pinned server connections defeat multiplexing; a few are normal (migrations), many are not.
-    pinned_connections_threshold: int = 5
-    pinned_evaluation_periods: int = 5
-    borrow_latency_ms_threshold: int = 100
-    borrow_latency_evaluation_periods: int = 3
-    # AvailabilityPercentage below this (per period) alarms; 100 means "any unavailability".
-    proxy_availability_percent: float = 100.0
-    proxy_availability_evaluation_periods: int = 2
-    lambda_throttles_threshold: int = 1
-    lambda_errors_threshold: int = 1
-    lambda_evaluation_periods: int = 1
-    db_cpu_percent: int = 80
-    db_cpu_evaluation_periods: int = 5
-    free_storage_gib: float = 2.0
-    free_storage_evaluation_periods: int = 1
-
-    def __post_init__(self) -> None:
-        if self.alarm_email is not None and not _EMAIL.match(self.alarm_email):
-            raise ValueError(
-                f"monitoring.alarm_email={self.alarm_email!r} is not an e-mail address "
-                "(allowed: None or name@domain.tld)"
-            )
-        if self.period_seconds not in (10, 30) and (
-            self.period_seconds < 60 or self.period_seconds % 60
-        ):
-            raise ValueError(
-                f"monitoring.period_seconds={self.period_seconds!r} is invalid "
-                "(allowed: 10, 30 or a multiple of 60)"
-            )
-        _check_range("db_connections_alarm_percent", self.db_connections_alarm_percent, 1, 100)
-        _check_range("pinned_connections_threshold", self.pinned_connections_threshold, 0, 10_000)
-        _check_range("borrow_latency_ms_threshold", self.borrow_latency_ms_threshold, 1, 120_000)
-        _check_range("proxy_availability_percent", self.proxy_availability_percent, 1, 100)
-        _check_range("lambda_throttles_threshold", self.lambda_throttles_threshold, 1, 1_000_000)
-        _check_range("lambda_errors_threshold", self.lambda_errors_threshold, 1, 1_000_000)
-        _check_range("db_cpu_percent", self.db_cpu_percent, 1, 100)
-        _check_range("free_storage_gib", self.free_storage_gib, 0.1, 65_536)
-        for key in (
-            "db_connections_evaluation_periods",
-            "pinned_evaluation_periods",
-            "borrow_latency_evaluation_periods",
-            "proxy_availability_evaluation_periods",
-            "lambda_evaluation_periods",
-            "db_cpu_evaluation_periods",
-            "free_storage_evaluation_periods",
-        ):
-            _check_range(key, getattr(self, key), 1, 100)
 
 
 @dataclass(frozen=True)
@@ -94,6 +33,9 @@ class AlarmThresholds:
     max_connections: int
     db_connections: int
     db_connections_evaluation_periods: int
+    proxy_ceiling: int
+    pool_saturation: int
+    pool_saturation_evaluation_periods: int
     pinned_connections: int
     pinned_evaluation_periods: int
     borrow_latency_us: int
@@ -109,10 +51,18 @@ class AlarmThresholds:
     free_storage_evaluation_periods: int
 
 
-def derive_thresholds(config: MonitoringConfig, *, max_connections: int) -> AlarmThresholds:
-    """Turn the alarm policy into absolute numbers for a database with `max_connections`."""
+def derive_thresholds(
+    config: MonitoringConfig, *, max_connections: int, proxy_ceiling: int
+) -> AlarmThresholds:
+    """Absolute numbers for a database with `max_connections` behind a proxy capped at
+    `proxy_ceiling` server connections (both from stacks.budget.connection_budget)."""
     if max_connections < 1:
         raise ValueError(f"max_connections={max_connections!r} is invalid (allowed: >= 1)")
+    if not 1 <= proxy_ceiling <= max_connections:
+        raise ValueError(
+            f"proxy_ceiling={proxy_ceiling!r} is invalid (allowed: 1..max_connections "
+            f"= {max_connections})"
+        )
     return AlarmThresholds(
         alarm_email=config.alarm_email,
         period=Duration.seconds(config.period_seconds),
@@ -122,6 +72,10 @@ def derive_thresholds(config: MonitoringConfig, *, max_connections: int) -> Alar
             1, math.floor(max_connections * config.db_connections_alarm_percent / 100)
         ),
         db_connections_evaluation_periods=config.db_connections_evaluation_periods,
+        proxy_ceiling=proxy_ceiling,
+        # ceil: a pool at 90 % of 158 is 143 connections in use, not 142
+        pool_saturation=max(1, math.ceil(proxy_ceiling * config.pool_saturation_percent / 100)),
+        pool_saturation_evaluation_periods=config.pool_saturation_evaluation_periods,
         pinned_connections=config.pinned_connections_threshold,
         pinned_evaluation_periods=config.pinned_evaluation_periods,
         # the proxy reports borrow latency in microseconds
@@ -263,8 +217,22 @@ class Monitoring(Construct):
             periods=t.db_connections_evaluation_periods,
             comparison=gt,
             description=(
-                f"Database connections above {t.db_connections} "
-                f"of max_connections={t.max_connections}: clients are about to be refused"
+                f"Database connections above {t.db_connections} of max_connections="
+                f"{t.max_connections} (the proxy alone stops at {t.proxy_ceiling}): something "
+                "besides the proxy is eating the admin headroom; clients are about to be refused"
+            ),
+        )
+        self._alarm(
+            "ProxyPoolSaturated",
+            proxy_db_connections,
+            threshold=t.pool_saturation,
+            periods=t.pool_saturation_evaluation_periods,
+            comparison=gte,
+            description=(
+                f"Proxy server connections at or above {t.pool_saturation} of its ceiling "
+                f"{t.proxy_ceiling} for {t.pool_saturation_evaluation_periods} periods: "
+                "requests will queue for a connection (borrow timeout -> 503s); raise "
+                "max_connections_percent, scale the instance or cut reserved concurrency"
             ),
         )
         self._alarm(
@@ -372,6 +340,7 @@ class Monitoring(Construct):
             self._graph(
                 "Proxy server connections vs ceiling",
                 left=[proxy_db_connections, proxy_max_allowed, proxy_pinned],
+                annotations=[self.alarms["ProxyPoolSaturated"]],
                 width=12,
             ),
         )

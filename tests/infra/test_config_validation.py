@@ -135,6 +135,41 @@ BAD_VALUES = [
         r"instance_class: value 't4g.huge' not allowed",
     ),
     ("same-users", "proxy", "app_db_user", "dbadmin", r"app_db_user: value 'dbadmin' must differ"),
+    (
+        "monitoring-unknown-key",
+        "monitoring",
+        "db_cpu_pct",
+        80,
+        r"monitoring\.db_cpu_pct: unknown key \(value 80\)",
+    ),
+    (
+        "monitoring-wrong-type",
+        "monitoring",
+        "db_cpu_percent",
+        "80",
+        r"monitoring\.db_cpu_percent: expected <class 'int'>, got str '80'",
+    ),
+    (
+        "monitoring-out-of-range",
+        "monitoring",
+        "db_cpu_percent",
+        0,
+        r"monitoring\.db_cpu_percent=0 is out of range: allowed 1\.\.100",
+    ),
+    (
+        "monitoring-bad-email",
+        "monitoring",
+        "alarm_email",
+        "oncall",
+        r"monitoring\.alarm_email='oncall' is not an e-mail address",
+    ),
+    (
+        "monitoring-alarm-below-proxy-share",
+        "monitoring",
+        "db_connections_alarm_percent",
+        80,
+        r"monitoring\.db_connections_alarm_percent: value 80 out of range; allowed 81\.\.100",
+    ),
 ]
 
 
@@ -158,6 +193,14 @@ def test_missing_key_is_named() -> None:
         ConfigError, match=r"environments\.dev\.api\.throttle_rate_limit: missing key"
     ):
         parse_config("dev", raw)
+
+
+def test_monitoring_keys_are_optional_with_policy_defaults() -> None:
+    raw = _env()
+    del raw["monitoring"]
+    config = parse_config("dev", raw)
+    assert config.monitoring.db_connections_alarm_percent == 90
+    assert config.monitoring.alarm_email is None
 
 
 def test_unknown_section_is_named() -> None:

@@ -25,6 +25,7 @@ from stacks.components.monitoring import (
 pytestmark = pytest.mark.infra
 
 MAX_CONNECTIONS = 87  # a t4g.micro-sized budget; deliberately not a round number
+PROXY_CEILING = 69  # 80 % of it
 CONFIG = MonitoringConfig(alarm_email="oncall@example.com")
 FUNCTION_IDS = ("Orders", "OrdersApi")
 
@@ -56,7 +57,9 @@ def _build(stack: cdk.Stack, config: MonitoringConfig) -> Monitoring:
         proxy_name="orders-proxy",
         db_instance_identifier="orders-db",
         functions=_functions(stack),
-        thresholds=derive_thresholds(config, max_connections=MAX_CONNECTIONS),
+        thresholds=derive_thresholds(
+            config, max_connections=MAX_CONNECTIONS, proxy_ceiling=PROXY_CEILING
+        ),
     )
 
 
@@ -115,6 +118,7 @@ def test_thresholds_derive_from_max_connections_and_units() -> None:
     t = derive_thresholds(
         MonitoringConfig(db_connections_alarm_percent=80, borrow_latency_ms_threshold=250),
         max_connections=87,
+        proxy_ceiling=PROXY_CEILING,
     )
     assert t.db_connections == 69  # floor(87 * 0.8): alarm at or before the share
     assert t.borrow_latency_us == 250_000
@@ -129,6 +133,7 @@ def test_thresholds_derive_from_max_connections_and_units() -> None:
         ({"alarm_email": "not-an-address"}, "alarm_email='not-an-address'"),
         ({"pinned_evaluation_periods": 0}, "pinned_evaluation_periods=0"),
         ({"period_seconds": 90}, "period_seconds=90"),
+        ({"pool_saturation_percent": 0}, "pool_saturation_percent=0"),
     ],
 )
 def test_invalid_config_names_key_and_value(kwargs: dict[str, Any], message: str) -> None:
@@ -136,9 +141,22 @@ def test_invalid_config_names_key_and_value(kwargs: dict[str, Any], message: str
         MonitoringConfig(**kwargs)
 
 
+def test_pool_saturation_rounds_up_from_the_proxy_ceiling() -> None:
+    t = derive_thresholds(
+        MonitoringConfig(pool_saturation_percent=90), max_connections=198, proxy_ceiling=158
+    )
+    assert t.pool_saturation == 143  # ceil(158 * 0.9) = ceil(142.2)
+    assert t.proxy_ceiling == 158
+
+
+def test_proxy_ceiling_must_fit_max_connections() -> None:
+    with pytest.raises(ValueError, match=r"proxy_ceiling=200 is invalid"):
+        derive_thresholds(MonitoringConfig(), max_connections=198, proxy_ceiling=200)
+
+
 def test_max_connections_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_connections=0"):
-        derive_thresholds(MonitoringConfig(), max_connections=0)
+        derive_thresholds(MonitoringConfig(), max_connections=0, proxy_ceiling=1)
 
 
 # --- topic -----------------------------------------------------------------------------------
@@ -233,9 +251,18 @@ PLAIN_ALARMS = [
         "MonitoringDbConnectionsHigh",
         "DatabaseConnections",
         "DBInstanceIdentifier",
-        69,  # floor(87 * 80 / 100)
+        78,  # floor(87 * 90 / 100): above the proxy's ceiling of 69
         GT,
         CONFIG.db_connections_evaluation_periods,
+        "Maximum",
+    ),
+    Expected(
+        "MonitoringProxyPoolSaturated",
+        "DatabaseConnections",
+        "ProxyName",
+        63,  # ceil(69 * 90 / 100)
+        GTE,
+        CONFIG.pool_saturation_evaluation_periods,
         "Maximum",
     ),
     Expected(
@@ -309,7 +336,9 @@ def test_db_connections_threshold_follows_max_connections() -> None:
         db_instance_identifier="d",
         functions=_functions(stack),
         thresholds=derive_thresholds(
-            MonitoringConfig(db_connections_alarm_percent=90), max_connections=856
+            MonitoringConfig(db_connections_alarm_percent=90),
+            max_connections=856,
+            proxy_ceiling=727,
         ),
     )
     props = _alarm(Template.from_stack(stack), "MonitoringDbConnectionsHigh")
@@ -343,13 +372,14 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_ok(built: Built) -> None:
     alarms = built.template.find_resources("AWS::CloudWatch::Alarm")
     topics = built.template.find_resources("AWS::SNS::Topic")
     (topic_id,) = topics
-    assert len(alarms) == 6 + 2 * len(FUNCTION_IDS)
+    assert len(alarms) == 7 + 2 * len(FUNCTION_IDS)
     for logical_id, alarm in alarms.items():
         props = alarm["Properties"]
         assert props["AlarmActions"] == [{"Ref": topic_id}], logical_id
         assert props["OKActions"] == [{"Ref": topic_id}], logical_id
     assert set(built.monitoring.alarms) == {
         "DbConnectionsHigh",
+        "ProxyPoolSaturated",
         "ProxySessionPinning",
         "ProxyBorrowLatency",
         "ProxyAvailability",
@@ -400,13 +430,13 @@ def test_dashboard_marks_max_connections_and_alarm_threshold(built: Built) -> No
         if w.get("properties", {}).get("title") == "DB connections vs max_connections"
     ]
     values = {a["value"] for a in graph["properties"]["annotations"]["horizontal"]}
-    assert values == {MAX_CONNECTIONS, 69}
+    assert values == {MAX_CONNECTIONS, 78}  # max_connections and the 90 % alarm line
 
 
 def test_dashboard_has_alarm_status_widget(built: Built) -> None:
     widgets = _dashboard_body(built.template)["widgets"]
     (status,) = [w for w in widgets if w["type"] == "alarm"]
-    assert len(status["properties"]["alarms"]) == 6 + 2 * len(FUNCTION_IDS)
+    assert len(status["properties"]["alarms"]) == 7 + 2 * len(FUNCTION_IDS)
 
 
 # --- construction errors ---------------------------------------------------------------------
@@ -434,7 +464,7 @@ def test_function_labels_come_from_construct_paths() -> None:
         proxy_name="p",
         db_instance_identifier="d",
         functions=fns,
-        thresholds=derive_thresholds(MonitoringConfig(), max_connections=10),
+        thresholds=derive_thresholds(MonitoringConfig(), max_connections=10, proxy_ceiling=8),
     )
     assert {"MigrationFunctionErrors", "WorkerFunctionThrottles"} <= set(monitoring.alarms)
 
@@ -448,7 +478,7 @@ def test_needs_at_least_one_function() -> None:
             proxy_name="p",
             db_instance_identifier="d",
             functions=[],
-            thresholds=derive_thresholds(MonitoringConfig(), max_connections=10),
+            thresholds=derive_thresholds(MonitoringConfig(), max_connections=10, proxy_ceiling=8),
         )
 
 

@@ -510,3 +510,53 @@ def test_api_stage_has_access_logs_and_throttling(synth: Synthesized) -> None:
             },
         },
     )
+
+
+# --- monitoring -----------------------------------------------------------------------------
+
+
+def _alarm_props(synth: Synthesized, name: str) -> dict[str, Any]:
+    alarms = synth.service.find_resources("AWS::CloudWatch::Alarm")
+    found = [r["Properties"] for k, r in alarms.items() if k.startswith(f"Monitoring{name}")]
+    assert len(found) == 1, f"{name}: {sorted(alarms)}"
+    return found[0]
+
+
+def test_every_function_and_the_proxy_and_database_are_alarmed(synth: Synthesized) -> None:
+    alarms = synth.service.find_resources("AWS::CloudWatch::Alarm")
+    # 7 proxy/database alarms + throttles and errors for each of our three functions
+    assert len(alarms) == 7 + 2 * 3
+    topic_id, _ = only(synth.service, "AWS::SNS::Topic")
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
+    synth.service.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+
+
+def test_connection_alarms_derive_from_the_budget(synth: Synthesized) -> None:
+    # GIVEN the environment's connection budget and alarm policy
+    config = synth.built.config
+    budget = connection_budget(config)
+    mon = config.monitoring
+    # THEN the DB alarm sits above the proxy's ceiling and the pool alarm just below it
+    db_alarm = _alarm_props(synth, "DbConnectionsHigh")
+    assert db_alarm["Threshold"] == budget.max_connections * mon.db_connections_alarm_percent // 100
+    assert budget.proxy_ceiling < db_alarm["Threshold"] < budget.max_connections
+    pool_alarm = _alarm_props(synth, "ProxyPoolSaturated")
+    assert pool_alarm["Threshold"] == -(-budget.proxy_ceiling * mon.pool_saturation_percent // 100)
+    assert pool_alarm["Threshold"] <= budget.proxy_ceiling
+    assert pool_alarm["Dimensions"][0]["Name"] == "ProxyName"
+
+
+def test_alarm_topic_is_encrypted_and_tls_only(synth: Synthesized) -> None:
+    topic = props(synth.service, "AWS::SNS::Topic")
+    assert "KmsMasterKeyId" in topic
+    policy = props(synth.service, "AWS::SNS::TopicPolicy")["PolicyDocument"]["Statement"]
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in policy
+    )
+
+
+def test_service_stack_outputs_the_dashboard_and_topic(synth: Synthesized) -> None:
+    outputs = synth.service.find_outputs("*")
+    assert {"AlarmTopicArn", "DashboardUrl"} <= set(outputs)
