@@ -33,6 +33,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--workers", type=int, default=2, help="worker processes sharing the environments (2)"
     )
+    parser.add_argument(
+        "--fair-concurrency",
+        type=int,
+        help=f"environments in the fair direct-vs-pooled run ({S.FAIR_CONCURRENCY}; 0 = skip)",
+    )
+    parser.add_argument(
+        "--fair-duration",
+        type=float,
+        help=f"seconds per fair round, warm-up included ({S.FAIR_DURATION_S:g})",
+    )
+    parser.add_argument(
+        "--fair-warmup",
+        type=float,
+        help=f"seconds left out at the start of each fair round ({S.FAIR_WARMUP_S:g})",
+    )
+    parser.add_argument(
+        "--fair-rounds",
+        type=int,
+        help=f"rounds of each path, ABBA order ({S.FAIR_ROUNDS})",
+    )
     parser.add_argument("--seed", type=int, default=42, help="random seed of the request mix")
     parser.add_argument("--out", type=Path, default=S.RESULTS_DIR, help="output directory")
     parser.add_argument("--no-chart", action="store_true", help="skip latest.png")
@@ -62,6 +82,22 @@ def build_settings(args: argparse.Namespace) -> S.BenchSettings:
         )
     if not 10 <= max_connections <= 5000:
         raise SystemExit(f"--max-connections={max_connections} out of range (10..5000)")
+    fair_concurrency = int(pick("fair_concurrency", S.FAIR_CONCURRENCY))  # type: ignore[call-overload]
+    fair_duration = float(pick("fair_duration", S.FAIR_DURATION_S))  # type: ignore[arg-type]
+    fair_warmup = float(pick("fair_warmup", S.FAIR_WARMUP_S))  # type: ignore[arg-type]
+    fair_rounds = int(pick("fair_rounds", S.FAIR_ROUNDS))  # type: ignore[call-overload]
+    # Direct must serve every fair environment: max_connections minus the 3 superuser slots
+    # minus the sampler's connection.
+    direct_room = max_connections - 3 - 1
+    if fair_concurrency and not (
+        0 < fair_concurrency <= direct_room
+        and 0 <= fair_warmup < fair_duration
+        and fair_rounds >= 1
+    ):
+        raise SystemExit(
+            f"need 0 < --fair-concurrency <= {direct_room} (direct must serve them all), "
+            "0 <= --fair-warmup < --fair-duration, --fair-rounds >= 1"
+        )
     return S.BenchSettings(
         concurrency=concurrency,
         duration_s=duration,
@@ -76,6 +112,10 @@ def build_settings(args: argparse.Namespace) -> S.BenchSettings:
         chart=not args.no_chart,
         progress=not args.quiet,
         proxy=S.load_proxy_model(),
+        fair_concurrency=max(0, fair_concurrency),
+        fair_duration_s=fair_duration,
+        fair_warmup_s=fair_warmup,
+        fair_rounds=fair_rounds,
     )
 
 

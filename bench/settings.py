@@ -37,8 +37,17 @@ PRESETS: dict[str, dict[str, object]] = {
         "ramp": 1.0,
         "rate": 64.0,
         "max_connections": 20,
+        "fair_concurrency": 0,  # the fair comparison needs tens of seconds: not in the smoke test
     },
 }
+
+# The fair warm-path comparison: direct and pooled at the same offered load (the burst's hold
+# rate) with a concurrency direct can serve, warm-up excluded, in the order direct, pooled,
+# pooled, direct (ABBA) so a drift in machine load weighs on both paths alike.
+FAIR_CONCURRENCY = 60
+FAIR_DURATION_S = 15.0
+FAIR_WARMUP_S = 5.0
+FAIR_ROUNDS = 2
 
 
 @dataclass(frozen=True)
@@ -117,6 +126,10 @@ class BenchSettings:
     chart: bool = True
     progress: bool = True
     proxy: ProxyModel = field(default_factory=lambda: FALLBACK_PROXY)
+    fair_concurrency: int = FAIR_CONCURRENCY  # 0 = no fair comparison
+    fair_duration_s: float = FAIR_DURATION_S
+    fair_warmup_s: float = FAIR_WARMUP_S
+    fair_rounds: int = FAIR_ROUNDS
 
     @property
     def hold_rps(self) -> float:
@@ -128,6 +141,19 @@ class BenchSettings:
     def interval_s(self) -> float:
         """Each environment sends one request per interval (when its last one has finished)."""
         return self.concurrency / self.hold_rps
+
+    @property
+    def fair_interval_s(self) -> float:
+        """Per-environment interval of the fair comparison: the same hold rate, fewer envs."""
+        return self.fair_concurrency / self.hold_rps
+
+    @property
+    def fair_order(self) -> tuple[str, ...]:
+        """ABBA rounds: direct, pooled, pooled, direct, ... (``fair_rounds`` of each path)."""
+        pair = (MODULE_DIRECT, MODULE_POOLED)
+        return tuple(
+            name for i in range(self.fair_rounds) for name in (pair if i % 2 == 0 else pair[::-1])
+        )
 
     @property
     def pool_size(self) -> int:

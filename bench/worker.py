@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import threading
 import time
@@ -70,12 +71,19 @@ def run_worker(job: WorkerJob, ipc: WorkerIpc) -> None:
     if not ipc.go.wait(120):
         ipc.out.put(("result", job.index, {"records": [], "connections_opened": 0}))
         return
+    before = resource.getrusage(resource.RUSAGE_SELF)
     burst = _Burst(job, ipc, float(ipc.t0.value))
     burst.run(envs)
+    after = resource.getrusage(resource.RUSAGE_SELF)
     opened = sum(env.connections_opened() for env in envs)
-    ipc.out.put(
-        ("result", job.index, {"records": list(burst.records), "connections_opened": opened})
-    )
+    payload = {
+        "records": list(burst.records),
+        "connections_opened": opened,
+        # CPU seconds of this process (all its environment threads) during the burst
+        "cpu_user_s": after.ru_utime - before.ru_utime,
+        "cpu_sys_s": after.ru_stime - before.ru_stime,
+    }
+    ipc.out.put(("result", job.index, payload))
 
 
 class _Burst:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from bench import settings as S
+from bench.__main__ import build_settings, parse_args
 from bench.report import goals, markdown, write_outputs
-from bench.runner import ScenarioRun
+from bench.runner import ScenarioRun, fair_comparison
 from bench.worker import KIND_CODES
 
 SCHEMA_KEYS = {
@@ -119,3 +122,91 @@ def test_pool_size_is_the_dev_configs_percent_of_local_max_connections() -> None
     assert S.pool_size_for(100, model.max_connections_percent) == model.max_connections_percent
     assert S.pool_size_for(20, 80) == 16
     assert S.pool_size_for(10, 5) == 1
+
+
+def _fair_round(name: str, latencies: list[float], *, errors: int = 0) -> ScenarioRun:
+    # one environment, cold at 0 s, warm requests at 1 s and later; warm-up is 1 s
+    run = ScenarioRun(name=name, concurrency=1, cap=None, pool_k=None, duration_s=4.0, ramp_s=0.0)
+    run.records = [(0.0, 50.0, 0, 1, 0), (0.5, 99.0, 0, 0, 0)]  # both inside the warm-up
+    run.records += [(1.0 + i * 0.1, ms, 0, 0, 0) for i, ms in enumerate(latencies)]
+    run.records += [(2.0, 1.0, TOO_MANY, 0, 0)] * errors
+    run.samples = [(1.0, 1)]
+    return run
+
+
+def test_fair_comparison_pools_rounds_after_the_warm_up_and_keeps_each_rounds_p99() -> None:
+    # GIVEN ABBA rounds: direct, pooled, pooled, direct
+    rounds = [
+        _fair_round(S.MODULE_DIRECT, [1.0, 2.0]),
+        _fair_round(S.MODULE_POOLED, [2.0, 4.0]),
+        _fair_round(S.MODULE_POOLED, [4.0, 6.0]),
+        _fair_round(S.MODULE_DIRECT, [3.0, 4.0], errors=1),
+    ]
+    fair = fair_comparison(rounds, warmup_s=1.0, measured_s=3.0, cap=16)
+    direct, pooled = fair["paths"]
+    assert fair["order"] == [S.MODULE_DIRECT, S.MODULE_POOLED, S.MODULE_POOLED, S.MODULE_DIRECT]
+    assert direct["name"] == S.MODULE_DIRECT
+    assert direct["warm_ok"] == 4  # the warm-up's cold 50 ms and warm 99 ms are left out
+    assert direct["p50_ms"] == 2.5
+    assert direct["errors"]["too_many_clients"] == 1
+    assert direct["requests"] == 5
+    assert direct["server_connection_cap"] is None
+    assert pooled["server_connection_cap"] == 16
+    assert len(pooled["round_p99_ms"]) == 2
+    assert fair["p99_ratio"] == round(pooled["p99_ms"] / direct["p99_ms"], 2)
+
+
+def test_the_p99_goal_uses_the_fair_comparison_and_the_burst_ratio_is_only_information() -> None:
+    pooled = _run(S.MODULE_POOLED, 1, [(0.0, 1.0, 0, 1, 0), (2.5, 90.0, 0, 0, 0)])
+    direct = _run(S.MODULE_DIRECT, None, [(0.0, 1.0, 0, 1, 0), (2.5, 1.0, 0, 0, 0)])
+    result = _result([pooled, direct])
+    fair = fair_comparison(
+        [_fair_round(S.MODULE_DIRECT, [2.0, 2.0]), _fair_round(S.MODULE_POOLED, [2.0, 2.5])],
+        warmup_s=1.0,
+        measured_s=3.0,
+        cap=1,
+    )
+    result["fair_comparison"] = {
+        "concurrency": 1,
+        "rate_rps": 4.8,
+        "per_environment_interval_s": 0.2,
+        "duration_s": 4.0,
+        "warmup_s": 1.0,
+        **fair,
+    }
+    checks = goals(result)
+    p99 = [c for c in checks if "p99" in c[1]]
+    assert p99[0][0] is True  # 2.5 / 2.0 = 1.25x
+    assert "at the same load" in p99[0][1]
+    assert p99[1][0] is None
+    assert p99[1][1].startswith("burst (unequal load")
+    table = markdown(result)
+    assert "Fair warm-path comparison" in table
+    assert "- INFO: burst (unequal load" in table
+
+
+def test_cpu_table_shows_who_used_the_cpus() -> None:
+    pooled = _run(S.MODULE_POOLED, 1, [(0.0, 1.0, 0, 1, 0)])
+    pooled["cpu"] = {
+        "bench_clients_cores": 1.0,
+        "postgres_cores": 0.3,
+        "pgbouncer_cores": 0.2,
+        "pgbouncer_peak_1s_cores": 0.36,
+        "other_processes_cores": 0.05,
+        "machine_busy_cores": 1.55,
+    }
+    table = markdown(_result([pooled]))
+    assert "| 1.00 | 0.30 | 0.20 | 0.36 | 0.05 | 1.55 |" in table
+
+
+def test_fair_rounds_alternate_abba() -> None:
+    cfg = S.BenchSettings(fair_rounds=2, fair_concurrency=60)
+    assert cfg.fair_order == (S.MODULE_DIRECT, S.MODULE_POOLED, S.MODULE_POOLED, S.MODULE_DIRECT)
+    assert cfg.fair_interval_s == 60 / 800
+
+
+def test_fair_concurrency_must_fit_what_direct_can_serve() -> None:
+    with pytest.raises(SystemExit, match="direct must serve them all"):
+        build_settings(parse_args(["--fair-concurrency", "97"]))
+    assert build_settings(parse_args(["--preset", "smoke"])).fair_concurrency == 0
+    assert build_settings(parse_args([])).fair_concurrency == S.FAIR_CONCURRENCY
