@@ -15,7 +15,7 @@ BURST_ARGS ?= --count 100 --duration 30
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: help setup synth test lint typecheck unit integration bench budget diff deploy destroy smoke burst clean
+.PHONY: help setup synth test lint typecheck unit integration bench budget diff deploy destroy smoke burst rds-ca clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ deploy: setup ## cdk deploy ENV into your account
 
 destroy: setup ## cdk destroy ENV (prod keeps its database: RETAIN/SNAPSHOT)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) destroy $(CDK_ARGS) --all
+
+rds-ca: ## Fetch the RDS CA bundle: the migration then verifies the instance (verify-full)
+	curl -fsSL https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem -o lambda_src/orders/certs/rds-global-bundle.pem
 
 clean: ## Remove build output (keeps .venv and node_modules)
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

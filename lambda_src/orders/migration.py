@@ -100,6 +100,21 @@ class MigrationResult:
         }
 
 
+def warn_if_server_unverified(settings: MigrationSettings) -> None:
+    """One WARNING per run (not per connection) when TLS does not verify the instance."""
+    if settings.sslmode in ("verify-ca", "verify-full"):
+        return
+    logger.warning(
+        "TLS to the database instance %s is not verified (sslmode=%s): the connection is "
+        "encrypted but the server's certificate is not checked. Run `make rds-ca` to bundle the "
+        "RDS CA (lambda_src/orders/certs/rds-global-bundle.pem) and redeploy: the migration then "
+        "uses sslmode=verify-full.",
+        settings.host,
+        settings.sslmode,
+        extra={"sslmode": settings.sslmode},
+    )
+
+
 def _conn_args(settings: MigrationSettings) -> dict[str, Any]:
     args: dict[str, Any] = {
         "sslmode": settings.sslmode,
@@ -290,6 +305,7 @@ def run(
     secrets: SecretFetcher,
 ) -> MigrationResult:
     """Apply migrations, then configure the app role. Safe to run any number of times."""
+    warn_if_server_unverified(settings)
     admin_user, admin_password = _credentials(
         secrets(settings.admin_secret_arn), settings.admin_secret_arn
     )

@@ -11,6 +11,9 @@ from typing import Literal
 from orders.errors import SettingsError
 
 BUNDLED_CA = Path(__file__).resolve().parent / "certs" / "AmazonRootCA1.pem"
+# Not in git by default: `make rds-ca` downloads it (this build network cannot). With it, the
+# migration verifies the instance's RDS CA certificate (sslmode=verify-full).
+RDS_CA_BUNDLE = Path(__file__).resolve().parent / "certs" / "rds-global-bundle.pem"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
@@ -60,6 +63,17 @@ def _sslrootcert(env: Mapping[str, str], default: Path | None) -> Path | None:
     if path is not None and not path.is_file():
         raise SettingsError(f"DB_SSLROOTCERT={str(path)!r} is not a readable file")
     return path
+
+
+def rds_ca_bundle() -> Path | None:
+    """The RDS CA bundle if `make rds-ca` put it in the package, else None."""
+    if not RDS_CA_BUNDLE.is_file():
+        return None
+    if b"-----BEGIN CERTIFICATE-----" not in RDS_CA_BUNDLE.read_bytes():
+        raise SettingsError(
+            f"{RDS_CA_BUNDLE} holds no PEM certificate; run `make rds-ca` again or delete it"
+        )
+    return RDS_CA_BUNDLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +138,9 @@ class MigrationSettings:
                 f"APP_DB_USER={app_user!r} must be 1..63 letters, digits or underscores"
             )
         # The instance endpoint presents an RDS CA certificate, not Amazon Root CA 1 (which
-        # signs the proxy's ACM certificate), so the migration defaults to encrypted-unverified
-        # unless the stack supplies DB_SSLMODE=verify-full plus an RDS CA bundle.
-        sslrootcert = _sslrootcert(env, None)
+        # signs the proxy's ACM certificate): verify-full needs the RDS CA bundle (DB_SSLROOTCERT
+        # or the one `make rds-ca` bundles); without one, encrypted but unverified (require).
+        sslrootcert = _sslrootcert(env, None) or rds_ca_bundle()
         return cls(
             host=_required(env, "DB_HOST"),
             port=_int(env, "DB_PORT", 5432, 1, 65535),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -16,6 +18,7 @@ import pytest
 
 from localpg import LocalPgBouncer, LocalPostgres
 from orders import migration, runtime, service
+from orders import settings as settings_module
 from orders.db import Database
 from orders.errors import DatabaseTimeoutError, DatabaseUnavailableError
 from orders.handlers import api, direct
@@ -225,6 +228,47 @@ def test_migration_to_an_unreachable_database_fails_with_a_clear_reason(cluster:
     with pytest.raises(MigrationError, match=r"could not connect to 127\.0\.0\.1:1/"):
         cluster.migrate(DB_PORT="1")
     assert time.monotonic() - started < 10
+
+
+# The local server's test CA stands in for the RDS CA bundle that `make rds-ca` puts in the
+# package; DB_SSLMODE/DB_SSLROOTCERT are left empty so the package default decides.
+DEFAULT_TLS = {"DB_SSLMODE": "", "DB_SSLROOTCERT": ""}
+
+
+def test_with_the_rds_ca_bundle_the_migration_verifies_the_instance(
+    cluster: Cluster, first_migration: migration.MigrationResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settings_module, "RDS_CA_BUNDLE", cluster.postgres.ca_cert_path)
+    settings = cluster.migration_settings(**DEFAULT_TLS)
+    assert (settings.sslmode, settings.sslrootcert) == (
+        "verify-full",
+        cluster.postgres.ca_cert_path,
+    )
+    assert migration.run(settings, cluster.secrets.__getitem__).applied == []
+
+
+def test_with_the_rds_ca_bundle_an_instance_certificate_it_does_not_sign_is_refused(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settings_module, "RDS_CA_BUNDLE", BUNDLED_CA)  # not the server's CA
+    with pytest.raises(MigrationError, match="certificate verify failed"):
+        cluster.migrate(**DEFAULT_TLS)
+
+
+def test_without_the_rds_ca_bundle_the_migration_encrypts_and_warns(
+    cluster: Cluster,
+    first_migration: migration.MigrationResult,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(settings_module, "RDS_CA_BUNDLE", tmp_path / "rds-global-bundle.pem")
+    settings = cluster.migration_settings(**DEFAULT_TLS)
+    assert (settings.sslmode, settings.sslrootcert) == ("require", None)
+    assert migration.run(settings, cluster.secrets.__getitem__).applied == []
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "make rds-ca" in warnings[0]
 
 
 # --- handlers end to end through PgBouncer ---------------------------------------------------

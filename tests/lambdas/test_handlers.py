@@ -96,6 +96,7 @@ def http_event(
     body: Any = None,
     headers: dict[str, str] | None = None,
     query: dict[str, str] | None = None,
+    stage: str = "$default",
 ) -> dict[str, Any]:
     return {
         "version": "2.0",
@@ -103,7 +104,7 @@ def http_event(
         "rawPath": path,
         "headers": headers or {},
         "queryStringParameters": query,
-        "requestContext": {"http": {"method": method, "path": path}},
+        "requestContext": {"http": {"method": method, "path": path}, "stage": stage},
         "body": body if body is None or isinstance(body, str) else json.dumps(body),
         "isBase64Encoded": False,
     }
@@ -166,7 +167,10 @@ def test_list_customer_orders_passes_the_limit_and_returns_the_orders(
 
 
 def test_path_behind_a_named_stage_is_routed(fake_orders: FakeOrders) -> None:
-    response = api.handler(http_event("GET", f"/prod/customers/{CUSTOMER}/orders"), CTX)
+    # A named stage is the first segment of rawPath and is named in requestContext.stage.
+    response = api.handler(
+        http_event("GET", f"/prod/customers/{CUSTOMER}/orders", stage="prod"), CTX
+    )
     assert response["statusCode"] == 200
 
 
@@ -202,6 +206,85 @@ def test_malformed_requests_get_a_4xx_with_a_clear_message(
     response = api.handler(event, CTX)
     assert response["statusCode"] == status
     assert message in parsed(response)["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({**create_event(), "headers": {"idempotency-key": 7}}, "headers must be strings"),
+        ({**create_event(), "headers": ["idempotency-key"]}, "headers must be strings"),
+        (
+            {**http_event("GET", f"/customers/{CUSTOMER}/orders"), "queryStringParameters": []},
+            "queryStringParameters",
+        ),
+        (
+            {
+                **http_event("GET", "/orders/x"),
+                "requestContext": {"http": {"method": "GET"}, "stage": 1},
+            },
+            "not an HTTP API",
+        ),
+    ],
+)
+def test_an_event_the_resolver_cannot_read_is_a_400_not_a_crash(
+    fake_orders: FakeOrders, event: dict[str, Any], message: str
+) -> None:
+    response = api.handler(event, CTX)
+    assert response["statusCode"] == 400
+    assert message in parsed(response)["error"]["message"]
+    assert fake_orders.orders == {}
+
+
+def test_responses_are_json_and_errors_carry_the_content_type_too(fake_orders: FakeOrders) -> None:
+    for response in (
+        api.handler(create_event(), CTX),
+        api.handler(http_event("GET", "/nope"), CTX),
+        api.handler(None, CTX),
+    ):
+        assert response["headers"]["Content-Type"] == "application/json"
+        assert isinstance(parsed(response), dict)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("POST", "/orders/", 201),
+        ("GET", f"/customers/{CUSTOMER}/orders/", 200),
+        ("GET", "/orders/", 405),
+        ("PUT", f"/orders/{CUSTOMER}/", 405),
+    ],
+)
+def test_a_trailing_slash_is_routed_like_the_path_without_it(
+    fake_orders: FakeOrders, method: str, path: str, status: int
+) -> None:
+    event = http_event(
+        method,
+        path,
+        body={"customer_id": CUSTOMER, "items": ITEMS},
+        headers={"Idempotency-Key": "t"},
+    )
+    assert api.handler(event, CTX)["statusCode"] == status
+
+
+def test_head_on_a_get_route_is_a_405_naming_get(fake_orders: FakeOrders) -> None:
+    response = api.handler(http_event("HEAD", f"/orders/{CUSTOMER}"), CTX)
+    assert response["statusCode"] == 405
+    assert parsed(response)["error"] == {
+        "code": "MethodNotAllowed",
+        "message": f"HEAD is not allowed on /orders/{CUSTOMER}; use GET",
+    }
+
+
+def test_unexpected_errors_are_a_500_with_a_generic_message(
+    fake_orders: FakeOrders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(db: Database, query: ListOrders) -> list[Order]:
+        raise KeyError("secret-internal-detail")
+
+    monkeypatch.setattr(service, "list_orders", broken)
+    response = api.handler(http_event("GET", f"/customers/{CUSTOMER}/orders"), CTX)
+    assert response["statusCode"] == 500
+    assert parsed(response) == {"error": {"code": "InternalError", "message": "internal error"}}
 
 
 @pytest.mark.parametrize("event", [None, [], "GET /orders", 42])

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from yoyo import read_migrations  # type: ignore[import-untyped]
 
 from orders import migration
+from orders import settings as settings_module
 from orders.handlers import migrate
 from orders.migration import MigrationError, MigrationResult, SecretsManagerFetcher
-from orders.settings import MIGRATIONS_DIR, MigrationSettings
+from orders.settings import BUNDLED_CA, MIGRATIONS_DIR, MigrationSettings
 from tests.lambdas.fakes import LambdaContext
 
 ENV = {
@@ -159,3 +163,48 @@ def test_migrations_use_no_sequences_because_nextval_pins_proxy_sessions() -> No
             line for line in path.read_text().splitlines() if not line.lstrip().startswith("--")
         )
         assert not forbidden.search(sql), f"{path.name} uses a sequence"
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def _run_until_first_connect(settings: MigrationSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """migration.run as far as its connections: each connect fails, so no database is needed."""
+    connects: list[dict[str, Any]] = []
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        connects.append(kwargs)
+        raise psycopg.OperationalError("connection refused")
+
+    monkeypatch.setattr(migration, "apply_schema_migrations", lambda *args: [])
+    monkeypatch.setattr(psycopg.Connection, "connect", refuse)
+    secret = {"username": "admin", "password": "pw"}
+    with pytest.raises(MigrationError, match="connection refused"):
+        migration.run(settings, lambda arn: secret)
+    assert connects[0]["sslmode"] == settings.sslmode
+
+
+def test_without_the_rds_ca_bundle_the_migration_warns_once_naming_make_rds_ca(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(settings_module, "RDS_CA_BUNDLE", tmp_path / "absent.pem")
+    settings = MigrationSettings.from_env(ENV)
+    assert settings.sslmode == "require"
+    _run_until_first_connect(settings, monkeypatch)
+    warnings = _warnings(caplog)
+    assert len(warnings) == 1, warnings
+    assert "make rds-ca" in warnings[0]
+    assert "sslmode=require" in warnings[0]
+
+
+def test_with_the_rds_ca_bundle_the_migration_verifies_and_does_not_warn(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "rds-global-bundle.pem"
+    bundle.write_text(BUNDLED_CA.read_text())
+    monkeypatch.setattr(settings_module, "RDS_CA_BUNDLE", bundle)
+    settings = MigrationSettings.from_env(ENV)
+    assert (settings.sslmode, settings.sslrootcert) == ("verify-full", bundle)
+    _run_until_first_connect(settings, monkeypatch)
+    assert _warnings(caplog) == []

@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import ssl
+from pathlib import Path
 
 import pytest
 
+from orders import settings as settings_module
 from orders.errors import SettingsError
-from orders.settings import BUNDLED_CA, DbSettings, MigrationSettings
+from orders.settings import BUNDLED_CA, RDS_CA_BUNDLE, DbSettings, MigrationSettings
 
 AMAZON_ROOT_CA_1_SHA256 = "8ecde6884f3d87b1125ba31ac3fcb13d7016de7f57cc904fe1cb97c6ae98196e"
 
@@ -103,14 +105,52 @@ def test_migration_rejects_an_app_user_that_is_not_a_plain_identifier(user: str)
         MigrationSettings.from_env({**MIGRATE_ENV, "APP_DB_USER": user})
 
 
-def test_migration_to_the_instance_defaults_to_encrypted_tls_without_a_ca_bundle() -> None:
+@pytest.fixture
+def rds_ca_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where the package looks for `make rds-ca`'s bundle; nothing there until a test writes it."""
+    path = tmp_path / "rds-global-bundle.pem"
+    monkeypatch.setattr(settings_module, "RDS_CA_BUNDLE", path)
+    return path
+
+
+def test_the_rds_ca_bundle_lives_in_the_package_where_make_rds_ca_writes_it() -> None:
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    assert RDS_CA_BUNDLE.parent == BUNDLED_CA.parent
+    assert f"-o lambda_src/orders/certs/{RDS_CA_BUNDLE.name}" in makefile
+
+
+def test_migration_to_the_instance_defaults_to_encrypted_tls_without_a_ca_bundle(
+    rds_ca_path: Path,
+) -> None:
     # The instance presents an RDS CA certificate, which Amazon Root CA 1 does not verify.
     settings = MigrationSettings.from_env(MIGRATE_ENV)
     assert settings.sslmode == "require"
     assert settings.sslrootcert is None
 
 
-def test_migration_verifies_the_instance_when_given_a_ca_bundle() -> None:
+def test_migration_verifies_the_instance_when_the_rds_ca_bundle_is_bundled(
+    rds_ca_path: Path,
+) -> None:
+    rds_ca_path.write_text(BUNDLED_CA.read_text())  # any PEM stands in for the RDS bundle
+    settings = MigrationSettings.from_env(MIGRATE_ENV)
+    assert settings.sslmode == "verify-full"
+    assert settings.sslrootcert == rds_ca_path
+
+
+def test_a_bundle_that_is_not_pem_fails_instead_of_silently_downgrading(rds_ca_path: Path) -> None:
+    rds_ca_path.write_text("<html>Access Denied</html>")
+    with pytest.raises(SettingsError, match=r"holds no PEM certificate; run `make rds-ca` again"):
+        MigrationSettings.from_env(MIGRATE_ENV)
+
+
+def test_migration_verifies_the_instance_when_given_a_ca_bundle(rds_ca_path: Path) -> None:
+    rds_ca_path.write_text(BUNDLED_CA.read_text())
     settings = MigrationSettings.from_env({**MIGRATE_ENV, "DB_SSLROOTCERT": str(BUNDLED_CA)})
     assert settings.sslmode == "verify-full"
-    assert settings.sslrootcert == BUNDLED_CA
+    assert settings.sslrootcert == BUNDLED_CA  # an explicit DB_SSLROOTCERT wins
+
+
+def test_an_explicit_sslmode_overrides_the_bundle_default(rds_ca_path: Path) -> None:
+    rds_ca_path.write_text(BUNDLED_CA.read_text())
+    settings = MigrationSettings.from_env({**MIGRATE_ENV, "DB_SSLMODE": "require"})
+    assert (settings.sslmode, settings.sslrootcert) == ("require", rds_ca_path)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import psycopg
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError as NoRouteError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from orders import service
-from orders.errors import NotFoundError, OrdersError, ValidationError
+from orders.errors import NotFoundError, OrdersError, SettingsError, ValidationError
 from orders.handlers.common import error_response
 from orders.observability import MetricUnit, logger, metrics, tracer
 from orders.runtime import get_database
@@ -23,14 +25,15 @@ from orders.validation import (
     parse_uuid,
 )
 
-# Matched on rawPath (optionally behind one stage segment) so the handler does not depend on
-# how the stack names its routes; path values are validated as UUIDs before use.
-_SEGMENT = r"[^/]{1,128}"
-_CUSTOMER_ORDERS = re.compile(rf"(?:/{_SEGMENT})?/customers/(?P<customer_id>{_SEGMENT})/orders/?")
-_ORDER = re.compile(rf"(?:/{_SEGMENT})?/orders/(?P<order_id>{_SEGMENT})/?")
-_ORDERS = re.compile(rf"(?:/{_SEGMENT})?/orders/?")
+# debug=False whatever POWERTOOLS_DEV says: debug mode prints every event (customer data) and
+# answers unhandled errors with a traceback.
+app = APIGatewayHttpResolver(debug=False)
 
-_JSON = {"content-type": "application/json"}
+CUSTOMER_ORDERS = "/customers/<customer_id>/orders"
+ORDER = "/orders/<order_id>"
+ORDERS = "/orders"
+# The methods an HTTP API route can have ("ANY" is these); used to answer 405 on a known path.
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 class MethodNotAllowedError(OrdersError):
@@ -38,75 +41,117 @@ class MethodNotAllowedError(OrdersError):
     code = "MethodNotAllowed"
 
 
-def _response(
+def _json(
     status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    return {
-        "statusCode": status,
-        "headers": {**_JSON, **(headers or {})},
-        "body": json.dumps(body, separators=(",", ":")),
-    }
+) -> Response[Any]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=body,
+        headers=headers,
+    )
 
 
-def _header(headers: object, name: str) -> str | None:
-    if not isinstance(headers, dict):
-        return None
-    for key, value in headers.items():
-        if isinstance(key, str) and key.lower() == name:
-            return value if isinstance(value, str) else None
-    return None
+# Each rule also with a trailing slash, which HTTP API passes through as is.
+@app.get(CUSTOMER_ORDERS)
+@app.get(f"{CUSTOMER_ORDERS}/")
+def list_customer_orders(customer_id: str) -> Response[Any]:
+    query = ListOrders(
+        customer_id=parse_uuid(customer_id, "customer_id"),
+        limit=parse_limit(app.current_event.query_string_parameters.get("limit")),
+    )
+    orders = service.list_orders(get_database(), query)
+    metrics.add_metric(name="OrdersListed", unit=MetricUnit.Count, value=1)
+    return _json(200, {"orders": [order.as_dict() for order in orders]})
 
 
-def _route(event: Mapping[str, Any]) -> dict[str, Any]:
+@app.get(ORDER)
+@app.get(f"{ORDER}/")
+def get_order(order_id: str) -> Response[Any]:
+    order = service.get_order(get_database(), parse_uuid(order_id, "order_id"))
+    metrics.add_metric(name="OrdersFetched", unit=MetricUnit.Count, value=1)
+    return _json(200, order.as_dict())
+
+
+@app.post(ORDERS)
+@app.post(f"{ORDERS}/")
+def create_order() -> Response[Any]:
+    event = app.current_event
+    header_key = event.headers.get("idempotency-key")
+    if header_key is not None:
+        parse_idempotency_key(header_key, "Idempotency-Key")
+    body = parse_json_body(event.body, is_base64=event.is_base64_encoded is True)
+    result = service.create_order(get_database(), parse_create_order(body, header_key=header_key))
+    metrics.add_metric(
+        name="OrdersCreated" if result.created else "OrdersReplayed",
+        unit=MetricUnit.Count,
+        value=1,
+    )
+    return _json(
+        201 if result.created else 200,
+        result.order.as_dict(),
+        {"idempotent-replayed": "false" if result.created else "true"},
+    )
+
+
+def _method_not_allowed(allowed: str) -> Callable[..., Response[Any]]:
+    def reject(**_path_values: str) -> Response[Any]:
+        event = app.current_event
+        raise MethodNotAllowedError(
+            f"{event.http_method.upper()} is not allowed on {event.raw_path[:200]}; use {allowed}"
+        )
+
+    return reject
+
+
+# The resolver answers a known path with an unknown method as "not found"; these routes make it
+# a 405 that names the allowed method, as clients of this API expect.
+for _rule, _allowed in ((CUSTOMER_ORDERS, "GET"), (ORDER, "GET"), (ORDERS, "POST")):
+    _others = [method for method in HTTP_METHODS if method != _allowed]
+    for _path in (_rule, f"{_rule}/"):
+        app.route(_path, _others, include_in_schema=False)(_method_not_allowed(_allowed))
+
+
+def _error(exc: Exception) -> Response[Any]:
+    """Every failure becomes a safe JSON error; details go to the log (see error_response)."""
+    status, body = error_response(exc)
+    return _json(status, body)
+
+
+# Registered by call: powertools' exception_handler decorator is untyped (mypy --strict).
+app.exception_handler([OrdersError, SettingsError, psycopg.Error, Exception])(_error)
+
+
+@app.not_found
+def _no_route(_: NoRouteError) -> Response[Any]:
+    event = app.current_event
+    return _error(NotFoundError(f"no route for {event.http_method.upper()} {event.raw_path[:200]}"))
+
+
+def _check_event(event: object) -> Mapping[str, Any]:
+    """Reject what the resolver cannot read (it would raise) with a 400, before routing."""
+    if not isinstance(event, dict):
+        raise ValidationError("the event must be a JSON object")
     context = event.get("requestContext")
     http = context.get("http") if isinstance(context, dict) else None
     method = http.get("method") if isinstance(http, dict) else None
-    path = event.get("rawPath")
-    if not isinstance(method, str) or not isinstance(path, str):
+    if not (
+        isinstance(method, str)
+        and isinstance(event.get("rawPath"), str)
+        and isinstance(context, dict)
+        and isinstance(context.get("stage", "$default"), str)
+    ):
         raise ValidationError("not an HTTP API (payload v2) event: rawPath or method missing")
-    method = method.upper()
+    headers = event.get("headers")
+    if headers is not None and not (
+        isinstance(headers, dict) and all(isinstance(value, str) for value in headers.values())
+    ):
+        raise ValidationError("not an HTTP API (payload v2) event: headers must be strings")
     query = event.get("queryStringParameters")
-    query = query if isinstance(query, dict) else {}
-
-    if match := _CUSTOMER_ORDERS.fullmatch(path):
-        if method != "GET":
-            raise MethodNotAllowedError(f"{method} is not allowed on {path}; use GET")
-        list_query = ListOrders(
-            customer_id=parse_uuid(match["customer_id"], "customer_id"),
-            limit=parse_limit(query.get("limit")),
-        )
-        orders = service.list_orders(get_database(), list_query)
-        metrics.add_metric(name="OrdersListed", unit=MetricUnit.Count, value=1)
-        return _response(200, {"orders": [order.as_dict() for order in orders]})
-
-    if _ORDERS.fullmatch(path):
-        if method != "POST":
-            raise MethodNotAllowedError(f"{method} is not allowed on {path}; use POST")
-        header_key = _header(event.get("headers"), "idempotency-key")
-        if header_key is not None:
-            parse_idempotency_key(header_key, "Idempotency-Key")
-        body = parse_json_body(event.get("body"), is_base64=event.get("isBase64Encoded") is True)
-        command = parse_create_order(body, header_key=header_key)
-        result = service.create_order(get_database(), command)
-        metrics.add_metric(
-            name="OrdersCreated" if result.created else "OrdersReplayed",
-            unit=MetricUnit.Count,
-            value=1,
-        )
-        return _response(
-            201 if result.created else 200,
-            result.order.as_dict(),
-            {"idempotent-replayed": "false" if result.created else "true"},
-        )
-
-    if match := _ORDER.fullmatch(path):
-        if method != "GET":
-            raise MethodNotAllowedError(f"{method} is not allowed on {path}; use GET")
-        order = service.get_order(get_database(), parse_uuid(match["order_id"], "order_id"))
-        metrics.add_metric(name="OrdersFetched", unit=MetricUnit.Count, value=1)
-        return _response(200, order.as_dict())
-
-    raise NotFoundError(f"no route for {method} {path[:200]}")
+    if query is not None and not isinstance(query, dict):
+        raise ValidationError("not an HTTP API (payload v2) event: bad queryStringParameters")
+    # The resolver reads requestContext.stage to strip a named stage from rawPath.
+    return {**event, "requestContext": {"stage": "$default", **context}}
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -115,9 +160,12 @@ def _route(event: Mapping[str, Any]) -> dict[str, Any]:
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     """Entry point ``orders.handlers.api.handler``; never raises, always returns a response."""
     try:
-        if not isinstance(event, dict):
-            raise ValidationError("the event must be a JSON object")
-        return _route(event)
-    except Exception as exc:  # every failure becomes a safe HTTP response
+        return app.resolve(_check_event(event), context)
+    except Exception as exc:  # a malformed event, or a failure outside the resolver's handlers
         status, body = error_response(exc)
-        return _response(status, body)
+        return {
+            "statusCode": status,
+            "headers": {"Content-Type": content_types.APPLICATION_JSON},
+            "body": json.dumps(body, separators=(",", ":")),
+            "isBase64Encoded": False,
+        }
