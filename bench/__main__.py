@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from bench import settings as S
+from bench.auth import AUTH_MODELS, DEFAULT_AUTH_MODEL
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,6 +53,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--fair-rounds",
         type=int,
         help=f"rounds of each path, ABBA order ({S.FAIR_ROUNDS})",
+    )
+    parser.add_argument(
+        "--auth",
+        choices=AUTH_MODELS,
+        default=DEFAULT_AUTH_MODEL,
+        help=(
+            "auth cost model of every connect (direct and pooled): iam-like = TLS verify-full + "
+            "SCRAM with a 16-iteration verifier, costing what an IAM-token login costs; "
+            f"scram-4096 = PostgreSQL's default verifier (PBKDF2 4096 rounds per connect) "
+            f"({DEFAULT_AUTH_MODEL})"
+        ),
     )
     parser.add_argument("--seed", type=int, default=42, help="random seed of the request mix")
     parser.add_argument("--out", type=Path, default=S.RESULTS_DIR, help="output directory")
@@ -116,6 +128,7 @@ def build_settings(args: argparse.Namespace) -> S.BenchSettings:
         fair_duration_s=fair_duration,
         fair_warmup_s=fair_warmup,
         fair_rounds=fair_rounds,
+        auth_model=args.auth,
     )
 
 

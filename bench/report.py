@@ -23,6 +23,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"{st['pool_size']} (= {st['proxy_model']['max_connections_percent']}% "
         f"MaxConnectionsPercent, borrow timeout {st['proxy_model']['borrow_timeout_s']} s); "
         f"pool k={st['pool_k']}.",
+        auth_line(result),
         f"Machine: {machine['cpu_count']} CPU ({machine['cpu_model'] or 'unknown'}), "
         f"{machine['memory_gib']} GiB, Python {machine['python']}, {machine['postgres']}, "
         f"{machine['pgbouncer']}, psycopg {machine['psycopg']}; {st['workers']} worker "
@@ -48,6 +49,22 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["", "Goals:"]
     lines += [f"- {_verdict(ok)}: {text}" for ok, text in goals(result)]
     return "\n".join(lines) + "\n"
+
+
+def auth_line(result: dict[str, Any]) -> str:
+    """The auth cost model every connect paid (older results without one: scram-4096)."""
+    model = result.get("auth_model", "scram-4096")
+    auth = result["settings"].get("auth") or {}
+    iterations = auth.get("scram_iterations", 4096 if model == "scram-4096" else "?")
+    why = (
+        "costs what an IAM-token login costs: TLS + a few hashes, no 4096-round PBKDF2"
+        if model == "iam-like"
+        else "PostgreSQL's default verifier: PBKDF2 on the client at every connect"
+    )
+    return (
+        f"Auth model: {model} (TLS verify-full + SCRAM-SHA-256, {iterations}-iteration "
+        f"verifier, on every connect of every scenario; {why})."
+    )
 
 
 def _verdict(ok: bool | None) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 
 from bench import settings as S
+from bench.auth import apply_auth_model
 from bench.stats import (
     ERROR_KINDS,
     activation_times,
@@ -501,6 +502,12 @@ class Bench:
             ca_cert=str(pg.ca_cert_path),
             model=model,
         )
+        # The auth cost model, the same for every scenario (the pooler looks the verifier up).
+        scram_iterations = apply_auth_model(pg, model.app_db_user, app_password, cfg.auth_model)
+        self.progress.line(
+            f"auth model {cfg.auth_model}: TLS verify-full + SCRAM-SHA-256 with a "
+            f"{scram_iterations}-iteration verifier for {model.app_db_user}"
+        )
         direct = Target(
             host=pg.host,
             port=pg.port,
@@ -571,7 +578,13 @@ class Bench:
         return {
             "schema_version": 1,
             "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "auth_model": cfg.auth_model,
             "settings": {
+                "auth": {
+                    "model": cfg.auth_model,
+                    "scram_iterations": scram_iterations,
+                    "tls": "verify-full",
+                },
                 "concurrency": cfg.concurrency,
                 "duration_s": cfg.duration_s,
                 "ramp_s": cfg.ramp_s,

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.auth import DEFAULT_AUTH_MODEL
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
 
@@ -130,6 +132,7 @@ class BenchSettings:
     fair_duration_s: float = FAIR_DURATION_S
     fair_warmup_s: float = FAIR_WARMUP_S
     fair_rounds: int = FAIR_ROUNDS
+    auth_model: str = DEFAULT_AUTH_MODEL  # bench.auth: iam-like or scram-4096
 
     @property
     def hold_rps(self) -> float:

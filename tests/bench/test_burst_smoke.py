@@ -63,6 +63,19 @@ def test_json_has_the_documented_schema(smoke_result: dict) -> None:
     assert {"cpu_count", "python", "postgres", "pgbouncer"} <= set(smoke_result["machine"])
 
 
+def test_iam_like_auth_model_logs_in_directly_and_through_pgbouncer(smoke_result: dict) -> None:
+    # The default model: a 16-iteration SCRAM verifier computed by bench.auth, read back from
+    # pg_authid; successes on both paths are real logins with it (libpq and auth_query).
+    assert smoke_result["auth_model"] == "iam-like"
+    assert smoke_result["settings"]["auth"] == {
+        "model": "iam-like",
+        "scram_iterations": 16,
+        "tls": "verify-full",
+    }
+    assert _scenario(smoke_result, "direct-module-scope")["ok"] > 0
+    assert _scenario(smoke_result, "pooled-module-scope")["ok"] > 0
+
+
 def test_pooled_environments_get_no_errors_and_stay_under_the_cap(smoke_result: dict) -> None:
     pooled = _scenario(smoke_result, "pooled-module-scope")
     assert pooled["concurrency"] > smoke_result["settings"]["postgres_max_connections"]
