@@ -43,11 +43,11 @@ lint: setup ## ruff lint + format check
 typecheck: setup ## mypy --strict on stacks/ and lambda_src/
 	$(BIN)/mypy
 
-test: lint typecheck ## Lint, typecheck and run the whole test suite (infra, lambdas, integration)
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: lint typecheck ## Lint, typecheck and run the whole test suite with a coverage floor
+	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
 
-unit: setup ## Fast tests only (no PostgreSQL)
-	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
+unit: setup ## Fast tests only (no PostgreSQL, no PyPI)
+	$(BIN)/pytest -m "not integration and not bench and not bundling" $(PYTEST_ARGS)
 
 integration: setup ## Integration tests on a real local PostgreSQL + PgBouncer
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
