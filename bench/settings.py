@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.auth import DEFAULT_AUTH_MODEL
+from stacks.budget import proxy_ceiling
+from stacks.config import parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -68,31 +70,14 @@ class ProxyModel:
     source: str
 
 
-FALLBACK_PROXY = ProxyModel(
-    max_connections_percent=80,
-    borrow_timeout_s=3,
-    idle_client_timeout_s=900,
-    connect_timeout_s=2,
-    statement_timeout_ms=5000,
-    lock_timeout_ms=2000,
-    idle_in_transaction_timeout_ms=10_000,
-    app_db_user="app_user",
-    database_name="orders",
-    source="fallback (stacks.config could not load cdk.json)",
-)
-
-
 def load_proxy_model(env_name: str = "dev", cdk_json: Path = ROOT / "cdk.json") -> ProxyModel:
-    """Read the proxy and function settings the stacks deploy (stacks.config, cdk.json)."""
-    try:
-        from stacks.config import parse_config  # noqa: PLC0415  # infra is optional here
+    """Read the proxy and function settings the stacks deploy (stacks.config, cdk.json).
 
-        raw = json.loads(cdk_json.read_text())["context"]["environments"][env_name]
-        config = parse_config(env_name, raw)
-    except (ImportError, OSError, KeyError, ValueError) as exc:
-        return ProxyModel(
-            **{**FALLBACK_PROXY.__dict__, "source": f"{FALLBACK_PROXY.source}: {exc}"}
-        )
+    No fallback: a lab that silently used other numbers than the deployed config would measure
+    something nobody deploys, so a broken cdk.json fails here with the config's own message.
+    """
+    raw = json.loads(cdk_json.read_text())["context"]["environments"][env_name]
+    config = parse_config(env_name, raw)
     return ProxyModel(
         max_connections_percent=config.proxy.max_connections_percent,
         borrow_timeout_s=config.proxy.borrow_timeout_s,
@@ -105,11 +90,6 @@ def load_proxy_model(env_name: str = "dev", cdk_json: Path = ROOT / "cdk.json") 
         database_name=config.database.database_name,
         source=f"stacks.config ({cdk_json.name}: environments.{env_name})",
     )
-
-
-def pool_size_for(max_connections: int, max_connections_percent: int) -> int:
-    """The proxy's server-connection ceiling: the same formula as stacks.budget uses."""
-    return max(1, max_connections * max_connections_percent // 100)
 
 
 @dataclass(frozen=True)
@@ -127,7 +107,7 @@ class BenchSettings:
     write_files: bool = True
     chart: bool = True
     progress: bool = True
-    proxy: ProxyModel = field(default_factory=lambda: FALLBACK_PROXY)
+    proxy: ProxyModel = field(default_factory=load_proxy_model)
     fair_concurrency: int = FAIR_CONCURRENCY  # 0 = no fair comparison
     fair_duration_s: float = FAIR_DURATION_S
     fair_warmup_s: float = FAIR_WARMUP_S
@@ -160,4 +140,4 @@ class BenchSettings:
 
     @property
     def pool_size(self) -> int:
-        return pool_size_for(self.max_connections, self.proxy.max_connections_percent)
+        return proxy_ceiling(self.max_connections, self.proxy.max_connections_percent)

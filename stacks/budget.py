@@ -94,10 +94,19 @@ class TimeoutBudget:
     api_integration_timeout_s: int
 
 
+def proxy_ceiling(max_connections: int, max_connections_percent: int) -> int:
+    """Server connections the proxy may open: floor(max_connections x percent / 100), at least 1.
+
+    The one formula for the proxy's ceiling (RDS Proxy rounds down); the burst lab sizes its
+    PgBouncer stand-in with it too.
+    """
+    return max(1, max_connections * max_connections_percent // 100)
+
+
 def connection_budget(config: AppConfig) -> ConnectionBudget:
     db, px, fn = config.database, config.proxy, config.functions
     gib, max_conn, source = default_max_connections(db.instance_class)
-    ceiling = max_conn * px.max_connections_percent // 100
+    ceiling = proxy_ceiling(max_conn, px.max_connections_percent)
     return ConnectionBudget(
         instance_class=db.instance_class,
         memory_gib=gib,

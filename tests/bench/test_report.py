@@ -12,6 +12,7 @@ from bench.__main__ import build_settings, parse_args
 from bench.report import goals, markdown, write_outputs
 from bench.runner import ScenarioRun, fair_comparison
 from bench.worker import KIND_CODES
+from stacks.budget import proxy_ceiling
 
 SCHEMA_KEYS = {
     "name",
@@ -119,9 +120,9 @@ def test_outputs_hold_the_documented_schema(tmp_path: Path) -> None:
 def test_pool_size_is_the_dev_configs_percent_of_local_max_connections() -> None:
     model = S.load_proxy_model()
     assert model.source.startswith("stacks.config")
-    assert S.pool_size_for(100, model.max_connections_percent) == model.max_connections_percent
-    assert S.pool_size_for(20, 80) == 16
-    assert S.pool_size_for(10, 5) == 1
+    assert proxy_ceiling(100, model.max_connections_percent) == model.max_connections_percent
+    assert proxy_ceiling(20, 80) == 16
+    assert proxy_ceiling(10, 5) == 1
 
 
 def _fair_round(name: str, latencies: list[float], *, errors: int = 0) -> ScenarioRun:
