@@ -14,6 +14,13 @@ from aws_cdk import aws_lambda as lambda_
 
 PYTHON_VERSION = "3.14"
 _ARCH = {"arm64": "aarch64", "x86_64": "x86_64"}
+# Distributions the Lambda Python runtime already provides (boto3 and its dependency tree).
+# requirements.txt pins everything else, transitive dependencies included, and pip runs with
+# --no-deps: otherwise aws-xray-sdk alone drags a second botocore (~25 MB unzipped) into every
+# function. tests/infra/test_bundling.py checks the bundle's dependency closure against this.
+RUNTIME_PROVIDED = frozenset(
+    {"boto3", "botocore", "jmespath", "python-dateutil", "s3transfer", "six", "urllib3"}
+)
 # Never part of the asset (and never part of its source hash).
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".pytest_cache", ".mypy_cache", "*.egg-info"]
 
@@ -45,6 +52,7 @@ class LocalPipBundler:
             "--python-version",
             PYTHON_VERSION,
             "--only-binary=:all:",
+            "--no-deps",
             "--target",
             output_dir,
             "-r",

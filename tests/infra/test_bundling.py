@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
+from email.parser import Parser
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from stacks.app_builder import LAMBDA_SRC
-from stacks.components.bundling import PYTHON_VERSION, LocalPipBundler
+from stacks.components.bundling import PYTHON_VERSION, RUNTIME_PROVIDED, LocalPipBundler
 
 pytestmark = pytest.mark.bundling
 
@@ -21,6 +24,36 @@ def test_pip_command_targets_lambda_platform() -> None:
     assert f"--python-version {PYTHON_VERSION}" in joined
     assert "--only-binary=:all:" in joined
     assert "--implementation cp" in joined
+    assert "--no-deps" in cmd  # requirements.txt pins the whole closure
+
+
+def _unmet_requirements(asset: Path) -> list[str]:
+    """Requirements of bundled distributions that neither the asset nor the runtime provides."""
+    bundled: set[str] = set()
+    requires: list[tuple[str, Requirement]] = []
+    for dist_info in asset.glob("*.dist-info"):
+        metadata = Parser().parsestr((dist_info / "METADATA").read_text())
+        name = canonicalize_name(metadata["Name"])
+        bundled.add(name)
+        requires += [(name, Requirement(r)) for r in metadata.get_all("Requires-Dist") or []]
+    # What Lambda's python3.14 on Amazon Linux evaluates markers as (no extras requested).
+    lambda_env = {
+        "python_version": PYTHON_VERSION,
+        "python_full_version": f"{PYTHON_VERSION}.0",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "os_name": "posix",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "extra": "",
+    }
+    available = bundled | {canonicalize_name(n) for n in RUNTIME_PROVIDED}
+    return sorted(
+        f"{owner} needs {req}"
+        for owner, req in requires
+        if (req.marker is None or req.marker.evaluate(lambda_env))
+        and canonicalize_name(req.name) not in available
+    )
 
 
 @pytest.mark.parametrize(("architecture", "machine"), [("arm64", "aarch64")])
@@ -48,3 +81,9 @@ def test_bundle_contains_package_native_driver_and_ca(
         "Amazon Root CA 1 (the proxy's certificates chain to it) for sslmode=verify-full"
     )
     assert "BEGIN CERTIFICATE" in ca.read_text()
+    # Every dependency is bundled or provided by the runtime, and the runtime's boto3 tree is
+    # not bundled a second time.
+    assert _unmet_requirements(tmp_path) == []
+    assert not (tmp_path / "botocore").exists()
+    size_mib = sum(f.stat().st_size for f in tmp_path.rglob("*") if f.is_file()) / 2**20
+    print(f"bundled asset ({architecture}): {size_mib:.1f} MiB unzipped")
