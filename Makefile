@@ -12,6 +12,9 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 BURST_ARGS ?= --count 100 --duration 30
 
+# jsii prints a Node 20 end-of-life banner on every CDK import; it is noise here.
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
