@@ -12,8 +12,9 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 BURST_ARGS ?= --count 100 --duration 30
 
-# jsii prints a Node 20 end-of-life banner on every CDK import; it is noise here.
-export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+# jsii prints an end-of-life banner for the running Node major on every CDK import; it is noise
+# here (the variable takes the major version(s) to silence).
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null)
 
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
