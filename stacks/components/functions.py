@@ -64,7 +64,9 @@ def vpc_python_function(
         security_groups=[security_group],
         log_group=log_group,
         tracing=lambda_.Tracing.ACTIVE if config.tracing else lambda_.Tracing.DISABLED,
-        environment=environment,
+        # Without it powertools' Tracer still imports the X-Ray SDK (~0.1 s of cold start) and
+        # emits segments nobody receives.
+        environment={**environment, "POWERTOOLS_TRACE_DISABLED": str(not config.tracing).lower()},
     )
     role = fn.role
     assert role is not None  # noqa: S101 - a Function without a given role always creates one

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
-from infra_support import Synthesized
+from infra_support import Synthesized, build_variant
 
 from stacks.budget import connection_budget
 from stacks.data_stack import STATEFUL_LOGICAL_IDS
@@ -409,6 +409,7 @@ def test_app_functions_get_proxy_endpoint_and_user(synth: Synthesized) -> None:
             "POWERTOOLS_SERVICE_NAME",
             "POWERTOOLS_METRICS_NAMESPACE",
             "POWERTOOLS_LOG_LEVEL",
+            "POWERTOOLS_TRACE_DISABLED",
         }
         assert "DatabaseProxyEndpoint" in json.dumps(env["DB_HOST"])
         assert env["DB_USER"] == cfg.proxy.app_db_user
@@ -560,3 +561,26 @@ def test_alarm_topic_is_encrypted_and_tls_only(synth: Synthesized) -> None:
 def test_service_stack_outputs_the_dashboard_and_topic(synth: Synthesized) -> None:
     outputs = synth.service.find_outputs("*")
     assert {"AlarmTopicArn", "DashboardUrl"} <= set(outputs)
+
+
+def test_powertools_tracer_follows_the_tracing_switch(
+    synthesized: dict[str, Synthesized],
+) -> None:
+    # GIVEN dev (tracing on) and a variant with tracing off
+    untraced = Template.from_stack(
+        build_variant(
+            "dev", functions={"tracing": False}, network={"interface_endpoints": ["secretsmanager"]}
+        ).service
+    )
+    for template, tracing in ((synthesized["dev"].service, True), (untraced, False)):
+        ours = [
+            fn["Properties"]
+            for fn in template.find_resources("AWS::Lambda::Function").values()
+            if fn["Properties"]["Handler"].startswith("orders.")
+        ]
+        assert len(ours) == 3
+        for fn in ours:
+            # THEN powertools' Tracer is disabled exactly when X-Ray tracing is
+            disabled = fn["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"]
+            assert disabled == str(not tracing).lower()
+            assert ("TracingConfig" in fn) is tracing
