@@ -79,6 +79,21 @@ class IamTokenProvider:
         return url[len("https://") :]
 
 
+# A server that vanishes without a TCP reset (failover, AZ loss) would leave a query waiting on
+# retransmissions long past the Lambda timeout. Kernel keepalives declare a silent peer dead
+# after about idle + count x interval = 5 s (a busy server still answers probes, so a long
+# statement is never cut), and tcp_user_timeout fails a send left unacknowledged for 5 s; the
+# error then counts as a lost connection and a retry-safe operation gets its one retry.
+# These are libpq socket options, not startup parameters: RDS Proxy never sees them.
+TCP_LIVENESS: dict[str, int] = {
+    "keepalives": 1,
+    "keepalives_idle": 2,
+    "keepalives_interval": 1,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 5000,
+}
+
+
 def connect_psycopg(settings: DbSettings, password: str) -> Connection:
     """Open a pinning-safe psycopg 3 connection: autocommit, no prepared statements, TLS."""
     kwargs: dict[str, Any] = {
@@ -90,6 +105,7 @@ def connect_psycopg(settings: DbSettings, password: str) -> Connection:
         "sslmode": settings.sslmode,
         "connect_timeout": settings.connect_timeout_s,
         "application_name": "orders",
+        **TCP_LIVENESS,
     }
     if settings.sslrootcert is not None:
         kwargs["sslrootcert"] = str(settings.sslrootcert)

@@ -209,6 +209,24 @@ def test_psycopg_connection_is_pinning_safe_tls_verified_and_has_a_connect_timeo
     assert "options" not in captured, "RDS Proxy rejects startup options"
 
 
+def test_a_silent_server_is_detected_within_seconds_not_at_the_lambda_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    captured: dict[str, Any] = {}
+    monkeypatch.setattr(
+        db_module.psycopg.Connection, "connect", lambda **kwargs: captured.update(kwargs)
+    )
+    connect_psycopg(db_settings(), "signed-token")
+    # GIVEN the libpq socket options THEN a vanished peer is declared dead well inside the
+    # 12 s function timeout (keepalive idle + count x interval), and unacknowledged sends fail
+    assert captured["keepalives"] == 1
+    detect_s = (
+        captured["keepalives_idle"] + captured["keepalives_count"] * captured["keepalives_interval"]
+    )
+    assert detect_s <= 5
+    assert captured["tcp_user_timeout"] <= 5000
+
+
 def test_iam_token_is_signed_for_the_proxy_endpoint_and_user(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
