@@ -62,17 +62,14 @@ class Proxy(Construct):
         )
         self.app_user_secret: secretsmanager.ISecret | None = None
         if config.auth_mode == "iam":
+            # Always a token for an instance this app creates (typed optional for imports).
+            assert instance.instance_resource_id is not None  # noqa: S101
             # End-to-end IAM: the proxy signs in as the app user with its own role.
             self.role.add_to_policy(
                 iam.PolicyStatement(
                     actions=["rds-db:connect"],
                     resources=[
-                        Stack.of(self).format_arn(
-                            service="rds-db",
-                            resource="dbuser",
-                            resource_name=f"{instance.instance_resource_id}/{config.app_db_user}",
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
+                        _dbuser_arn(self, instance.instance_resource_id, config.app_db_user)
                     ],
                 )
             )
@@ -144,17 +141,21 @@ class Proxy(Construct):
             statements=[
                 iam.PolicyStatement(
                     actions=["rds-db:connect"],
-                    resources=[
-                        Stack.of(self).format_arn(
-                            service="rds-db",
-                            resource="dbuser",
-                            resource_name=f"{proxy_resource_id}/{config.app_db_user}",
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    ],
+                    resources=[_dbuser_arn(self, proxy_resource_id, config.app_db_user)],
                 )
             ],
         )
+
+
+def _dbuser_arn(scope: Construct, resource_id: str, db_user: str) -> str:
+    """The rds-db:connect resource: `dbuser:db-<DbiResourceId>/<user>` for the instance (the
+    proxy's own login in end-to-end IAM) or `dbuser:prx-<id>/<user>` for the proxy (clients)."""
+    return Stack.of(scope).format_arn(
+        service="rds-db",
+        resource="dbuser",
+        resource_name=f"{resource_id}/{db_user}",
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
 
 
 # exclude_punctuation=True in the generator; rotation must generate the same alphabet.

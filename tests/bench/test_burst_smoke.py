@@ -8,23 +8,10 @@ from pathlib import Path
 import pytest
 
 from bench.__main__ import main
+from tests.bench.contract import SCHEMA_KEYS
 from tests.integration.conftest import require_local_servers
 
 pytestmark = pytest.mark.bench
-
-SCHEMA_KEYS = {
-    "name",
-    "concurrency",
-    "requests",
-    "ok",
-    "errors",
-    "peak_server_connections",
-    "server_connection_cap",
-    "p50_ms",
-    "p95_ms",
-    "p99_ms",
-    "cold_p50_ms",
-}
 
 
 @pytest.fixture(scope="module")

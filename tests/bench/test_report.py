@@ -13,20 +13,8 @@ from bench.report import goals, markdown, write_outputs
 from bench.runner import ScenarioRun, fair_comparison
 from bench.worker import KIND_CODES
 from stacks.budget import proxy_ceiling
+from tests.bench.contract import SCHEMA_KEYS
 
-SCHEMA_KEYS = {
-    "name",
-    "concurrency",
-    "requests",
-    "ok",
-    "errors",
-    "peak_server_connections",
-    "server_connection_cap",
-    "p50_ms",
-    "p95_ms",
-    "p99_ms",
-    "cold_p50_ms",
-}
 TOO_MANY = KIND_CODES["too_many_clients"]
 
 
