@@ -5,9 +5,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-ENV ?= dev
+# Empty: cdk.json's project.default_env. Environments are the keys of context.environments.
+ENV ?=
+ENV_ARG = $(if $(ENV),--env $(ENV))
 CDK := node_modules/.bin/cdk
-CDK_ARGS := -c env=$(ENV)
+CDK_ARGS = $(if $(ENV),-c env=$(ENV))
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 BURST_ARGS ?= --count 100 --duration 30
@@ -36,9 +38,9 @@ $(NODE_STAMP): package.json package-lock.json
 
 setup: $(PY_STAMP) $(NODE_STAMP) ## Create .venv and node_modules from the pinned requirements
 
-synth: setup ## Synthesize ENV (dev|prod) into cdk.out with the cdk-nag gate
+synth: setup ## Synthesize ENV (a key of cdk.json environments; default project.default_env) with the cdk-nag gate
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) synth $(CDK_ARGS) --quiet
-	@echo "Synthesized $(ENV) into cdk.out (cdk-nag AwsSolutions: no unacknowledged findings)"
+	@echo "Synthesized $(or $(ENV),the default environment) into cdk.out (cdk-nag AwsSolutions: no unacknowledged findings)"
 
 lint: setup ## ruff lint + format check
 	$(BIN)/ruff check .
@@ -60,13 +62,13 @@ bench: setup ## Burst lab on local PostgreSQL + PgBouncer (BENCH_ARGS="--concurr
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 budget: setup ## Print the connection and timeout budget of ENV
-	$(BIN)/python -m stacks.budget --env $(ENV)
+	$(BIN)/python -m stacks.loader $(ENV_ARG)
 
 smoke: setup ## Invoke the deployed ENV's functions and API once, print proxy connection metrics
-	$(BIN)/python -m ops.smoke --env $(ENV)
+	$(BIN)/python -m ops.smoke $(ENV_ARG)
 
 burst: setup ## Bounded burst against deployed ENV, then CloudWatch side by side (BURST_ARGS="--count 500 --duration 60")
-	$(BIN)/python -m ops.burst --env $(ENV) $(BURST_ARGS)
+	$(BIN)/python -m ops.burst $(ENV_ARG) $(BURST_ARGS)
 
 diff: setup ## cdk diff ENV against your account
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) diff $(CDK_ARGS) --all

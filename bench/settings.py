@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.auth import DEFAULT_AUTH_MODEL
 from stacks.budget import proxy_ceiling
-from stacks.config import parse_config
+from stacks.loader import load
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -70,25 +69,24 @@ class ProxyModel:
     source: str
 
 
-def load_proxy_model(env_name: str = "dev", cdk_json: Path = ROOT / "cdk.json") -> ProxyModel:
-    """Read the proxy and function settings the stacks deploy (stacks.config, cdk.json).
+def load_proxy_model(env_name: str | None = None) -> ProxyModel:
+    """Read the proxy and function settings the stacks deploy (stacks.loader, cdk.json).
 
     No fallback: a lab that silently used other numbers than the deployed config would measure
     something nobody deploys, so a broken cdk.json fails here with the config's own message.
     """
-    raw = json.loads(cdk_json.read_text())["context"]["environments"][env_name]
-    config = parse_config(env_name, raw)
+    config = load(env_name)
     return ProxyModel(
         max_connections_percent=config.proxy.max_connections_percent,
         borrow_timeout_s=config.proxy.borrow_timeout_s,
         idle_client_timeout_s=config.proxy.idle_client_timeout_s,
         connect_timeout_s=config.functions.connect_timeout_s,
-        statement_timeout_ms=config.functions.statement_timeout_ms,
-        lock_timeout_ms=config.functions.lock_timeout_ms,
-        idle_in_transaction_timeout_ms=config.functions.idle_in_transaction_timeout_ms,
+        statement_timeout_ms=config.app_role.statement_timeout_ms,
+        lock_timeout_ms=config.app_role.lock_timeout_ms,
+        idle_in_transaction_timeout_ms=config.app_role.idle_in_transaction_timeout_ms,
         app_db_user=config.proxy.app_db_user,
         database_name=config.database.database_name,
-        source=f"stacks.config ({cdk_json.name}: environments.{env_name})",
+        source=f"stacks.loader (cdk.json: environments.{config.env_name})",
     )
 
 

@@ -23,6 +23,8 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
+from stacks.loader import environment_names, load
+
 if TYPE_CHECKING:
     from botocore.credentials import ReadOnlyCredentials
     from types_boto3_cloudformation.client import CloudFormationClient
@@ -30,7 +32,6 @@ if TYPE_CHECKING:
     from types_boto3_cloudwatch.type_defs import MetricDataQueryTypeDef
     from types_boto3_lambda.client import LambdaClient
 
-ENVIRONMENTS = ("dev", "prod")
 DATA_OUTPUTS = ("ProxyEndpoint", "ProxyName", "DbInstanceIdentifier")
 SERVICE_OUTPUTS = (
     "ApiUrl",
@@ -61,9 +62,10 @@ class OpsError(Exception):
     """A setup problem the user can fix; printed as one line, exit code 2."""
 
 
-def stack_names(env: str) -> tuple[str, str]:
-    """(data stack, service stack) as app.py names them."""
-    return f"PgProxy-{env}-Data", f"PgProxy-{env}-Service"
+def stack_names(env: str | None) -> tuple[str, str]:
+    """(data stack, service stack) as app.py names them (default: project.default_env)."""
+    config = load(env)
+    return config.data_stack_name, config.service_stack_name
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,11 @@ def aws_errors(region: str | None) -> Iterator[None]:
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--env", required=True, choices=ENVIRONMENTS, help="deployed environment")
+    parser.add_argument(
+        "--env",
+        choices=environment_names(),
+        help="deployed environment (default: cdk.json project.default_env)",
+    )
     parser.add_argument("--region", help="AWS region (default: AWS_REGION / profile)")
     parser.add_argument("--profile", help="AWS profile (default: AWS_PROFILE / default chain)")
 
@@ -179,7 +185,7 @@ def _stack_outputs(cfn: CloudFormationClient, name: str, region: str) -> dict[st
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
-def read_outputs(cfn: CloudFormationClient, env: str, region: str) -> Outputs:
+def read_outputs(cfn: CloudFormationClient, env: str | None, region: str) -> Outputs:
     data_name, service_name = stack_names(env)
     data = _stack_outputs(cfn, data_name, region)
     service = _stack_outputs(cfn, service_name, region)

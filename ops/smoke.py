@@ -27,6 +27,7 @@ from ops.aws import (
     read_metrics,
     read_outputs,
     run_guarded,
+    stack_names,
 )
 
 if TYPE_CHECKING:
@@ -231,9 +232,10 @@ def print_metrics(clients: Clients, outputs: Outputs, now: datetime) -> None:
         print(f"  {name:<42} {value}")
 
 
-def smoke(clients: Clients, env: str, http: HttpSend, now: Callable[[], datetime]) -> int:
+def smoke(clients: Clients, env: str | None, http: HttpSend, now: Callable[[], datetime]) -> int:
     outputs = read_outputs(clients.cloudformation, env, clients.region)
-    print(f"PgProxy-{env} in {clients.region}: proxy {outputs.proxy_endpoint}")
+    data_stack, _ = stack_names(env)
+    print(f"{data_stack} in {clients.region}: proxy {outputs.proxy_endpoint}")
     report = Report()
     customer_id = str(uuid.uuid4())
     check_migration(clients, outputs, report)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,12 +10,14 @@ from typing import Any
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from stacks.config import AppConfig, from_context
+from stacks.config import AppConfig
 from stacks.data_stack import DataStack
+from stacks.loader import ENV_CONTEXT_KEY, PROJECT_ROOT, from_node, read_context
 from stacks.service_stack import ServiceStack
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_SRC = PROJECT_ROOT / "lambda_src"
+# Context key that tells CDK which stacks to bundle assets for; [] skips bundling (tests).
+BUNDLING_STACKS_KEY = "aws:cdk:bundling-stacks"
 
 
 @dataclass(frozen=True)
@@ -28,25 +30,32 @@ class BuiltApp:
 
 def build(app: App, lambda_src: Path = LAMBDA_SRC) -> BuiltApp:
     """Read config from the app's context once, create both stacks, register cdk-nag."""
-    config = from_context(app.node)
-    data = DataStack(app, config.data_stack_id, config=config)
+    config = from_node(app.node)
+    data = DataStack(app, config.data_stack_name, config=config)
     service = ServiceStack(
-        app, config.service_stack_id, config=config, data=data, lambda_src=lambda_src
+        app, config.service_stack_name, config=config, data=data, lambda_src=lambda_src
     )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return BuiltApp(app=app, config=config, data=data, service=service)
 
 
-def cdk_json_context(cdk_json: Path = PROJECT_ROOT / "cdk.json") -> dict[str, Any]:
-    """The context block of cdk.json (what the CLI passes to app.py)."""
-    context = json.loads(cdk_json.read_text())["context"]
-    assert isinstance(context, dict)  # noqa: S101
-    return context
+def build_from_context(
+    context: Mapping[str, Any],
+    env_name: str | None = None,
+    *,
+    bundling: bool = False,
+    outdir: str | None = None,
+    lambda_src: Path = LAMBDA_SRC,
+) -> BuiltApp:
+    """In-process build as the CLI would do it with this context (tests, fixtures)."""
+    full: dict[str, Any] = dict(context)
+    if env_name is not None:
+        full[ENV_CONTEXT_KEY] = env_name
+    if not bundling:
+        full[BUNDLING_STACKS_KEY] = []
+    return build(App(context=full, outdir=outdir), lambda_src=lambda_src)
 
 
 def build_for_env(env_name: str, *, bundling: bool = False, outdir: str | None = None) -> BuiltApp:
-    """In-process build as the CLI would do it (tests): cdk.json context plus `env`."""
-    context: dict[str, Any] = {**cdk_json_context(), "env": env_name}
-    if not bundling:
-        context["aws:cdk:bundling-stacks"] = []
-    return build(App(context=context, outdir=outdir))
+    """In-process build of one environment of cdk.json."""
+    return build_from_context(read_context(), env_name, bundling=bundling, outdir=outdir)

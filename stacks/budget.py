@@ -1,16 +1,11 @@
-"""Connection and timeout budgets: computed once, checked at synth, printed by `make budget`."""
+"""Connection and timeout budgets: computed once, checked by the loader, shown by make budget."""
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from stacks.config import AppConfig
+from stacks.aws_facts import HTTP_API_MAX_INTEGRATION_TIMEOUT_S, LAMBDA_UNRESERVED_MINIMUM
+from stacks.config import AppConfig
 
 # RDS PostgreSQL: max_connections = LEAST({DBInstanceClassMemory/9531392}, 5000).
 MAX_CONNECTIONS_DIVISOR = 9_531_392
@@ -81,7 +76,13 @@ class ConnectionBudget:
     idle_ceiling: int
     headroom: int
     headroom_min: int
+    max_percent_allowed: int
     reserved_concurrency: dict[str, int]
+
+    @property
+    def account_concurrency_needed(self) -> int:
+        """Lambda account limit this environment needs: its reserved sum + what Lambda keeps."""
+        return sum(self.reserved_concurrency.values()) + LAMBDA_UNRESERVED_MINIMUM.value
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,17 @@ def proxy_ceiling(max_connections: int, max_connections_percent: int) -> int:
     return max(1, max_connections * max_connections_percent // 100)
 
 
+def max_proxy_percent(max_connections: int, headroom_min: int) -> int:
+    """The largest MaxConnectionsPercent that leaves `headroom_min` connections outside the pool
+    (0 if none does), with the same rounding as `proxy_ceiling`."""
+    fits = [
+        p
+        for p in range(1, 101)
+        if max_connections - proxy_ceiling(max_connections, p) >= headroom_min
+    ]
+    return max(fits, default=0)
+
+
 def connection_budget(config: AppConfig) -> ConnectionBudget:
     db, px, fn = config.database, config.proxy, config.functions
     gib, max_conn, source = default_max_connections(db.instance_class)
@@ -117,6 +129,7 @@ def connection_budget(config: AppConfig) -> ConnectionBudget:
         idle_ceiling=max_conn * px.max_idle_connections_percent // 100,
         headroom=max_conn - ceiling,
         headroom_min=db.admin_headroom_min_connections,
+        max_percent_allowed=max_proxy_percent(max_conn, db.admin_headroom_min_connections),
         reserved_concurrency={
             "api": fn.api_reserved_concurrency,
             "direct": fn.direct_reserved_concurrency,
@@ -128,7 +141,7 @@ def connection_budget(config: AppConfig) -> ConnectionBudget:
 def timeout_budget(config: AppConfig) -> TimeoutBudget:
     fn = config.functions
     connect, borrow = float(fn.connect_timeout_s), float(config.proxy.borrow_timeout_s)
-    statement = fn.statement_timeout_ms / 1000
+    statement = config.app_role.statement_timeout_ms / 1000
     return TimeoutBudget(
         connect_timeout_s=connect,
         borrow_timeout_s=borrow,
@@ -147,7 +160,7 @@ def check_budgets(config: AppConfig) -> None:
     except BudgetError as exc:
         raise BudgetError(f"{where}.{exc}") from None
     if cb.headroom < cb.headroom_min:
-        allowed_pct = 100 * (cb.max_connections - cb.headroom_min) // cb.max_connections
+        allowed_pct = cb.max_percent_allowed
         raise BudgetError(
             f"{where}.proxy.max_connections_percent: value {cb.max_connections_percent} leaves "
             f"{cb.headroom} of {cb.max_connections} connections ({cb.instance_class}) for "
@@ -172,19 +185,27 @@ def check_budgets(config: AppConfig) -> None:
     if tb.lambda_timeout_s > tb.api_integration_timeout_s:
         raise BudgetError(
             f"{where}.api.integration_timeout_s: value {tb.api_integration_timeout_s} is below "
-            f"functions.timeout_s ({tb.lambda_timeout_s}); allowed {tb.lambda_timeout_s}..29"
+            f"functions.timeout_s ({tb.lambda_timeout_s}); allowed {tb.lambda_timeout_s}.."
+            f"{HTTP_API_MAX_INTEGRATION_TIMEOUT_S.value}"
         )
 
 
-def summary_line(config: AppConfig) -> str:
-    """One line for the synth output and the stack description."""
-    cb, tb = connection_budget(config), timeout_budget(config)
+def data_summary(config: AppConfig) -> str:
+    """The data tier's budget in one line (the Data stack's description: no service settings)."""
+    cb = connection_budget(config)
     return (
-        f"budget {config.env_name}: {cb.instance_class} max_connections={cb.max_connections} "
+        f"budget: {cb.instance_class} max_connections={cb.max_connections} "
         f"proxy_ceiling={cb.proxy_ceiling} ({cb.max_connections_percent}%) "
-        f"headroom={cb.headroom} (min {cb.headroom_min}); timeouts "
-        f"{tb.worst_case_s:g}s <= lambda {tb.lambda_timeout_s}s <= api "
-        f"{tb.api_integration_timeout_s}s"
+        f"headroom={cb.headroom} (min {cb.headroom_min})"
+    )
+
+
+def summary_line(config: AppConfig) -> str:
+    """One line for the synth output: both budgets."""
+    tb = timeout_budget(config)
+    return (
+        f"{config.env_name} {data_summary(config)}; timeouts {tb.worst_case_s:g}s <= lambda "
+        f"{tb.lambda_timeout_s}s <= api {tb.api_integration_timeout_s}s"
     )
 
 
@@ -199,49 +220,35 @@ def report(config: AppConfig) -> str:
             f"{cb.max_connections} ({cb.max_connections_source}; "
             "LEAST(DBInstanceClassMemory/9531392, 5000))",
         ),
-        ("proxy MaxConnectionsPercent", f"{cb.max_connections_percent} %"),
+        (
+            "proxy MaxConnectionsPercent",
+            f"{cb.max_connections_percent} % (allowed 1..{cb.max_percent_allowed} here)",
+        ),
         ("proxy server-connection ceiling", f"{cb.proxy_ceiling}"),
         ("proxy idle ceiling", f"{cb.idle_ceiling}"),
         ("headroom for admin/migrations", f"{cb.headroom} (minimum {cb.headroom_min})"),
     ]
     rows += [(f"reserved concurrency: {k}", str(v)) for k, v in cb.reserved_concurrency.items()]
+    rows.append(
+        (
+            "Lambda account limit needed",
+            f">= {cb.account_concurrency_needed} (reserved + the "
+            f"{LAMBDA_UNRESERVED_MINIMUM.value} Lambda keeps unreserved)",
+        )
+    )
     rows += [
         ("driver connect timeout", f"{tb.connect_timeout_s:g} s"),
         ("proxy borrow timeout", f"{tb.borrow_timeout_s:g} s"),
         ("statement timeout", f"{tb.statement_timeout_s:g} s"),
         ("worst case (sum)", f"{tb.worst_case_s:g} s"),
         ("Lambda timeout", f"{tb.lambda_timeout_s} s"),
-        ("API integration timeout", f"{tb.api_integration_timeout_s} s (HTTP API max 29 s)"),
+        (
+            "API integration timeout",
+            f"{tb.api_integration_timeout_s} s (HTTP API max "
+            f"{HTTP_API_MAX_INTEGRATION_TIMEOUT_S.value} s)",
+        ),
     ]
     width = max(len(k) for k, _ in rows)
     lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
     lines.append("status: OK (connection and timeout budgets hold)")
     return "\n".join(lines)
-
-
-def _load(env_name: str, cdk_json: Path) -> AppConfig:
-    from stacks.config import ConfigError, parse_config  # noqa: PLC0415
-
-    context = json.loads(cdk_json.read_text())["context"]
-    environments = context.get("environments", {})
-    if env_name not in environments:
-        raise ConfigError(f"environments.{env_name}: missing from {cdk_json}")
-    return parse_config(env_name, environments[env_name])
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--env", default="dev", help="environment in cdk.json (default dev)")
-    parser.add_argument("--cdk-json", type=Path, default=Path(__file__).parent.parent / "cdk.json")
-    args = parser.parse_args(argv)
-    try:
-        config = _load(args.env, args.cdk_json)
-    except ValueError as exc:
-        print(f"budget check failed: {exc}", file=sys.stderr)
-        return 1
-    print(report(config))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

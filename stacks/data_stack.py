@@ -7,7 +7,7 @@ from typing import Any
 from aws_cdk import CfnOutput, CfnResource, Fn, RemovalPolicy, Stack
 from constructs import Construct
 
-from stacks.budget import summary_line
+from stacks.budget import data_summary
 from stacks.components.database import Database
 from stacks.components.encryption import DataKey
 from stacks.components.network import Network
@@ -39,15 +39,19 @@ class DataStack(Stack):
         super().__init__(
             scope,
             construct_id,
-            description=f"PgProxy {config.env_name} data tier (VPC, KMS, PostgreSQL, RDS Proxy); "
-            + summary_line(config),
+            description=(
+                f"{config.project.app_name} {config.env_name} data tier (VPC, KMS, PostgreSQL, "
+                f"RDS Proxy); {data_summary(config)}"
+            ),
             **kwargs,
         )
         self._max_azs = config.network.max_azs
         removal = {"destroy": RemovalPolicy.DESTROY}.get(
             config.database.removal_policy, RemovalPolicy.RETAIN
         )
-        self.encryption = DataKey(self, "Encryption", removal_policy=removal)
+        self.encryption = DataKey(
+            self, "Encryption", app_name=config.project.app_name, removal_policy=removal
+        )
         self.network = Network(self, "Network", config=config.network, removal_policy=removal)
         self.database = Database(
             self,

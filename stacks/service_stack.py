@@ -35,7 +35,8 @@ class ServiceStack(Stack):
             scope,
             construct_id,
             description=(
-                f"PgProxy {config.env_name} service tier (Lambda, HTTP API, migration, alarms)"
+                f"{config.project.app_name} {config.env_name} service tier (Lambda, HTTP API, "
+                "migration, alarms)"
             ),
             **kwargs,
         )
@@ -72,6 +73,7 @@ class ServiceStack(Stack):
             port=proxy.port,
             database_name=database.database_name,
             app_db_user=proxy.app_db_user,
+            project=config.project,
             config=config.functions,
         )
         self.api = Api(self, "Api", handler=self.functions.api, config=config.api)

@@ -21,15 +21,13 @@ _RETENTION = {
     400: logs.RetentionDays.THIRTEEN_MONTHS,
     545: logs.RetentionDays.EIGHTEEN_MONTHS,
     731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
     1827: logs.RetentionDays.FIVE_YEARS,
+    2192: logs.RetentionDays.SIX_YEARS,
+    2557: logs.RetentionDays.SEVEN_YEARS,
+    2922: logs.RetentionDays.EIGHT_YEARS,
+    3288: logs.RetentionDays.NINE_YEARS,
     3653: logs.RetentionDays.TEN_YEARS,
-}
-
-_PI_RETENTION = {
-    7: rds.PerformanceInsightRetention.DEFAULT,
-    31: rds.PerformanceInsightRetention.MONTHS_1,
-    93: rds.PerformanceInsightRetention.MONTHS_3,
-    731: rds.PerformanceInsightRetention.LONG_TERM,
 }
 
 
@@ -39,5 +37,15 @@ def retention(days: int) -> logs.RetentionDays:
 
 
 def pi_retention(days: int) -> rds.PerformanceInsightRetention:
-    """Performance Insights retention for a day count that config validation allowed."""
-    return _PI_RETENTION[days]
+    """Performance Insights retention for a day count config allowed: 7, 31 x months or 731."""
+    if days == 7:
+        return rds.PerformanceInsightRetention.DEFAULT
+    if days == 731:
+        return rds.PerformanceInsightRetention.LONG_TERM
+    months, rest = divmod(days, 31)
+    if rest or not 1 <= months <= 23:
+        raise ValueError(f"{days} is not a Performance Insights retention (7, 31 x 1..23, 731)")
+    retention_: rds.PerformanceInsightRetention = getattr(
+        rds.PerformanceInsightRetention, f"MONTHS_{months}"
+    )
+    return retention_

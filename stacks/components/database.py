@@ -14,6 +14,11 @@ from stacks.config import DatabaseConfig
 
 POSTGRES_PORT = 5432
 
+INSIGHTS_MODES = {
+    "standard": rds.DatabaseInsightsMode.STANDARD,
+    "advanced": rds.DatabaseInsightsMode.ADVANCED,
+}
+
 REMOVAL_POLICIES = {
     "destroy": RemovalPolicy.DESTROY,
     "snapshot": RemovalPolicy.SNAPSHOT,
@@ -27,7 +32,8 @@ class Database(Construct):
     Creates: a security group without egress, a parameter group (rds.force_ssl=1, statement and
     connection logging), and a DB instance with a pinned minor version, gp3 storage encrypted
     with the CMK, IAM database authentication, an RDS-managed master password (Secrets Manager,
-    CMK, rotated by RDS), Performance Insights (CMK), CloudWatch log exports with retention,
+    CMK, rotated by RDS), CloudWatch Database Insights in the configured mode over Performance
+    Insights data (CMK), CloudWatch log exports with retention,
     no public access, auto minor upgrades off (the pin is the contract). Environment settings
     decide Multi-AZ, backups, deletion protection and the removal policy.
     """
@@ -96,6 +102,10 @@ class Database(Construct):
             copy_tags_to_snapshot=True,
             deletion_protection=config.deletion_protection,
             removal_policy=self.removal_policy,
+            # Performance Insights' own console ended on 2026-07-31: CloudWatch Database Insights
+            # reads the same data. Set the mode explicitly (Standard is the free tier; Advanced
+            # needs >= 465 days of retention, validated in config).
+            database_insights_mode=INSIGHTS_MODES[config.insights_mode],
             enable_performance_insights=True,
             performance_insight_encryption_key=key,
             performance_insight_retention=pi_retention(config.performance_insights_retention_days),

@@ -15,13 +15,13 @@ class DataKey(Construct):
     """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy
+        self, scope: Construct, construct_id: str, *, app_name: str, removal_policy: RemovalPolicy
     ) -> None:
         super().__init__(scope, construct_id)
         self.key = kms.Key(
             self,
             "Key",
-            description="PgProxy data tier: RDS storage, Performance Insights, DB secrets",
+            description=f"{app_name} data tier: RDS storage, Performance Insights, DB secrets",
             enable_key_rotation=True,
             removal_policy=(
                 RemovalPolicy.DESTROY

@@ -12,12 +12,10 @@ from constructs import Construct
 
 from stacks.components._common import retention
 from stacks.components.nag import acknowledge
-from stacks.config import FunctionsConfig
+from stacks.config import FunctionsConfig, ProjectConfig
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
-POWERTOOLS_SERVICE_NAME = "orders"
-POWERTOOLS_METRICS_NAMESPACE = "PgProxyOrders"
 
 
 def vpc_python_function(
@@ -112,17 +110,19 @@ class Functions(Construct):
         port: int,
         database_name: str,
         app_db_user: str,
+        project: ProjectConfig,
         config: FunctionsConfig,
     ) -> None:
         super().__init__(scope, construct_id)
+        service = project.service_name
         environment = {
             "DB_HOST": proxy.endpoint,
             "DB_PORT": str(port),
             "DB_NAME": database_name,
             "DB_USER": app_db_user,
             "DB_CONNECT_TIMEOUT_S": str(config.connect_timeout_s),
-            "POWERTOOLS_SERVICE_NAME": POWERTOOLS_SERVICE_NAME,
-            "POWERTOOLS_METRICS_NAMESPACE": POWERTOOLS_METRICS_NAMESPACE,
+            "POWERTOOLS_SERVICE_NAME": service,
+            "POWERTOOLS_METRICS_NAMESPACE": project.metrics_namespace,
             "POWERTOOLS_LOG_LEVEL": config.log_level,
         }
 
@@ -145,13 +145,13 @@ class Functions(Construct):
 
         self.api = make(
             "Api",
-            "Orders HTTP API (payload v2) -> RDS Proxy (IAM, TLS)",
+            f"{service} HTTP API (payload v2) -> RDS Proxy (IAM, TLS)",
             "orders.handlers.api.handler",
             config.api_reserved_concurrency,
         )
         self.direct = make(
             "Direct",
-            "Orders direct invoke (JSON) -> RDS Proxy (IAM, TLS)",
+            f"{service} direct invoke (JSON) -> RDS Proxy (IAM, TLS)",
             "orders.handlers.direct.handler",
             config.direct_reserved_concurrency,
         )

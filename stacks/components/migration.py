@@ -69,13 +69,13 @@ class Migration(Construct):
         config: AppConfig,
     ) -> None:
         super().__init__(scope, construct_id)
-        fn_cfg = config.functions
+        fn_cfg, role = config.functions, config.app_role
         settings = {
             "APP_DB_USER": config.proxy.app_db_user,
             "DB_AUTH_MODE": config.proxy.auth_mode,
-            "APP_STATEMENT_TIMEOUT_MS": str(fn_cfg.statement_timeout_ms),
-            "APP_LOCK_TIMEOUT_MS": str(fn_cfg.lock_timeout_ms),
-            "APP_IDLE_IN_TRANSACTION_TIMEOUT_MS": str(fn_cfg.idle_in_transaction_timeout_ms),
+            "APP_STATEMENT_TIMEOUT_MS": str(role.statement_timeout_ms),
+            "APP_LOCK_TIMEOUT_MS": str(role.lock_timeout_ms),
+            "APP_IDLE_IN_TRANSACTION_TIMEOUT_MS": str(role.idle_in_transaction_timeout_ms),
         }
         environment = {
             "DB_HOST": db_host,
@@ -158,6 +158,6 @@ class Migration(Construct):
             self,
             "Resource",
             service_token=self.provider.service_token,
-            resource_type="Custom::OrdersMigration",
+            resource_type=f"Custom::{config.project.service_name.capitalize()}Migration",
             properties={"SourceHash": source_hash(lambda_src), **settings},
         )

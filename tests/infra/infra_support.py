@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import App
 from aws_cdk.assertions import Template
 
-from stacks.app_builder import BuiltApp, build, cdk_json_context
-
-ENVS = ("dev", "prod")
+from stacks.app_builder import BuiltApp, build_from_context
+from tests.fixture_config import fixture_context
 
 
 @dataclass(frozen=True)
@@ -38,16 +35,6 @@ def synthesize(built: BuiltApp) -> Synthesized:
     )
 
 
-def build_variant(env_name: str, **overrides: dict[str, Any]) -> BuiltApp:
-    """The env's cdk.json context with section overrides, e.g. proxy={"auth_mode": "secrets"}."""
-    context = cdk_json_context()
-    envs = copy.deepcopy(context["environments"])
-    for section, values in overrides.items():
-        envs[env_name][section].update(values)
-    context = {
-        **context,
-        "environments": envs,
-        "env": env_name,
-        "aws:cdk:bundling-stacks": [],
-    }
-    return build(App(context=context))
+def build_fixture(env_name: str, **overrides: dict[str, Any]) -> BuiltApp:
+    """A fixture environment with section overrides, e.g. proxy={"auth_mode": "secrets"}."""
+    return build_from_context(fixture_context(**{env_name: overrides}), env_name)

@@ -1,20 +1,23 @@
-"""Connection and timeout budgets: the numbers, the report and the command."""
+"""Connection and timeout budgets: the numbers (fixture configs), the report and the command."""
 
 from __future__ import annotations
 
 import pytest
 
-from stacks.app_builder import cdk_json_context
 from stacks.budget import (
     BudgetError,
     connection_budget,
+    data_summary,
     default_max_connections,
-    main,
+    max_proxy_percent,
+    proxy_ceiling,
     report,
     summary_line,
     timeout_budget,
 )
-from stacks.config import parse_config
+from stacks.config import AppConfig
+from stacks.loader import environment_names, load, main
+from tests.fixture_config import LARGE, SMALL, fixture_context
 
 pytestmark = pytest.mark.infra
 
@@ -41,44 +44,72 @@ def test_unknown_instance_class_is_rejected() -> None:
         default_max_connections("x9.large")
 
 
-def _config(name: str):  # type: ignore[no-untyped-def]
-    return parse_config(name, cdk_json_context()["environments"][name])
+def _config(name: str) -> AppConfig:
+    return load(name, fixture_context())
 
 
-def test_dev_connection_budget() -> None:
-    cb = connection_budget(_config("dev"))
-    assert (cb.max_connections, cb.proxy_ceiling, cb.headroom) == (198, 158, 40)
-    assert cb.headroom >= cb.headroom_min
-    assert cb.reserved_concurrency == {"api": 20, "direct": 5, "migration": 1}
+def test_small_connection_budget() -> None:
+    cb = connection_budget(_config(SMALL))
+    # t4g.medium: 413; 70 % -> 289; 124 left for admin work (minimum 30)
+    assert (cb.max_connections, cb.proxy_ceiling, cb.headroom) == (413, 289, 124)
+    assert cb.max_percent_allowed == 92
+    assert cb.reserved_concurrency == {"api": 7, "direct": 3, "migration": 1}
+    assert cb.account_concurrency_needed == 7 + 3 + 1 + 100
 
 
-def test_prod_connection_budget() -> None:
-    cb = connection_budget(_config("prod"))
-    assert (cb.max_connections, cb.proxy_ceiling, cb.headroom) == (856, 727, 129)
+def test_large_connection_budget() -> None:
+    cb = connection_budget(_config(LARGE))
+    assert (cb.max_connections, cb.proxy_ceiling, cb.headroom) == (856, 753, 103)
+
+
+@pytest.mark.parametrize(
+    ("max_connections", "headroom", "allowed"), [(198, 20, 90), (413, 30, 92), (100, 100, 0)]
+)
+def test_max_proxy_percent_leaves_the_headroom(
+    max_connections: int, headroom: int, allowed: int
+) -> None:
+    assert max_proxy_percent(max_connections, headroom) == allowed
+    if allowed:
+        assert max_connections - proxy_ceiling(max_connections, allowed) >= headroom
+    if allowed < 100:
+        assert max_connections - proxy_ceiling(max_connections, allowed + 1) < headroom
 
 
 def test_timeout_budget_fits() -> None:
-    tb = timeout_budget(_config("dev"))
-    assert tb.worst_case_s == 10
-    assert tb.worst_case_s <= tb.lambda_timeout_s <= tb.api_integration_timeout_s <= 29
+    tb = timeout_budget(_config(SMALL))
+    assert tb.worst_case_s == 3 + 4 + 6
+    assert tb.worst_case_s <= tb.lambda_timeout_s <= tb.api_integration_timeout_s
 
 
 def test_report_and_summary_show_the_numbers() -> None:
-    text = report(_config("dev"))
+    text = report(_config(SMALL))
     for fragment in (
-        "db.t4g.small (2 GiB nominal)",
-        "198 (measured",
-        "proxy server-connection ceiling  158",
-        "headroom for admin/migrations    40 (minimum 20)",
-        "reserved concurrency: api        20",
-        "worst case (sum)                 10 s",
+        "db.t4g.medium (4 GiB nominal)",
+        "413 (measured",
+        "70 % (allowed 1..92 here)",
+        "proxy server-connection ceiling  289",
+        "headroom for admin/migrations    124 (minimum 30)",
+        "reserved concurrency: api        7",
+        "Lambda account limit needed      >= 111",
+        "worst case (sum)                 13 s",
+        "HTTP API max 30 s",
         "status: OK",
     ):
         assert fragment in text
-    assert "proxy_ceiling=158 (80%)" in summary_line(_config("dev"))
+    assert "proxy_ceiling=289 (70%)" in summary_line(_config(SMALL))
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_data_summary_holds_no_service_setting() -> None:
+    # GIVEN two configs that differ only in service-tier settings
+    context = fixture_context(
+        small={"functions": {"timeout_s": 20, "api_reserved_concurrency": 50}}
+    )
+    # THEN the data tier's summary (its stack description) is the same
+    assert data_summary(load(SMALL, context)) == data_summary(_config(SMALL))
+    assert summary_line(load(SMALL, context)) != summary_line(_config(SMALL))
+
+
+@pytest.mark.parametrize("env", environment_names())
 def test_budget_command(env: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--env", env]) == 0
     assert f"environment                      {env}" in capsys.readouterr().out
@@ -86,4 +117,4 @@ def test_budget_command(env: str, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_budget_command_fails_on_unknown_env(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--env", "qa"]) == 1
-    assert "environments.qa" in capsys.readouterr().err
+    assert "env: value 'qa' not allowed" in capsys.readouterr().err

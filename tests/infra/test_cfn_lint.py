@@ -31,6 +31,11 @@ def test_templates_are_cfn_lint_clean(synth: Synthesized) -> None:
     assert problems == []
 
 
+def test_cdk_json_environments_are_cfn_lint_clean(shipped: Synthesized) -> None:
+    problems = [p for name, t in shipped.templates.items() for p in _lint(name, t)]
+    assert problems == []
+
+
 def test_secrets_mode_templates_are_cfn_lint_clean(secrets_mode: Synthesized) -> None:
     problems = [p for name, t in secrets_mode.templates.items() for p in _lint(name, t)]
     assert problems == []

@@ -8,27 +8,38 @@ from typing import Any
 
 import pytest
 
-from stacks.app_builder import cdk_json_context
-from stacks.config import ConfigError, from_context, parse_config
+from stacks.config import ConfigError
+from stacks.loader import environment_names, from_node, load, read_context
+from tests.fixture_config import APP_NAME, LARGE, SMALL, fixture_context
 
 pytestmark = pytest.mark.infra
 
 
-def _env(name: str = "dev") -> dict[str, Any]:
-    return copy.deepcopy(cdk_json_context()["environments"][name])
+def _with(section: str, key: str, value: object, env: str = SMALL) -> dict[str, Any]:
+    context = fixture_context()
+    context["environments"][env][section][key] = value
+    return context
 
 
-def _with(section: str, key: str, value: object, name: str = "dev") -> dict[str, Any]:
-    raw = _env(name)
-    raw[section][key] = value
-    return raw
+def _without(section: str, key: str, env: str = SMALL) -> dict[str, Any]:
+    context = fixture_context()
+    del context["environments"][env][section][key]
+    return context
 
 
-@pytest.mark.parametrize("name", ["dev", "prod"])
-def test_cdk_json_environments_are_valid(name: str) -> None:
-    config = parse_config(name, _env(name))
+@pytest.mark.parametrize("name", environment_names())
+def test_every_cdk_json_environment_is_valid(name: str) -> None:
+    config = load(name)
     assert config.env_name == name
-    assert config.data_stack_id == f"PgProxy-{name}-Data"
+    assert config.data_stack_name == f"{config.project.app_name}-{name}-Data"
+
+
+def test_fixture_environments_are_valid() -> None:
+    context = fixture_context()
+    for name in (SMALL, LARGE):
+        config = load(name, context)
+        assert config.service_stack_name == f"{APP_NAME}-{name}-Service"
+    assert load(None, context).env_name == SMALL  # project.default_env
 
 
 BAD_VALUES = [
@@ -55,12 +66,14 @@ BAD_VALUES = [
         r"functions\.timeout_s: expected int, got bool True",
     ),
     ("int-for-bool", "database", "multi_az", 1, r"database\.multi_az: expected bool, got int 1"),
+    ("null-for-int", "database", "backup_retention_days", None, r"expected int, got null"),
     (
         "percent-too-high",
         "proxy",
         "max_connections_percent",
         101,
-        r"max_connections_percent: value 101 out of range; allowed 1\.\.100",
+        r"max_connections_percent: value 101 out of range; allowed 1\.\.100 \(leaves ≥ "
+        r"database\.admin_headroom_min_connections",
     ),
     (
         "percent-zero",
@@ -75,14 +88,21 @@ BAD_VALUES = [
         "max_idle_connections_percent",
         90,
         r"max_idle_connections_percent: value 90 out of range; "
-        r"allowed 0\.\.max_connections_percent \(80\)",
+        r"allowed 0\.\.max_connections_percent \(70\)",
     ),
     (
         "borrow-ge-lambda",
         "proxy",
         "borrow_timeout_s",
-        12,
-        r"borrow_timeout_s: value 12 out of range; allowed 1\.\.11",
+        14,
+        r"borrow_timeout_s: value 14 out of range; allowed 1\.\.13",
+    ),
+    (
+        "borrow-over-cloudformation-max",
+        "proxy",
+        "borrow_timeout_s",
+        301,
+        r"borrow_timeout_s: value 301 out of range; allowed 1\.\.300",
     ),
     (
         "bad-choice",
@@ -103,8 +123,8 @@ BAD_VALUES = [
         "api-over-http-max",
         "api",
         "integration_timeout_s",
-        30,
-        r"api\.integration_timeout_s: value 30 out of range; allowed 1\.\.29",
+        31,
+        r"api\.integration_timeout_s: value 31 out of range; allowed 1\.\.30",
     ),
     (
         "reserved-zero",
@@ -128,13 +148,69 @@ BAD_VALUES = [
         r"interface_endpoints: value \['xray'\] lacks 'secretsmanager'",
     ),
     (
+        "bad-cidr",
+        "network",
+        "vpc_cidr",
+        "10.0.0.0/8",
+        r"network\.vpc_cidr: value '10\.0\.0\.0/8' is invalid: allowed prefix lengths",
+    ),
+    (
         "bad-class",
         "database",
         "instance_class",
         "t4g.huge",
         r"instance_class: value 't4g.huge' not allowed",
     ),
-    ("same-users", "proxy", "app_db_user", "dbadmin", r"app_db_user: value 'dbadmin' must differ"),
+    (
+        "bad-db-user",
+        "proxy",
+        "app_db_user",
+        "App-User",
+        r"app_db_user: value 'App-User' not allowed; expected a lower-case identifier",
+    ),
+    (
+        "same-users",
+        "proxy",
+        "app_db_user",
+        "shopadmin",
+        r"app_db_user: value 'shopadmin' must differ",
+    ),
+    (
+        "statement-timeout-budget",
+        "app_role",
+        "statement_timeout_ms",
+        8000,
+        re.escape("functions.timeout_s: value 14 is below connect (3) + borrow (4) + statement"),
+    ),
+    (
+        "advanced-insights-short-retention",
+        "database",
+        "insights_mode",
+        "advanced",
+        r"performance_insights_retention_days: value 7 not allowed with insights_mode "
+        r"'advanced'; allowed: 465, 496",
+    ),
+    (
+        "az-count",
+        "network",
+        "availability_zones",
+        ["eu-west-1a"],
+        r"availability_zones: value \['eu-west-1a'\] not allowed; expected exactly max_azs \(2\)",
+    ),
+    (
+        "az-two-regions",
+        "network",
+        "availability_zones",
+        ["eu-west-1a", "us-east-1a"],
+        r"availability_zones: .* distinct AZ names of one region",
+    ),
+    (
+        "az-not-a-name",
+        "network",
+        "availability_zones",
+        ["eu-west-1", "eu-west-1b"],
+        r"availability_zones: value 'eu-west-1' not allowed; expected an AZ name",
+    ),
     (
         "monitoring-unknown-key",
         "monitoring",
@@ -147,28 +223,42 @@ BAD_VALUES = [
         "monitoring",
         "db_cpu_percent",
         "80",
-        r"monitoring\.db_cpu_percent: expected <class 'int'>, got str '80'",
+        r"monitoring\.db_cpu_percent: expected int, got str '80'",
     ),
     (
         "monitoring-out-of-range",
         "monitoring",
         "db_cpu_percent",
         0,
-        r"monitoring\.db_cpu_percent=0 is out of range: allowed 1\.\.100",
+        r"monitoring\.db_cpu_percent: value 0 out of range; allowed 1\.\.100",
+    ),
+    (
+        "monitoring-bad-period",
+        "monitoring",
+        "period_seconds",
+        45,
+        r"monitoring\.period_seconds: value 45 is invalid: allowed: 10, 30 or a multiple of 60",
     ),
     (
         "monitoring-bad-email",
         "monitoring",
         "alarm_email",
         "oncall",
-        r"monitoring\.alarm_email='oncall' is not an e-mail address",
+        r"monitoring\.alarm_email: value 'oncall' is invalid: not an e-mail address",
+    ),
+    (
+        "monitoring-bad-topic",
+        "monitoring",
+        "alarm_topic_arn",
+        "arn:aws:sns:eu-west-1:1234:pager",
+        r"monitoring\.alarm_topic_arn: value .* not allowed; expected an SNS topic ARN",
     ),
     (
         "monitoring-alarm-below-proxy-share",
         "monitoring",
         "db_connections_alarm_percent",
-        80,
-        r"monitoring\.db_connections_alarm_percent: value 80 out of range; allowed 81\.\.100",
+        70,
+        r"monitoring\.db_connections_alarm_percent: value 70 out of range; allowed 71\.\.100",
     ),
 ]
 
@@ -182,67 +272,110 @@ def test_bad_value_is_rejected_with_key_value_and_range(
     section: str, key: str, value: object, message: str
 ) -> None:
     with pytest.raises(ValueError, match=message) as excinfo:
-        parse_config("dev", _with(section, key, value))
-    assert "environments.dev." in str(excinfo.value)
+        load(SMALL, _with(section, key, value))
+    assert f"environments.{SMALL}." in str(excinfo.value)
 
 
 def test_missing_key_is_named() -> None:
-    raw = _env()
-    del raw["api"]["throttle_rate_limit"]
     with pytest.raises(
-        ConfigError, match=r"environments\.dev\.api\.throttle_rate_limit: missing key"
+        ConfigError, match=rf"environments\.{SMALL}\.api\.throttle_rate_limit: missing key"
     ):
-        parse_config("dev", raw)
+        load(SMALL, _without("api", "throttle_rate_limit"))
 
 
 def test_monitoring_keys_are_optional_with_policy_defaults() -> None:
-    raw = _env()
-    del raw["monitoring"]
-    config = parse_config("dev", raw)
+    context = fixture_context()
+    del context["environments"][SMALL]["monitoring"]
+    config = load(SMALL, context)
     assert config.monitoring.db_connections_alarm_percent == 90
     assert config.monitoring.alarm_email is None
+    assert not config.monitoring.has_destination
+
+
+def test_other_sections_are_required() -> None:
+    context = fixture_context()
+    del context["environments"][SMALL]["app_role"]
+    with pytest.raises(ConfigError, match=rf"environments\.{SMALL}\.app_role: expected an object"):
+        load(SMALL, context)
 
 
 def test_unknown_section_is_named() -> None:
-    raw = _env()
-    raw["monitorng"] = {}
-    with pytest.raises(ConfigError, match=r"environments\.dev\.monitorng: unknown key"):
-        parse_config("dev", raw)
-
-
-def test_timeout_budget_violation_names_the_sum() -> None:
-    raw = _with("functions", "statement_timeout_ms", 9000)  # 2 + 3 + 9 = 14 > 12
-    with pytest.raises(
-        ValueError,
-        match=re.escape(
-            "functions.timeout_s: value 12 is below connect (2) + borrow (3) + statement (9) = 14 s"
-        ),
-    ):
-        parse_config("dev", raw)
+    context = fixture_context()
+    context["environments"][SMALL]["monitorng"] = {}
+    with pytest.raises(ConfigError, match=rf"environments\.{SMALL}\.monitorng: unknown key"):
+        load(SMALL, context)
 
 
 def test_lambda_timeout_must_fit_the_api_integration_timeout() -> None:
-    raw = _with("api", "integration_timeout_s", 10)  # lambda 12 > api 10
     with pytest.raises(
         ValueError,
-        match=r"api\.integration_timeout_s: value 10 is below functions\.timeout_s \(12\)",
+        match=r"api\.integration_timeout_s: value 10 is below functions\.timeout_s \(14\); "
+        r"allowed 14\.\.30",
     ):
-        parse_config("dev", raw)
+        load(SMALL, _with("api", "integration_timeout_s", 10))
 
 
 def test_connection_budget_violation_names_percent_and_allowed_range() -> None:
-    raw = _with("proxy", "max_connections_percent", 95)  # 198 -> ceiling 188, headroom 10 < 20
+    # 413 connections, headroom minimum 30: 92 % leaves 34, 93 % leaves 29
+    context = _with("proxy", "max_connections_percent", 95)
+    context["environments"][SMALL]["monitoring"]["db_connections_alarm_percent"] = 96
     with pytest.raises(
         ValueError,
-        match=r"proxy\.max_connections_percent: value 95 leaves 10 of 198 connections "
-        r".* allowed 1\.\.89",
+        match=r"proxy\.max_connections_percent: value 95 leaves 21 of 413 connections "
+        r".* allowed 1\.\.92",
     ):
-        parse_config("dev", raw)
+        load(SMALL, context)
+    context["environments"][SMALL]["proxy"]["max_connections_percent"] = 92
+    assert load(SMALL, context).proxy.max_connections_percent == 92
 
 
-def test_unknown_environment_is_rejected() -> None:
-    with pytest.raises(ConfigError, match=r"env: value 'staging' not allowed; allowed: dev, prod"):
-        parse_config("staging", _env())
+def test_unknown_environment_is_rejected_naming_the_known_ones() -> None:
+    with pytest.raises(
+        ConfigError, match=r"env: value 'staging' not allowed; allowed: small, large"
+    ):
+        load("staging", fixture_context())
+
+
+def test_an_environment_is_a_cdk_json_edit_only() -> None:
+    # GIVEN a context with a third environment copied from another one
+    context = fixture_context()
+    context["environments"]["staging"] = copy.deepcopy(context["environments"][LARGE])
+    # THEN it is known and loads, named after its key
+    assert environment_names(context) == (SMALL, LARGE, "staging")
+    assert load("staging", context).data_stack_name == f"{APP_NAME}-staging-Data"
+
+
+def test_environment_names_must_fit_stack_names() -> None:
+    context = fixture_context()
+    context["environments"]["Stage_1"] = context["environments"][SMALL]
+    with pytest.raises(ConfigError, match=r"environments\.Stage_1: invalid environment name"):
+        load("Stage_1", context)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("app_name", "pg proxy", r"project\.app_name: value 'pg proxy' not allowed; expected Pas"),
+        ("service_name", "Orders", r"project\.service_name: value 'Orders' not allowed"),
+        ("default_env", "qa", r"env: value 'qa' not allowed; allowed: small, large"),
+    ],
+)
+def test_project_names_are_validated(key: str, value: str, message: str) -> None:
+    context = fixture_context()
+    context["project"][key] = value
+    with pytest.raises(ConfigError, match=message):
+        load(SMALL, context)
+
+
+def test_names_derive_from_the_project_keys() -> None:
+    context = fixture_context()
+    context["project"].update(app_name="Acme", service_name="billing")
+    config = load(SMALL, context)
+    assert (config.data_stack_name, config.service_stack_name) == (
+        f"Acme-{SMALL}-Data",
+        f"Acme-{SMALL}-Service",
+    )
+    assert config.project.metrics_namespace == "AcmeBilling"
 
 
 class _Node:
@@ -253,17 +386,22 @@ class _Node:
         return self.context.get(key)
 
 
-def test_from_context_defaults_to_dev_and_honours_env() -> None:
-    context = cdk_json_context()
-    assert from_context(_Node(context)).env_name == "dev"
-    assert from_context(_Node({**context, "env": "prod"})).env_name == "prod"
-    with pytest.raises(ConfigError, match=r"environments\.qa: missing"):
-        from_context(_Node({**context, "env": "qa"}))
+def test_from_node_defaults_to_the_project_default_and_honours_env() -> None:
+    context = fixture_context()
+    assert from_node(_Node(context)).env_name == SMALL
+    assert from_node(_Node({**context, "env": LARGE})).env_name == LARGE
+    with pytest.raises(ConfigError, match=r"env: value 'qa' not allowed"):
+        from_node(_Node({**context, "env": "qa"}))
 
 
 def test_nat_switch_drops_the_endpoint_requirement() -> None:
-    raw = _env()
-    raw["network"]["nat_gateways"] = 1
-    raw["network"]["interface_endpoints"] = []
-    config = parse_config("dev", raw)
-    assert config.required_endpoints() == {}
+    context = _with("network", "nat_gateways", 1)
+    context["environments"][SMALL]["network"]["interface_endpoints"] = []
+    assert load(SMALL, context).required_endpoints() == {}
+
+
+def test_read_context_names_a_broken_file(tmp_path: Any) -> None:
+    broken = tmp_path / "cdk.json"
+    broken.write_text("{not json")
+    with pytest.raises(ConfigError, match=r"cdk\.json: cannot read it as JSON"):
+        read_context(broken)

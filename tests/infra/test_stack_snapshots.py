@@ -1,6 +1,6 @@
-"""Snapshot of every stack per environment; asset hashes and source hashes normalised.
+"""Snapshot of every stack of every cdk.json environment; content hashes normalised.
 
-Update after an intended change: `.venv/bin/pytest tests/infra --snapshot-update`.
+Update after an intended change (a retune, a new environment): `make snapshot-update`.
 """
 
 from __future__ import annotations
@@ -29,6 +29,6 @@ def normalise(value: Any) -> Any:
 
 
 @pytest.mark.parametrize("tier", ["Data", "Service"])
-def test_stack_snapshot(synth: Synthesized, tier: str, snapshot: SnapshotAssertion) -> None:
-    template = synth.data if tier == "Data" else synth.service
+def test_stack_snapshot(shipped: Synthesized, tier: str, snapshot: SnapshotAssertion) -> None:
+    template = shipped.data if tier == "Data" else shipped.service
     assert normalise(template.to_json()) == snapshot

@@ -1,0 +1,98 @@
+"""The one way to read configuration: cdk.json context -> a validated, budget-checked AppConfig.
+
+app.py (through the CDK context), `make budget`, the burst lab, the drill and the ops scripts
+all load an environment here. Environments are whatever `context.environments` holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from stacks.budget import check_budgets, report
+from stacks.config import (
+    AppConfig,
+    ConfigError,
+    check_env_name,
+    parse_environment,
+    parse_project,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CDK_JSON = PROJECT_ROOT / "cdk.json"
+ENV_CONTEXT_KEY = "env"
+
+
+def read_context(cdk_json: Path = CDK_JSON) -> dict[str, Any]:
+    """The context block of cdk.json (what the CDK CLI passes to app.py)."""
+    try:
+        document = json.loads(cdk_json.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{cdk_json}: cannot read it as JSON ({exc})") from None
+    context = document.get("context") if isinstance(document, dict) else None
+    if not isinstance(context, dict):
+        raise ConfigError(f"{cdk_json}: no 'context' object")
+    return context
+
+
+def environment_names(context: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """The environments cdk.json defines, in file order."""
+    context = read_context() if context is None else context
+    environments = context.get("environments")
+    if not isinstance(environments, Mapping) or not environments:
+        raise ConfigError("environments: expected an object with at least one environment")
+    return tuple(environments)
+
+
+def default_env(context: Mapping[str, Any] | None = None) -> str:
+    context = read_context() if context is None else context
+    return parse_project(context.get("project")).default_env
+
+
+def load(env_name: str | None = None, context: Mapping[str, Any] | None = None) -> AppConfig:
+    """Parse and validate `env_name` (default: project.default_env), then check its budgets."""
+    context = read_context() if context is None else context
+    project = parse_project(context.get("project"))
+    names = environment_names(context)
+    check_env_name(project.default_env, names)
+    env_name = env_name or project.default_env
+    check_env_name(env_name, names)
+    config = parse_environment(project, env_name, context["environments"][env_name])
+    check_budgets(config)
+    return config
+
+
+class ContextReader(Protocol):
+    """The part of a construct node the loader needs (`app.node`)."""
+
+    def try_get_context(self, key: str) -> Any: ...
+
+
+def from_node(node: ContextReader) -> AppConfig:
+    """What app.py calls: `-c env=...` and the rest of the context as the CLI passed it."""
+    context = {
+        key: node.try_get_context(key) for key in ("project", "environments", ENV_CONTEXT_KEY)
+    }
+    return load(context.get(ENV_CONTEXT_KEY), context)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`make budget`: validate one environment and print its connection and timeout budget."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--env", help="environment in cdk.json (default: project.default_env)")
+    args = parser.parse_args(argv)
+    try:
+        config = load(args.env or None)
+    except ValueError as exc:
+        print(f"budget check failed: {exc}", file=sys.stderr)
+        return 1
+    print(report(config))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
