@@ -1,0 +1,1 @@
+"""Project tooling: dependency locks (lock.py) and the workflow linter (actionlint.mjs)."""
