@@ -228,6 +228,8 @@ def _uv_compile(lock: Lock, output: Path, platform: str | None, upgrade: bool) -
         str(output),
         "--custom-compile-command",
         COMPILE_COMMAND,
+        # Resolve for the target with the interpreter at hand; never fetch a managed Python.
+        "--no-python-downloads",
         *lock.options,
     ]
     for name in sorted(lock.excluded):
