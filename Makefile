@@ -12,6 +12,7 @@ CDK := node_modules/.bin/cdk
 CDK_ARGS = $(if $(ENV),-c env=$(ENV))
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+DRILL_ARGS ?=
 BURST_ARGS ?= --count 100 --duration 30
 
 # jsii prints an end-of-life banner for the running Node major on every CDK import; it is noise
@@ -23,7 +24,7 @@ PY_STAMP := $(VENV)/.installed
 FAST_TESTS := not integration and not bench and not bundling
 NODE_STAMP := node_modules/.installed
 
-.PHONY: help setup synth test check lint typecheck fmt snapshot-update lock lock-upgrade unit integration bench budget diff deploy destroy smoke burst rds-ca clean
+.PHONY: help setup synth test check lint typecheck fmt snapshot-update lock lock-upgrade unit integration bench drill budget diff deploy destroy smoke burst rds-ca clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -81,6 +82,9 @@ integration: setup ## Integration tests on a real local PostgreSQL + PgBouncer
 
 bench: setup ## Burst lab on local PostgreSQL + PgBouncer (BENCH_ARGS="--concurrency 800 --duration 30")
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+drill: setup ## Fault drills under load: 5 faults, ledger checked (DRILL_ARGS="--faults pg-restart")
+	$(BIN)/python -m bench.drill $(DRILL_ARGS)
 
 budget: setup ## Print the connection and timeout budget of ENV
 	$(BIN)/python -m stacks.loader $(ENV_ARG)

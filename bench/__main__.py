@@ -5,10 +5,21 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from bench import settings as S
 from bench.auth import AUTH_MODELS, DEFAULT_AUTH_MODEL
+
+
+def _levels(text: str) -> tuple[int, ...]:
+    try:
+        levels = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma list of integers: {text!r}") from None
+    if not levels or min(levels) < 1:
+        raise argparse.ArgumentTypeError(f"need integers >= 1: {text!r}")
+    return levels
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -20,7 +31,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ),
     )
     parser.add_argument("--preset", choices=sorted(S.PRESETS), help="quick or smoke settings")
-    parser.add_argument("--concurrency", type=int, help="environments at the top (500)")
+    parser.add_argument(
+        "--concurrency",
+        type=_levels,
+        help="environments at the top (500); a comma list (1000,1500,2000) sweeps the levels",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="passes per level; the report gives each figure's median and spread (1)",
+    )
     parser.add_argument("--duration", type=float, help="seconds per scenario, ramp included (30)")
     parser.add_argument("--ramp", type=float, help="seconds from a few environments to N (10)")
     parser.add_argument("--rate", type=float, help="req/s at hold (default 800, the seed's peak)")
@@ -72,50 +93,63 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build_settings(args: argparse.Namespace) -> S.BenchSettings:
+def _picker(args: argparse.Namespace) -> Callable[[str, object], object]:
     preset = S.PRESETS.get(args.preset or "", {})
 
     def pick(name: str, default: object) -> object:
         value = getattr(args, name)
         return value if value is not None else preset.get(name, default)
 
-    scenarios = tuple(s.strip() for s in args.scenarios.split(",") if s.strip())
+    return pick
+
+
+def _scenarios(text: str) -> tuple[str, ...]:
+    scenarios = tuple(s.strip() for s in text.split(",") if s.strip())
     unknown = [s for s in scenarios if s not in S.SCENARIOS]
     if unknown or not scenarios:
         raise SystemExit(f"--scenarios: unknown {unknown}; allowed: {', '.join(S.SCENARIOS)}")
-    concurrency = int(pick("concurrency", S.SEED_CONCURRENCY))  # type: ignore[call-overload]
-    duration = float(pick("duration", 30.0))  # type: ignore[arg-type]
-    ramp = float(pick("ramp", 10.0))  # type: ignore[arg-type]
-    rate = pick("rate", None)
-    max_connections = int(pick("max_connections", 100))  # type: ignore[call-overload]
-    if concurrency < 1 or duration <= 0 or not 0 <= ramp < duration or args.pool_k < 1:
-        raise SystemExit(
-            "need --concurrency >= 1, --duration > 0, 0 <= --ramp < --duration, --pool-k >= 1"
-        )
-    if not 10 <= max_connections <= 5000:
-        raise SystemExit(f"--max-connections={max_connections} out of range (10..5000)")
-    fair_concurrency = int(pick("fair_concurrency", S.FAIR_CONCURRENCY))  # type: ignore[call-overload]
-    fair_duration = float(pick("fair_duration", S.FAIR_DURATION_S))  # type: ignore[arg-type]
-    fair_warmup = float(pick("fair_warmup", S.FAIR_WARMUP_S))  # type: ignore[arg-type]
-    fair_rounds = int(pick("fair_rounds", S.FAIR_ROUNDS))  # type: ignore[call-overload]
+    return scenarios
+
+
+def _check_fair(max_connections: int, concurrency: int, warmup: float, duration: float,
+                rounds: int) -> None:  # fmt: skip
     # Direct must serve every fair environment: max_connections minus the 3 superuser slots
     # minus the sampler's connection.
     direct_room = max_connections - 3 - 1
-    if fair_concurrency and not (
-        0 < fair_concurrency <= direct_room
-        and 0 <= fair_warmup < fair_duration
-        and fair_rounds >= 1
+    if concurrency and not (
+        0 < concurrency <= direct_room and 0 <= warmup < duration and rounds >= 1
     ):
         raise SystemExit(
             f"need 0 < --fair-concurrency <= {direct_room} (direct must serve them all), "
             "0 <= --fair-warmup < --fair-duration, --fair-rounds >= 1"
         )
+
+
+def build_settings(args: argparse.Namespace) -> S.BenchSettings:
+    pick = _picker(args)
+    raw_levels = pick("concurrency", (S.SEED_CONCURRENCY,))
+    levels = raw_levels if isinstance(raw_levels, tuple) else (int(str(raw_levels)),)
+    duration = float(str(pick("duration", 30.0)))
+    ramp = float(str(pick("ramp", 10.0)))
+    rate = pick("rate", None)
+    max_connections = int(str(pick("max_connections", 100)))
+    if duration <= 0 or not 0 <= ramp < duration or args.pool_k < 1 or args.repeat < 1:
+        raise SystemExit("need --duration > 0, 0 <= --ramp < --duration, --pool-k/--repeat >= 1")
+    if not 10 <= max_connections <= 5000:
+        raise SystemExit(f"--max-connections={max_connections} out of range (10..5000)")
+    fair_concurrency = int(str(pick("fair_concurrency", S.FAIR_CONCURRENCY)))
+    fair_duration = float(str(pick("fair_duration", S.FAIR_DURATION_S)))
+    fair_warmup = float(str(pick("fair_warmup", S.FAIR_WARMUP_S)))
+    fair_rounds = int(str(pick("fair_rounds", S.FAIR_ROUNDS)))
+    _check_fair(max_connections, fair_concurrency, fair_warmup, fair_duration, fair_rounds)
     return S.BenchSettings(
-        concurrency=concurrency,
+        concurrency=int(levels[0]),
+        levels=tuple(int(n) for n in levels) if len(levels) > 1 else (),
+        repeat=args.repeat,
         duration_s=duration,
         ramp_s=ramp,
-        rate_rps=None if rate is None else float(rate),  # type: ignore[arg-type]
-        scenarios=scenarios,
+        rate_rps=None if rate is None else float(str(rate)),
+        scenarios=_scenarios(args.scenarios),
         pool_k=args.pool_k,
         max_connections=max_connections,
         workers=max(1, args.workers),
@@ -142,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["PYTHONPATH"] = os.pathsep.join(
             p for p in (lambda_src, str(S.ROOT), os.environ.get("PYTHONPATH", "")) if p
         )
+    from bench.console import Interrupted  # noqa: PLC0415
     from bench.report import markdown, write_outputs  # noqa: PLC0415
-    from bench.runner import Bench, Interrupted  # noqa: PLC0415
+    from bench.runner import Bench  # noqa: PLC0415
 
     try:
         result = Bench(settings).run()

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from bench.auth import AUTH_MODELS, apply_auth_model
-from bench.runner import machine_busy_s, postgres_cpu_s, process_cpu_s
+from bench.cpu import machine_busy_s, postgres_cpu_s, process_cpu_s
 from bench.settings import ROOT
 from localpg import LocalPgBouncer, LocalPostgres
 

@@ -47,10 +47,12 @@ PRESETS: dict[str, dict[str, object]] = {
 # The fair warm-path comparison: direct and pooled at the same offered load (the burst's hold
 # rate) with a concurrency direct can serve, warm-up excluded, in the order direct, pooled,
 # pooled, direct (ABBA) so a drift in machine load weighs on both paths alike.
+# Four rounds per path (ABBA ABBA, 8 x 12 s): the verdict is the median of the four
+# back-to-back pairs' p99 ratios, so one round disturbed by another job cannot flip it.
 FAIR_CONCURRENCY = 60
-FAIR_DURATION_S = 15.0
-FAIR_WARMUP_S = 5.0
-FAIR_ROUNDS = 2
+FAIR_DURATION_S = 12.0
+FAIR_WARMUP_S = 3.0
+FAIR_ROUNDS = 4
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,13 @@ class BenchSettings:
     fair_warmup_s: float = FAIR_WARMUP_S
     fair_rounds: int = FAIR_ROUNDS
     auth_model: str = DEFAULT_AUTH_MODEL  # bench.auth: iam-like or scram-4096
+    # A sweep (--concurrency 500,1000,...) runs every level; () means just ``concurrency``.
+    levels: tuple[int, ...] = ()
+    repeat: int = 1  # passes per level; the report gives each figure's median and spread
+
+    @property
+    def concurrency_levels(self) -> tuple[int, ...]:
+        return self.levels or (self.concurrency,)
 
     @property
     def hold_rps(self) -> float:

@@ -3,30 +3,105 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 ERROR_KINDS = ("too_many_clients", "timeout", "other")
 
+
+@dataclass(frozen=True)
+class Cause:
+    """One way a request fails, recognised by SQLSTATE, exception type or message."""
+
+    name: str
+    kind: str  # one of ERROR_KINDS
+    states: frozenset[str] = frozenset()
+    types: tuple[str, ...] = ()
+    texts: tuple[str, ...] = ()
+
+    def matches(self, item: BaseException) -> bool:
+        text = str(item).lower()
+        return (
+            getattr(item, "sqlstate", None) in self.states
+            or type(item).__name__ in self.types
+            or any(t in text for t in self.texts)
+        )
+
+
+# Checked in this order against every exception of the cause chain; the first match wins.
 # SQLSTATE 53300 (too_many_connections) is what PostgreSQL sends both past
 # max_connections - superuser_reserved_connections ("remaining connection slots are reserved")
-# and past max_connections ("sorry, too many clients already"). Connect-time failures often reach
-# the client without a parsed SQLSTATE, so the messages are matched as well.
-_TOO_MANY_STATES = frozenset({"53300"})
-_TOO_MANY_TEXT = (
-    "too many clients",
-    "remaining connection slots are reserved",
-    "no more connections allowed",  # PgBouncer past max_client_conn
+# and past max_connections ("sorry, too many clients already"); connect-time failures often
+# reach the client without a parsed SQLSTATE, so the messages are matched as well.
+CAUSES: tuple[Cause, ...] = (
+    Cause(
+        "too_many_clients",
+        "too_many_clients",
+        frozenset({"53300"}),
+        texts=(
+            "too many clients",
+            "remaining connection slots are reserved",
+            "no more connections allowed",  # PgBouncer past max_client_conn
+        ),
+    ),
+    # PgBouncer: no server connection within the borrow timeout (the proxy's
+    # ConnectionBorrowTimeout).
+    Cause("query_wait_timeout", "timeout", texts=("query_wait_timeout",)),
+    # 57014 query_canceled: the role's statement_timeout.
+    Cause(
+        "statement_timeout",
+        "timeout",
+        frozenset({"57014"}),
+        ("QueryCanceled",),
+        ("statement timeout",),
+    ),
+    Cause(
+        "lock_timeout", "timeout", frozenset({"55P03"}), ("LockNotAvailable",), ("lock timeout",)
+    ),
+    # The driver's connect timeout (libpq connect_timeout, the config's 2 s).
+    Cause("connect_timeout", "timeout", types=("ConnectionTimeout",), texts=("timeout expired",)),
+    # The kernel gave up on a silent peer: tcp_user_timeout or keepalives (ETIMEDOUT).
+    Cause("tcp_timeout", "timeout", types=("TimeoutError",), texts=("timed out",)),
+    # Raised by orders.db for a statement or lock timeout whose cause was not kept.
+    Cause("statement_timeout", "timeout", types=("DatabaseTimeoutError",)),
+    Cause(
+        "auth_failed",
+        "other",
+        frozenset({"28P01", "28000"}),
+        texts=("password authentication failed", "authentication failed"),
+    ),
+    # PgBouncer up but without a usable server: PostgreSQL down or refusing its logins.
+    Cause(
+        "pooler_no_server",
+        "other",
+        texts=(
+            "cannot connect to server",
+            "server login has been failing",
+            "server conn crashed",
+            "server_login_retry",
+        ),
+    ),
+    Cause("connection_refused", "other", texts=("connection refused",)),
+    Cause(
+        "connection_lost",
+        "other",
+        frozenset({"57P01", "57P02", "57P03", "08000", "08003", "08006", "08P01"}),
+        texts=(
+            "server closed the connection",
+            "terminating connection",
+            "connection was lost",
+            "ssl syscall",
+            "eof detected",
+            "consuming input failed",
+            "connection is lost",
+            "the connection is closed",
+        ),
+    ),
+    Cause("conflict", "other", types=("ConflictError",)),
 )
-# 57014 query_canceled (statement_timeout), 55P03 lock_not_available (lock_timeout).
-_TIMEOUT_STATES = frozenset({"57014", "55P03"})
-_TIMEOUT_TEXT = (
-    "timeout expired",  # libpq connect_timeout
-    "query_wait_timeout",  # PgBouncer: no server connection within the borrow timeout
-    "statement timeout",
-    "lock timeout",
-    "timed out",
-)
-_TIMEOUT_TYPES = ("DatabaseTimeoutError", "QueryCanceled", "LockNotAvailable", "ConnectionTimeout")
+CAUSE_NAMES: tuple[str, ...] = (*dict.fromkeys(c.name for c in CAUSES), "other")
+CAUSE_KIND: dict[str, str] = {c.name: c.kind for c in CAUSES} | {"other": "other"}
 
 
 def _chain(exc: BaseException) -> Iterable[BaseException]:
@@ -38,23 +113,18 @@ def _chain(exc: BaseException) -> Iterable[BaseException]:
         current = current.__cause__ or current.__context__
 
 
+def classify_cause(exc: BaseException) -> str:
+    """Which of CAUSE_NAMES made a request fail: which timeout fired, lost, refused, ..."""
+    chain = list(_chain(exc))
+    for cause in CAUSES:
+        if any(cause.matches(item) for item in chain):
+            return cause.name
+    return "other"
+
+
 def classify_error(exc: BaseException) -> str:
     """Map an exception (and its cause chain) to one of ERROR_KINDS."""
-    chain = list(_chain(exc))
-    for item in chain:
-        state = getattr(item, "sqlstate", None)
-        if state in _TOO_MANY_STATES or any(t in str(item).lower() for t in _TOO_MANY_TEXT):
-            return "too_many_clients"
-    for item in chain:
-        state = getattr(item, "sqlstate", None)
-        if (
-            state in _TIMEOUT_STATES
-            or isinstance(item, TimeoutError)
-            or type(item).__name__ in _TIMEOUT_TYPES
-            or any(t in str(item).lower() for t in _TIMEOUT_TEXT)
-        ):
-            return "timeout"
-    return "other"
+    return CAUSE_KIND[classify_cause(exc)]
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -115,3 +185,16 @@ def bucket_counts(times: Iterable[float], width_s: float, end_s: float) -> list[
         if 0 <= t < end_s:
             buckets[min(len(buckets) - 1, int(t / width_s))] += 1
     return buckets
+
+
+def spread(values: Sequence[float | None]) -> dict[str, float | int | None]:
+    """Median, min and max of repeated measurements (None values, e.g. no successes, skipped)."""
+    present = [float(v) for v in values if v is not None]
+    if not present:
+        return {"median": None, "min": None, "max": None, "n": 0}
+    return {
+        "median": round(statistics.median(present), 2),
+        "min": round(min(present), 2),
+        "max": round(max(present), 2),
+        "n": len(present),
+    }

@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import resource
 import signal
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from bench.stats import ERROR_KINDS, classify_error, next_request_time
+from bench.stats import CAUSE_NAMES, classify_cause, next_request_time
 
 OK = "ok"
-KIND_CODES = {OK: 0, **{kind: i + 1 for i, kind in enumerate(ERROR_KINDS)}}
+# Record codes: 0 is a success, then one code per failure cause (bench.stats.CAUSE_NAMES).
+CODE_CAUSES: list[str] = [OK, *CAUSE_NAMES]
+CAUSE_CODES: dict[str, int] = {name: code for code, name in enumerate(CODE_CAUSES)}
 # Counter slots per worker in the shared progress array.
 SLOT_REQUESTS, SLOT_OK, SLOT_ERRORS, SLOT_LIVE, SLOT_WIDTH = 0, 1, 2, 3, 4
 THREAD_STACK_BYTES = 512 * 1024
+CLONE_NEWNET = 0x40000000
+NETNS_DIR = "/var/run/netns"
+
+
+class SimulatedEnvironment(Protocol):
+    env_id: int
+
+    def invoke(self) -> str: ...
+
+    def close(self) -> None: ...
+
+    def connections_opened(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -31,9 +47,12 @@ class WorkerJob:
     duration_s: float
     seed: int
     pool_k: int
+    # The drill: its options, and the network namespace the clients run in (None: the host's).
+    options: Mapping[str, Any] = field(default_factory=dict)
+    netns: str | None = None
 
 
-# One record per request: (start offset s, latency ms, kind code, cold 0/1, env id).
+# One record per request: (start offset s, latency ms, cause code, cold 0/1, env id).
 Record = tuple[float, float, int, int, int]
 
 
@@ -48,15 +67,35 @@ class WorkerIpc:
     out: Any  # Queue: ("ready" | "result", worker index, payload)
 
 
-def run_worker(job: WorkerJob, ipc: WorkerIpc) -> None:
-    """Process entry point (spawned): build the environments, wait for go, run, report."""
-    # Ctrl-C reaches the whole foreground process group: the parent decides, workers follow.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from bench.workload import Environment, quiet_observability  # noqa: PLC0415  # heavy import
+def enter_netns(name: str) -> None:
+    """Move this process (before it starts threads) into the named network namespace."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(os.path.join(NETNS_DIR, name), os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns({name}): {os.strerror(err)}")
+    finally:
+        os.close(fd)
 
-    quiet_observability()
-    threading.stack_size(THREAD_STACK_BYTES)
-    envs = [
+
+def build_environments(job: WorkerJob) -> list[SimulatedEnvironment]:
+    if job.mode == "drill":
+        from bench.drill.client import DrillEnvironment  # noqa: PLC0415  # heavy import
+
+        return [
+            DrillEnvironment(
+                env_id=env_id,
+                target=job.target,
+                catalog=job.catalog,
+                seed=job.seed,
+                options=job.options,
+            )
+            for env_id in job.env_ids
+        ]
+    from bench.workload import Environment  # noqa: PLC0415  # heavy import
+
+    return [
         Environment(
             env_id=env_id,
             mode=job.mode,
@@ -67,6 +106,19 @@ def run_worker(job: WorkerJob, ipc: WorkerIpc) -> None:
         )
         for env_id in job.env_ids
     ]
+
+
+def run_worker(job: WorkerJob, ipc: WorkerIpc) -> None:
+    """Process entry point (spawned): build the environments, wait for go, run, report."""
+    # Ctrl-C reaches the whole foreground process group: the parent decides, workers follow.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if job.netns:
+        enter_netns(job.netns)
+    from bench.workload import quiet_observability  # noqa: PLC0415  # heavy import
+
+    quiet_observability()
+    threading.stack_size(THREAD_STACK_BYTES)
+    envs = build_environments(job)
     ipc.out.put(("ready", job.index, None))
     if not ipc.go.wait(120):
         ipc.out.put(("result", job.index, {"records": [], "connections_opened": 0}))
@@ -75,13 +127,14 @@ def run_worker(job: WorkerJob, ipc: WorkerIpc) -> None:
     burst = _Burst(job, ipc, float(ipc.t0.value))
     burst.run(envs)
     after = resource.getrusage(resource.RUSAGE_SELF)
-    opened = sum(env.connections_opened() for env in envs)
     payload = {
         "records": list(burst.records),
-        "connections_opened": opened,
+        "connections_opened": sum(env.connections_opened() for env in envs),
         # CPU seconds of this process (all its environment threads) during the burst
         "cpu_user_s": after.ru_utime - before.ru_utime,
         "cpu_sys_s": after.ru_stime - before.ru_stime,
+        # What a drill environment kept: its write ledger and its attempts
+        "extras": [env.report() for env in envs if hasattr(env, "report")],
     }
     ipc.out.put(("result", job.index, payload))
 
@@ -95,7 +148,7 @@ class _Burst:
         self.live = 0
         self.parent = os.getppid()
 
-    def run(self, envs: list[Any]) -> None:
+    def run(self, envs: list[SimulatedEnvironment]) -> None:
         threads = [
             threading.Thread(
                 target=self.environment, args=(env, at), daemon=True, name=f"env-{env.env_id}"
@@ -114,7 +167,7 @@ class _Burst:
         self.stop.set()
         watcher.join(1)
 
-    def environment(self, env: Any, first_at: float) -> None:
+    def environment(self, env: SimulatedEnvironment, first_at: float) -> None:
         scheduled = self.t0 + first_at
         cold = 1
         try:
@@ -129,7 +182,7 @@ class _Burst:
                     env.invoke()
                     code = 0
                 except Exception as exc:  # every failure is a measured outcome
-                    code = KIND_CODES[classify_error(exc)]
+                    code = CAUSE_CODES[classify_cause(exc)]
                 finished = time.monotonic()
                 self.records.append(
                     (started - self.t0, (finished - started) * 1000.0, code, cold, env.env_id)
@@ -150,10 +203,8 @@ class _Burst:
                 break
             current = len(self.records)
             for record in self.records[seen:current]:
-                if record[2] == 0:
-                    ok += 1
-                else:
-                    errors += 1
+                ok += record[2] == 0
+                errors += record[2] != 0
             seen = current
             counters[base + SLOT_REQUESTS] = current
             counters[base + SLOT_OK] = ok

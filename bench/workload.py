@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -47,7 +47,7 @@ class NullMetrics:
 
 
 def quiet_observability() -> None:
-    orders_db.metrics = NullMetrics()  # type: ignore[assignment]
+    orders_db.metrics = NullMetrics()  # type: ignore[attr-defined,assignment]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,13 @@ class Target:
     password: str
     ca_cert: str
     connect_timeout_s: int
+    # When set, the token source reads the current credential from this file on every connect
+    # (the drill rotates it there); else the fixed ``password``.
+    password_file: str | None = None
+
+    def via(self, host: str, port: int) -> Target:
+        """The same client settings pointed at another endpoint (the pooler)."""
+        return replace(self, host=host, port=port)
 
     def db_settings(self) -> DbSettings:
         return DbSettings(
@@ -76,8 +83,10 @@ class Target:
 
     def token_provider(self) -> Callable[[], str]:
         # Stand-in for IamTokenProvider: called on every (re)connect, as the real one is.
-        password = self.password
-        return lambda: password
+        password, path = self.password, self.password_file
+        if path is None:
+            return lambda: password
+        return lambda: Path(path).read_text().strip()
 
 
 @dataclass(frozen=True)

@@ -141,13 +141,16 @@ class _ServiceAccount:
         )
 
 
-def _make_test_ca(directory: Path, account: _ServiceAccount) -> tuple[Path, Path, Path]:
-    """A CA and a server certificate for localhost/127.0.0.1; returns (ca, cert, key)."""
+def _make_test_ca(
+    directory: Path, account: _ServiceAccount, extra_ips: tuple[str, ...] = ()
+) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for localhost/127.0.0.1 (+ ``extra_ips``); (ca, cert, key)."""
     ca_key, ca_crt = directory / "ca.key", directory / "ca.crt"
     key, csr, crt = directory / "server.key", directory / "server.csr", directory / "server.crt"
     ext = directory / "server.ext"
+    names = ",".join(["DNS:localhost", f"IP:{LOOPBACK}", *(f"IP:{ip}" for ip in extra_ips)])
     ext.write_text(
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+        f"subjectAltName={names}\nbasicConstraints=CA:FALSE\n"
         "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
     )
     openssl = shutil.which("openssl")
@@ -240,9 +243,13 @@ class LocalPostgres(_Server):
         max_connections: int = 100,
         require_tls: bool = True,
         settings: dict[str, str] | None = None,
+        extra_cert_ips: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
         self.max_connections = max_connections
+        # Addresses besides 127.0.0.1 the test certificate is valid for (a drill's veth address,
+        # so clients in a network namespace can verify-full a pooler listening there).
+        self.extra_cert_ips = extra_cert_ips
         self.require_tls = require_tls
         self.settings = dict(settings or {})
         self.superuser = SERVICE_USER
@@ -273,7 +280,9 @@ class LocalPostgres(_Server):
         pwfile = self._base / "pwfile"
         pwfile.write_text(self.superuser_password + "\n")
         self._account.own(pwfile, self._log)
-        self.ca_cert_path, self.cert_path, self.key_path = _make_test_ca(self._base, self._account)
+        self.ca_cert_path, self.cert_path, self.key_path = _make_test_ca(
+            self._base, self._account, self.extra_cert_ips
+        )
         self._account.run(
             [str(self.bindir / "initdb"), "-D", str(self._data), "-U", self.superuser,
              "--auth=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C",
@@ -295,6 +304,8 @@ class LocalPostgres(_Server):
             "synchronous_commit": "off",
             "full_page_writes": "off",
             "shared_buffers": "'128MB'",
+            # Who sent each logged line: statement logging (the pinning test) filters on it.
+            "log_line_prefix": "'%m [%p] user=%u db=%d app=%a '",
             **self.settings,
         }
         with (self._data / "postgresql.conf").open("a") as fh:
@@ -308,17 +319,38 @@ class LocalPostgres(_Server):
         )
         (self._data / "pg_hba.conf").write_text("\n".join(hba) + "\n")
         self._register_cleanup()
+        self._pg_ctl_start()
+        return self
+
+    def _pg_ctl_start(self) -> None:
+        data, log = self.data_dir, self._log or Path("/dev/null")
         try:
             self._account.run(
-                [str(self.bindir / "pg_ctl"), "-D", str(self._data), "-l", str(self._log),
+                [str(self.bindir / "pg_ctl"), "-D", str(data), "-l", str(log),
                  "-w", "-t", str(int(START_TIMEOUT_S)), "start"]
             )  # fmt: skip
         except subprocess.CalledProcessError as exc:
-            tail = self._log_tail(self._log)
+            tail = self._log_tail(log)
             self.stop()
             raise RuntimeError(f"PostgreSQL did not start: {exc.stderr}\n{tail}") from exc
-        self.pid = int((self._data / "postmaster.pid").read_text().splitlines()[0])
-        return self
+        self.pid = int((data / "postmaster.pid").read_text().splitlines()[0])
+
+    def restart(self, *, mode: str = "fast", down_s: float = 0.0) -> None:
+        """Stop (``pg_ctl -m fast``: connections are cut, no reset of data) and start again.
+
+        Same data directory and port, a new postmaster pid: what clients see in a failover
+        or a reboot. ``down_s`` keeps the server down that long between stop and start.
+        """
+        if self.pid is None or self._data is None:
+            raise RuntimeError("LocalPostgres is not started")
+        self._account.run(
+            [str(self.bindir / "pg_ctl"), "-D", str(self._data), "-m", mode, "-w",
+             "-t", str(int(STOP_TIMEOUT_S)), "stop"]
+        )  # fmt: skip
+        self.pid = None
+        if down_s > 0:
+            time.sleep(down_s)
+        self._pg_ctl_start()
 
     def stop(self) -> None:
         if self.pid is not None and self._data is not None:
@@ -406,9 +438,14 @@ class LocalPgBouncer(_Server):
         max_client_conn: int = 5000,
         borrow_timeout_s: int = 120,
         idle_client_timeout_s: int = 1800,
+        extra_listen_addrs: tuple[str, ...] = (),
+        extra_settings: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.postgres = postgres
+        self.extra_settings = dict(extra_settings or {})
+        # Besides 127.0.0.1 (a drill's veth address; the certificate must name it too).
+        self.extra_listen_addrs = extra_listen_addrs
         self.pool_size = pool_size
         self.pool_mode = pool_mode
         self.max_client_conn = max_client_conn
@@ -418,21 +455,28 @@ class LocalPgBouncer(_Server):
         self._account = _ServiceAccount()
         self._process: subprocess.Popen[bytes] | None = None
         self._log: Path | None = None
+        self._ini = Path()
 
     def start(self) -> Self:
         if self.pid is not None:
             return self
-        pg = self.postgres
         self._base = Path(tempfile.mkdtemp(prefix="localpgbouncer-"))
         self._base.chmod(0o755)
         self.port = free_port()
         self._log = self._base / "pgbouncer.log"
-        userlist = self._base / "userlist.txt"
+        self._log.touch()
+        self._ini = self._write_config(self._base)
+        self._register_cleanup()
+        self._spawn()
+        return self
+
+    def _write_config(self, base: Path) -> Path:
+        pg = self.postgres
+        userlist = base / "userlist.txt"
         userlist.write_text(f'"{pg.superuser}" "{pg.superuser_password}"\n')
         userlist.chmod(0o600)
-        ini = self._base / "pgbouncer.ini"
         settings = {
-            "listen_addr": LOOPBACK,
+            "listen_addr": ",".join((LOOPBACK, *self.extra_listen_addrs)),
             "listen_port": self.port,
             "unix_socket_dir": "",
             "auth_type": "scram-sha-256",
@@ -457,17 +501,20 @@ class LocalPgBouncer(_Server):
             "logfile": self._log,
             "log_connections": 0,
             "log_disconnections": 0,
+            **self.extra_settings,
         }
-        ini = self._base / "pgbouncer.ini"
+        ini = base / "pgbouncer.ini"
         ini.write_text(
             f"[databases]\n* = host={pg.host} port={pg.port}\n[pgbouncer]\n"
             + "".join(f"{key} = {value}\n" for key, value in settings.items())
         )
-        self._log.touch()
-        self._account.own(self._base, userlist, ini, self._log)
-        self._register_cleanup()
+        self._account.own(base, userlist, ini, *([self._log] if self._log else []))
+        return ini
+
+    def _spawn(self) -> None:
+        log = self._log or Path("/dev/null")
         self._process = subprocess.Popen(  # noqa: S603 - fixed binary, no shell
-            [str(self.binary), str(ini)],
+            [str(self.binary), str(self._ini)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -475,10 +522,25 @@ class LocalPgBouncer(_Server):
         )
         self.pid = self._process.pid
         if not _wait_for_port(self.port, time.monotonic() + START_TIMEOUT_S, self._process):
-            tail = self._log_tail(self._log)
+            tail = self._log_tail(log)
             self.stop()
             raise RuntimeError(f"PgBouncer did not start:\n{tail}")
-        return self
+
+    def kill_and_restart(self, *, down_s: float = 0.0) -> None:
+        """SIGKILL the pooler (no goodbye to anyone), then start a new one on the same port.
+
+        What clients see when a proxy node is replaced: every client and server connection
+        drops at once; new connects are refused until the new process listens.
+        """
+        if self._process is None:
+            raise RuntimeError("LocalPgBouncer is not started")
+        self._process.kill()
+        self._process.wait(STOP_TIMEOUT_S)
+        self._process = None
+        self.pid = None
+        if down_s > 0:
+            time.sleep(down_s)
+        self._spawn()
 
     def stop(self) -> None:
         if self._process is not None:

@@ -10,12 +10,12 @@ import pytest
 from bench import settings as S
 from bench.__main__ import build_settings, parse_args
 from bench.report import goals, markdown, write_outputs
-from bench.runner import ScenarioRun, fair_comparison
-from bench.worker import KIND_CODES
+from bench.results import ScenarioRun, fair_comparison
+from bench.worker import CAUSE_CODES
 from stacks.budget import proxy_ceiling
 from tests.bench.contract import SCHEMA_KEYS
 
-TOO_MANY = KIND_CODES["too_many_clients"]
+TOO_MANY = CAUSE_CODES["too_many_clients"]
 
 
 def _run(name: str, cap: int | None, records: list[tuple[float, float, int, int, int]]) -> dict:
@@ -107,7 +107,7 @@ def test_outputs_hold_the_documented_schema(tmp_path: Path) -> None:
 
 def test_pool_size_is_the_dev_configs_percent_of_local_max_connections() -> None:
     model = S.load_proxy_model()
-    assert model.source.startswith("stacks.config")
+    assert model.source.startswith("stacks.loader")
     assert proxy_ceiling(100, model.max_connections_percent) == model.max_connections_percent
     assert proxy_ceiling(20, 80) == 16
     assert proxy_ceiling(10, 5) == 1

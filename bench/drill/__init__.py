@@ -1,0 +1,1 @@
+"""Fault drills under load: the functions' code through PgBouncer while things break."""
