@@ -22,6 +22,29 @@ def _levels(text: str) -> tuple[int, ...]:
     return levels
 
 
+def _add_fair_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fair-concurrency",
+        type=int,
+        help=f"environments in the fair direct-vs-pooled run ({S.FAIR_CONCURRENCY}; 0 = skip)",
+    )
+    parser.add_argument(
+        "--fair-duration",
+        type=float,
+        help=f"seconds per fair round, warm-up included ({S.FAIR_DURATION_S:g})",
+    )
+    parser.add_argument(
+        "--fair-warmup",
+        type=float,
+        help=f"seconds left out at the start of each fair round ({S.FAIR_WARMUP_S:g})",
+    )
+    parser.add_argument(
+        "--fair-rounds",
+        type=int,
+        help=f"rounds of each path, ABBA order ({S.FAIR_ROUNDS})",
+    )
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
@@ -55,26 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--workers", type=int, default=2, help="worker processes sharing the environments (2)"
     )
-    parser.add_argument(
-        "--fair-concurrency",
-        type=int,
-        help=f"environments in the fair direct-vs-pooled run ({S.FAIR_CONCURRENCY}; 0 = skip)",
-    )
-    parser.add_argument(
-        "--fair-duration",
-        type=float,
-        help=f"seconds per fair round, warm-up included ({S.FAIR_DURATION_S:g})",
-    )
-    parser.add_argument(
-        "--fair-warmup",
-        type=float,
-        help=f"seconds left out at the start of each fair round ({S.FAIR_WARMUP_S:g})",
-    )
-    parser.add_argument(
-        "--fair-rounds",
-        type=int,
-        help=f"rounds of each path, ABBA order ({S.FAIR_ROUNDS})",
-    )
+    _add_fair_args(parser)
     parser.add_argument(
         "--auth",
         choices=AUTH_MODELS,

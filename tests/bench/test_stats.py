@@ -9,13 +9,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.stats import (
+    CAUSE_KIND,
     activation_times,
     bucket_counts,
+    classify_cause,
     classify_error,
     live_environments,
     next_request_time,
     percentile,
     ramp_start_environments,
+    spread,
 )
 from orders.errors import DatabaseTimeoutError, DatabaseUnavailableError
 
@@ -135,3 +138,50 @@ def test_bucket_counts_put_events_into_their_second() -> None:
     assert bucket_counts([0.0, 0.4, 0.5, 1.9, 5.0, -1.0], 0.5, 2.0) == [2, 1, 0, 1]
     with pytest.raises(ValueError, match="width_s"):
         bucket_counts([], 0, 1)
+
+
+@pytest.mark.parametrize(
+    ("exc", "cause"),
+    [
+        (psycopg.errors.ConnectionTimeout("connection timeout expired"), "connect_timeout"),
+        (_wrapped(psycopg.OperationalError("connection timeout expired")), "connect_timeout"),
+        (_wrapped(psycopg.OperationalError("ERROR:  query_wait_timeout")), "query_wait_timeout"),
+        (
+            _wrapped(
+                psycopg.errors.QueryCanceled("canceling statement due to statement timeout"),
+                DatabaseTimeoutError,
+            ),
+            "statement_timeout",
+        ),
+        (
+            _wrapped(psycopg.errors.LockNotAvailable("canceling statement due to lock timeout")),
+            "lock_timeout",
+        ),
+        (
+            _wrapped(psycopg.OperationalError("could not receive data: Connection timed out")),
+            "tcp_timeout",
+        ),
+        (
+            _wrapped(psycopg.OperationalError("connect failed: Connection refused")),
+            "connection_refused",
+        ),
+        (psycopg.OperationalError("server closed the connection unexpectedly"), "connection_lost"),
+        (
+            _wrapped(psycopg.OperationalError('password authentication failed for user "a"')),
+            "auth_failed",
+        ),
+        (
+            psycopg.OperationalError("ERROR:  pgbouncer cannot connect to server"),
+            "pooler_no_server",
+        ),
+        (ValueError("boom"), "other"),
+    ],
+)
+def test_each_failure_records_which_timeout_or_fault_it_was(exc: Exception, cause: str) -> None:
+    assert classify_cause(exc) == cause
+    assert classify_error(exc) == CAUSE_KIND[cause]
+
+
+def test_spread_gives_median_and_range_and_skips_missing_values() -> None:
+    assert spread([3.0, None, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "n": 3}
+    assert spread([None]) == {"median": None, "min": None, "max": None, "n": 0}
