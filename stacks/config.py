@@ -357,6 +357,22 @@ class MonitoringConfig:
     def has_destination(self) -> bool:
         return self.alarm_email is not None or self.alarm_topic_arn is not None
 
+    def missing_destination(self, env_name: str) -> str | None:
+        """Why alarms would notify nobody in `env_name`, or None when they reach someone."""
+        if self.has_destination:
+            return None
+        where = f"environments.{env_name}.monitoring"
+        if self.alarm_destination_required:
+            return (
+                f"{where}: alarm_destination_required is true but neither alarm_email nor "
+                "alarm_topic_arn is set: every alarm would notify nobody. Set one of them "
+                "(make deploy and make preflight refuse to deploy until you do)."
+            )
+        return (
+            f"{where}: neither alarm_email nor alarm_topic_arn is set: the alarms exist but "
+            "notify nobody (subscribe to the AlarmTopicArn output, or set one of the keys)."
+        )
+
 
 # The sections of one environment, in cdk.json order.
 SECTIONS: dict[str, type[Any]] = {

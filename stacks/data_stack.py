@@ -45,7 +45,7 @@ class DataStack(Stack):
             ),
             **kwargs,
         )
-        self._max_azs = config.network.max_azs
+        self._network_config = config.network
         removal = {"destroy": RemovalPolicy.DESTROY}.get(
             config.database.removal_policy, RemovalPolicy.RETAIN
         )
@@ -87,9 +87,14 @@ class DataStack(Stack):
 
     @property
     def availability_zones(self) -> list[str]:
-        """`max_azs` AZs without an account/region lookup.
+        """The configured AZ names, else `max_azs` of Fn::GetAZs (no account/region lookup).
 
         An environment-agnostic stack gets only two AZs from CDK by default; prod needs three.
-        Fn::GetAZs is resolved by CloudFormation at deploy time in the target region.
+        Fn::GetAZs is resolved at deploy time, but its order is not guaranteed and can change
+        when AWS adds an AZ, which would move subnets: pin `network.availability_zones` for an
+        environment you keep.
         """
-        return [Fn.select(i, Fn.get_azs()) for i in range(self._max_azs)]
+        pinned = self._network_config.availability_zones
+        if pinned is not None:
+            return list(pinned)
+        return [Fn.select(i, Fn.get_azs()) for i in range(self._network_config.max_azs)]

@@ -8,12 +8,11 @@ from typing import Any
 from aws_cdk import Aws, CfnOutput, Stack
 from constructs import Construct
 
-from stacks.budget import connection_budget
 from stacks.components.api import Api
 from stacks.components.bundling import lambda_code
 from stacks.components.functions import RUNTIME, Functions
 from stacks.components.migration import Migration
-from stacks.components.monitoring import Monitoring, derive_thresholds
+from stacks.components.monitoring import Monitoring, Watched
 from stacks.config import AppConfig
 from stacks.data_stack import DataStack
 
@@ -81,22 +80,25 @@ class ServiceStack(Stack):
         network.allow_endpoint_from("secretsmanager", self.migration.function)
         for fn in (self.functions.api, self.functions.direct, self.migration.function):
             network.allow_endpoint_from("xray", fn)
+        # CloudFormation creates resources in parallel unless told otherwise: the migration must
+        # not run before the security-group rules that let it reach PostgreSQL and the Secrets
+        # Manager endpoint exist (they live under its security group, so depend on that subtree).
+        for group in self.migration.function.connections.security_groups:
+            self.migration.resource.node.add_dependency(group)
         # The app user and schema exist before any app function is updated.
         for fn in (self.functions.api, self.functions.direct):
             fn.node.add_dependency(self.migration.resource)
 
-        budget = connection_budget(config)
         self.monitoring = Monitoring(
             self,
             "Monitoring",
-            proxy_name=proxy.proxy.db_proxy_name,
-            db_instance_identifier=database.instance.instance_identifier,
-            functions=[self.functions.api, self.functions.direct, self.migration.function],
-            thresholds=derive_thresholds(
-                config.monitoring,
-                max_connections=budget.max_connections,
-                proxy_ceiling=budget.proxy_ceiling,
+            watched=Watched(
+                proxy_name=proxy.proxy.db_proxy_name,
+                db_instance_identifier=database.instance.instance_identifier,
+                http_api_id=self.api.http_api.api_id,
+                functions=[self.functions.api, self.functions.direct, self.migration.function],
             ),
+            config=config,
         )
 
         CfnOutput(self, "ApiUrl", value=self.api.url)

@@ -1,4 +1,4 @@
-"""CloudWatch dashboard and alarms for Lambda -> RDS Proxy -> PostgreSQL, notifying an SNS topic."""
+"""CloudWatch dashboard and alarms for Lambda -> RDS Proxy -> PostgreSQL, notifying SNS."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
@@ -17,38 +17,31 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from stacks.config import MonitoringConfig
-
-__all__ = ["GIB", "AlarmThresholds", "Monitoring", "MonitoringConfig", "derive_thresholds"]
+from stacks import metric_catalog as mc
+from stacks.aws_facts import ALARM_ARN_FORMAT
+from stacks.budget import connection_budget
+from stacks.config import AppConfig, MonitoringConfig
 
 GIB = 1024**3
+GT = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
+GTE = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+LT = cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
+MISSING = cloudwatch.TreatMissingData.MISSING
+NOT_BREACHING = cloudwatch.TreatMissingData.NOT_BREACHING
+# The handlers tag their own EMF metrics with this dimension (see orders.observability).
+DIRECT_ENTRYPOINT = "direct"
 
 
 @dataclass(frozen=True)
 class AlarmThresholds:
     """Absolute alarm thresholds in CloudWatch units, derived once from config and budget."""
 
-    alarm_email: str | None
-    period: Duration
     max_connections: int
     db_connections: int
-    db_connections_evaluation_periods: int
     proxy_ceiling: int
-    pool_saturation: int
-    pool_saturation_evaluation_periods: int
-    pinned_connections: int
-    pinned_evaluation_periods: int
+    pool_saturation_percent: int
     borrow_latency_us: int
-    borrow_latency_evaluation_periods: int
-    proxy_availability_percent: float
-    proxy_availability_evaluation_periods: int
-    lambda_throttles: int
-    lambda_errors: int
-    lambda_evaluation_periods: int
-    db_cpu_percent: int
-    db_cpu_evaluation_periods: int
     free_storage_bytes: int
-    free_storage_evaluation_periods: int
 
 
 def derive_thresholds(
@@ -64,36 +57,43 @@ def derive_thresholds(
             f"= {max_connections})"
         )
     return AlarmThresholds(
-        alarm_email=config.alarm_email,
-        period=Duration.seconds(config.period_seconds),
         max_connections=max_connections,
         # floor: alarm at or before the configured share, never after it
         db_connections=max(
             1, math.floor(max_connections * config.db_connections_alarm_percent / 100)
         ),
-        db_connections_evaluation_periods=config.db_connections_evaluation_periods,
         proxy_ceiling=proxy_ceiling,
-        # ceil: a pool at 90 % of 158 is 143 connections in use, not 142
-        pool_saturation=max(1, math.ceil(proxy_ceiling * config.pool_saturation_percent / 100)),
-        pool_saturation_evaluation_periods=config.pool_saturation_evaluation_periods,
-        pinned_connections=config.pinned_connections_threshold,
-        pinned_evaluation_periods=config.pinned_evaluation_periods,
+        pool_saturation_percent=config.pool_saturation_percent,
         # the proxy reports borrow latency in microseconds
         borrow_latency_us=config.borrow_latency_ms_threshold * 1000,
-        borrow_latency_evaluation_periods=config.borrow_latency_evaluation_periods,
-        proxy_availability_percent=config.proxy_availability_percent,
-        proxy_availability_evaluation_periods=config.proxy_availability_evaluation_periods,
-        lambda_throttles=config.lambda_throttles_threshold,
-        lambda_errors=config.lambda_errors_threshold,
-        lambda_evaluation_periods=config.lambda_evaluation_periods,
-        db_cpu_percent=config.db_cpu_percent,
-        db_cpu_evaluation_periods=config.db_cpu_evaluation_periods,
         free_storage_bytes=int(config.free_storage_gib * GIB),
-        free_storage_evaluation_periods=config.free_storage_evaluation_periods,
     )
 
 
-def _function_label(fn: lambda_.IFunction) -> str:
+@dataclass(frozen=True)
+class AlarmSpec:
+    """One row of the alarm table."""
+
+    id: str
+    metric: cloudwatch.IMetric
+    threshold: float
+    periods: int
+    comparison: cloudwatch.ComparisonOperator
+    description: str
+    missing: cloudwatch.TreatMissingData = MISSING
+
+
+@dataclass(frozen=True)
+class Watched:
+    """What the construct watches: the deployed resources' names and ids (tokens are fine)."""
+
+    proxy_name: str
+    db_instance_identifier: str
+    http_api_id: str
+    functions: Sequence[lambda_.IFunction]
+
+
+def function_label(fn: lambda_.IFunction) -> str:
     """Stable, readable id from the function's construct path below its stack.
 
     "Functions/Api" -> "FunctionsApi", "Migration/Function" -> "MigrationFunction".
@@ -102,56 +102,258 @@ def _function_label(fn: lambda_.IFunction) -> str:
     return re.sub(r"[^A-Za-z0-9]", "", below_stack)
 
 
-def _labelled(metric: cloudwatch.IMetric) -> cloudwatch.IMetric:
-    """Tell the proxy's DatabaseConnections from the instance's on the dashboard.
-
-    Labels stay off the alarm metrics: a labelled metric turns an alarm into a metric-math alarm.
-    """
-    if not isinstance(metric, cloudwatch.Metric) or metric.label is not None:
-        return metric
-    dimensions = metric.dimensions or {}
-    if "ProxyName" in dimensions:
-        return metric.with_(label=f"Proxy {metric.metric_name}")
-    if "DBInstanceIdentifier" in dimensions:
-        return metric.with_(label=f"DB {metric.metric_name}")
-    return metric
-
-
 class Monitoring(Construct):
     """Dashboard and alarms for the function tier, the proxy and the database.
 
     Creates:
     - `topic`: SNS topic for alarm notifications, encrypted with `key` (a rotating CMK whose policy
-      lets CloudWatch alarms publish), TLS-only (topic policy denies aws:SecureTransport=false),
-      publishable by CloudWatch alarms of this account only; optional e-mail subscription.
-    - `alarms`: DB connections share of max_connections, sustained session pinning, borrow latency,
-      proxy availability, per-function throttles and errors, DB CPU and free storage.
-    - `dashboard`: concurrency next to client and server connections (the burst check), proxy pool
-      health, latencies, database resources, alarm status.
-    Every alarm notifies `topic` (alarm and OK transitions).
+      lets CloudWatch use it, as alarms need for an encrypted topic), TLS-only, publishable only
+      by CloudWatch alarms of this account and region (aws:SourceArn ArnLike the alarm ARN
+      format, aws:SourceAccount); e-mail subscription when `alarm_email` is set. Alarms also
+      notify `alarm_topic_arn` (an existing topic: chat, paging) when it is set.
+    - `alarms`: one row per alarm in `_alarm_specs` (DB connections, proxy pool saturation as
+      Sum/Sum metric math, pinning, borrow latency, availability, DB CPU and storage, API 5xx,
+      handled server errors, per-function throttles and errors). Every metric comes from
+      stacks/metric_catalog.py with the dimensions and statistic AWS publishes it under.
+    - `dashboard`: concurrency next to client and server connections (the burst check), proxy
+      pool health, latencies, errors, database resources, alarm status.
     """
 
     def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        proxy_name: str,
-        db_instance_identifier: str,
-        functions: Sequence[lambda_.IFunction],
-        thresholds: AlarmThresholds,
+        self, scope: Construct, construct_id: str, *, watched: Watched, config: AppConfig
     ) -> None:
         super().__init__(scope, construct_id)
-        if not functions:
+        if not watched.functions:
             raise ValueError("Monitoring needs at least one function (functions=[])")
-        names = [_function_label(fn) for fn in functions]
-        if len(set(names)) != len(names):
-            raise ValueError(f"Monitoring functions need distinct construct paths, got {names}")
-        self._period = thresholds.period
-        self._proxy_name = proxy_name
-        self._db_instance_identifier = db_instance_identifier
-        stack = Stack.of(self)
+        self._labels = [function_label(fn) for fn in watched.functions]
+        if len(set(self._labels)) != len(self._labels):
+            raise ValueError(f"Monitoring functions need distinct construct paths: {self._labels}")
+        self._watched = watched
+        self._config = config.monitoring
+        self._namespace = config.project.metrics_namespace
+        self._service = config.project.service_name
+        self._period = Duration.seconds(config.monitoring.period_seconds)
+        budget = connection_budget(config)
+        self.thresholds = derive_thresholds(
+            config.monitoring,
+            max_connections=budget.max_connections,
+            proxy_ceiling=budget.proxy_ceiling,
+        )
+        self.topic = self._build_topic()
+        self._actions = [cloudwatch_actions.SnsAction(self.topic)]
+        if self._config.alarm_topic_arn is not None:
+            external = sns.Topic.from_topic_arn(self, "ExternalTopic", self._config.alarm_topic_arn)
+            self._actions.append(cloudwatch_actions.SnsAction(external))
+        missing = self._config.missing_destination(config.env_name)
+        if missing is not None:
+            Annotations.of(self).add_warning_v2("monitoring:noAlarmDestination", missing)
+        self.alarms: dict[str, cloudwatch.Alarm] = {}
+        for spec in self._alarm_specs():
+            self._add_alarm(spec)
+        self.dashboard = self._build_dashboard()
 
+    # --- metrics (all from the catalog) ----------------------------------------------------------
+
+    def _metric(
+        self,
+        namespace: str,
+        name: str,
+        dimensions: dict[str, str],
+        statistic: str | None = None,
+    ) -> cloudwatch.Metric:
+        ref = mc.metric(namespace, name, dimensions, statistic, service_namespace=self._namespace)
+        return cloudwatch.Metric(
+            namespace=ref.namespace,
+            metric_name=ref.name,
+            dimensions_map=dict(ref.dimensions),
+            statistic=ref.statistic,
+            period=self._period,
+        )
+
+    def _proxy(self, name: str, statistic: str | None = None) -> cloudwatch.Metric:
+        dims = mc.proxy_dimensions(self._watched.proxy_name)
+        return self._metric(mc.RDS, name, dims, statistic)
+
+    def _db(self, name: str, statistic: str | None = None) -> cloudwatch.Metric:
+        dims = {"DBInstanceIdentifier": self._watched.db_instance_identifier}
+        return self._metric(mc.RDS, name, dims, statistic)
+
+    def _fn(
+        self, fn: lambda_.IFunction, name: str, statistic: str | None = None
+    ) -> cloudwatch.Metric:
+        return self._metric(mc.LAMBDA, name, {"FunctionName": fn.function_name}, statistic)
+
+    def _api(self, name: str) -> cloudwatch.Metric:
+        return self._metric(mc.API_GATEWAY, name, {"ApiId": self._watched.http_api_id})
+
+    def _server_errors(self, entrypoint: str) -> cloudwatch.Metric:
+        dims = {"service": self._service, "entrypoint": entrypoint}
+        return self._metric(self._namespace, "ServerErrors", dims)
+
+    def _availability(self) -> cloudwatch.Metric:
+        dims = mc.proxy_availability_dimensions(self._watched.proxy_name)
+        return self._metric(mc.RDS, "AvailabilityPercentage", dims)
+
+    def _pool_usage(self) -> cloudwatch.MathExpression:
+        """Server connections in use as % of what the proxy may open, over all nodes."""
+        return cloudwatch.MathExpression(
+            expression="100 * used / allowed",
+            using_metrics={
+                "used": self._proxy("DatabaseConnections"),
+                "allowed": self._proxy("MaxDatabaseConnectionsAllowed"),
+            },
+            label="Proxy pool in use (%)",
+            period=self._period,
+        )
+
+    # --- alarms -------------------------------------------------------------------------------
+
+    def _alarm_specs(self) -> list[AlarmSpec]:
+        return [*self._data_tier_specs(), *self._service_specs()]
+
+    def _data_tier_specs(self) -> list[AlarmSpec]:
+        c, t = self._config, self.thresholds
+        return [
+            AlarmSpec(
+                "DbConnectionsHigh",
+                self._db("DatabaseConnections"),
+                t.db_connections,
+                c.db_connections_evaluation_periods,
+                GT,
+                f"Database connections above {t.db_connections} of max_connections="
+                f"{t.max_connections} (the proxy alone stops at {t.proxy_ceiling}): something "
+                "besides the proxy is eating the admin headroom; clients are about to be refused",
+            ),
+            AlarmSpec(
+                "ProxyPoolSaturated",
+                self._pool_usage(),
+                c.pool_saturation_percent,
+                c.pool_saturation_evaluation_periods,
+                GTE,
+                f"Proxy server connections at or above {c.pool_saturation_percent}% of "
+                "MaxDatabaseConnectionsAllowed (both summed over the proxy's nodes) for "
+                f"{c.pool_saturation_evaluation_periods} periods: requests will queue for a "
+                "connection (borrow timeout -> 503s); raise max_connections_percent, scale the "
+                "instance or cut reserved concurrency",
+            ),
+            AlarmSpec(
+                "ProxySessionPinning",
+                self._proxy("DatabaseConnectionsCurrentlySessionPinned"),
+                c.pinned_connections_threshold,
+                c.pinned_evaluation_periods,
+                GT,
+                f"More than {c.pinned_connections_threshold} session-pinned server connections "
+                f"(summed over the proxy's nodes) for {c.pinned_evaluation_periods} periods: "
+                "multiplexing is lost (SET, PREPARE, temp tables, advisory locks?)",
+            ),
+            AlarmSpec(
+                "ProxyBorrowLatency",
+                self._proxy("DatabaseConnectionsBorrowLatency"),
+                t.borrow_latency_us,
+                c.borrow_latency_evaluation_periods,
+                GT,
+                f"Average connection borrow latency above {t.borrow_latency_us} us: "
+                "the pool is exhausted or the database is slow",
+            ),
+            AlarmSpec(
+                "ProxyAvailability",
+                self._availability(),
+                c.proxy_availability_percent,
+                c.proxy_availability_evaluation_periods,
+                LT,
+                f"Proxy availability (read/write target, average over its nodes) below "
+                f"{c.proxy_availability_percent}%. Reported only after the first successful "
+                "connection, so no data is not a failure; API 5xx and ServerErrors catch a proxy "
+                "that is down under traffic",
+                NOT_BREACHING,
+            ),
+            AlarmSpec(
+                "DbCpuHigh",
+                self._db("CPUUtilization"),
+                c.db_cpu_percent,
+                c.db_cpu_evaluation_periods,
+                GT,
+                f"Database CPU above {c.db_cpu_percent}%",
+            ),
+            AlarmSpec(
+                "DbFreeStorageLow",
+                self._db("FreeStorageSpace"),
+                t.free_storage_bytes,
+                c.free_storage_evaluation_periods,
+                LT,
+                f"Database free storage below {t.free_storage_bytes} bytes",
+            ),
+        ]
+
+    def _service_specs(self) -> list[AlarmSpec]:
+        c = self._config
+        specs = [
+            AlarmSpec(
+                "ApiServerErrors",
+                self._api("5xx"),
+                c.server_errors_threshold,
+                c.lambda_evaluation_periods,
+                GTE,
+                f"{c.server_errors_threshold}+ HTTP API 5xx answers per period: the handler "
+                "answered 503/500 (database unreachable, timeouts) or failed; Lambda Errors "
+                "does not count handled failures",
+                NOT_BREACHING,
+            ),
+            AlarmSpec(
+                "DirectServerErrors",
+                self._server_errors(DIRECT_ENTRYPOINT),
+                c.server_errors_threshold,
+                c.lambda_evaluation_periods,
+                GTE,
+                f"{c.server_errors_threshold}+ handled server errors per period on the "
+                "direct-invoke path (the functions' own ServerErrors metric)",
+                NOT_BREACHING,
+            ),
+        ]
+        for fn, label in zip(self._watched.functions, self._labels, strict=True):
+            specs += [
+                AlarmSpec(
+                    f"{label}Throttles",
+                    self._fn(fn, "Throttles"),
+                    c.lambda_throttles_threshold,
+                    c.lambda_evaluation_periods,
+                    GTE,
+                    f"{label}: {c.lambda_throttles_threshold}+ throttled invocations per period "
+                    "(reserved concurrency reached)",
+                    NOT_BREACHING,
+                ),
+                AlarmSpec(
+                    f"{label}Errors",
+                    self._fn(fn, "Errors"),
+                    c.lambda_errors_threshold,
+                    c.lambda_evaluation_periods,
+                    GTE,
+                    f"{label}: {c.lambda_errors_threshold}+ failed invocations per period",
+                    NOT_BREACHING,
+                ),
+            ]
+        return specs
+
+    def _add_alarm(self, spec: AlarmSpec) -> None:
+        alarm = cloudwatch.Alarm(
+            self,
+            spec.id,
+            metric=spec.metric,
+            threshold=spec.threshold,
+            evaluation_periods=spec.periods,
+            comparison_operator=spec.comparison,
+            treat_missing_data=spec.missing,
+            alarm_description=spec.description,
+        )
+        for action in self._actions:
+            alarm.add_alarm_action(action)
+            alarm.add_ok_action(action)
+        self.alarms[spec.id] = alarm
+
+    # --- topic ----------------------------------------------------------------------------------
+
+    def _build_topic(self) -> sns.Topic:
+        stack = Stack.of(self)
         self.key = kms.Key(
             self,
             "TopicKey",
@@ -161,233 +363,149 @@ class Monitoring(Construct):
             removal_policy=RemovalPolicy.DESTROY,
             pending_window=Duration.days(7),
         )
-        # CloudWatch alarms publish to an encrypted topic only if the key lets the service use it.
+        # What AWS documents for alarms publishing to a CMK-encrypted topic. No aws:Source*
+        # condition here: that CloudWatch sends them on its KMS calls is not documented, and a
+        # condition it does not satisfy would silently drop every notification. The topic
+        # policy below carries the account and alarm-ARN scoping.
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchAlarmsToUseTheKey",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
             )
         )
-        self.topic = sns.Topic(self, "AlarmTopic", master_key=self.key, enforce_ssl=True)
-        self.topic.add_to_resource_policy(
+        topic = sns.Topic(self, "AlarmTopic", master_key=self.key, enforce_ssl=True)
+        alarm_arns = ALARM_ARN_FORMAT.value.format(
+            partition=stack.partition, region=stack.region, account=stack.account, name="*"
+        )
+        topic.add_to_resource_policy(
             iam.PolicyStatement(
                 sid="AllowCloudWatchAlarmsToPublish",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["sns:Publish"],
-                resources=[self.topic.topic_arn],
+                resources=[topic.topic_arn],
                 conditions={
                     "StringEquals": {"aws:SourceAccount": stack.account},
-                    "ArnLike": {
-                        "aws:SourceArn": stack.format_arn(
-                            service="cloudwatch", resource="alarm", resource_name="*"
-                        )
-                    },
+                    "ArnLike": {"aws:SourceArn": alarm_arns},
                 },
             )
         )
-        if thresholds.alarm_email is not None:
-            self.topic.add_subscription(subscriptions.EmailSubscription(thresholds.alarm_email))
+        if self._config.alarm_email is not None:
+            topic.add_subscription(subscriptions.EmailSubscription(self._config.alarm_email))
+        return topic
 
-        # --- metrics -------------------------------------------------------------------------
-        proxy_client_connections = self._proxy("ClientConnections", "Maximum")
-        proxy_db_connections = self._proxy("DatabaseConnections", "Maximum")
-        proxy_max_allowed = self._proxy("MaxDatabaseConnectionsAllowed", "Maximum")
-        proxy_pinned = self._proxy("DatabaseConnectionsCurrentlySessionPinned", "Maximum")
-        proxy_borrow_latency = self._proxy("DatabaseConnectionsBorrowLatency", "Average")
-        proxy_query_latency = self._proxy("QueryDatabaseResponseLatency", "Average")
-        proxy_availability = self._proxy("AvailabilityPercentage", "Minimum")
-        db_connections = self._db("DatabaseConnections", "Maximum")
-        db_cpu = self._db("CPUUtilization", "Average")
-        db_freeable_memory = self._db("FreeableMemory", "Minimum")
-        db_free_storage = self._db("FreeStorageSpace", "Minimum")
+    # --- dashboard ------------------------------------------------------------------------------
 
-        # --- alarms --------------------------------------------------------------------------
-        t = thresholds
-        gt = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
-        gte = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
-        lt = cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
-        self.alarms: dict[str, cloudwatch.Alarm] = {}
-        self._alarm(
-            "DbConnectionsHigh",
-            db_connections,
-            threshold=t.db_connections,
-            periods=t.db_connections_evaluation_periods,
-            comparison=gt,
-            description=(
-                f"Database connections above {t.db_connections} of max_connections="
-                f"{t.max_connections} (the proxy alone stops at {t.proxy_ceiling}): something "
-                "besides the proxy is eating the admin headroom; clients are about to be refused"
-            ),
-        )
-        self._alarm(
-            "ProxyPoolSaturated",
-            proxy_db_connections,
-            threshold=t.pool_saturation,
-            periods=t.pool_saturation_evaluation_periods,
-            comparison=gte,
-            description=(
-                f"Proxy server connections at or above {t.pool_saturation} of its ceiling "
-                f"{t.proxy_ceiling} for {t.pool_saturation_evaluation_periods} periods: "
-                "requests will queue for a connection (borrow timeout -> 503s); raise "
-                "max_connections_percent, scale the instance or cut reserved concurrency"
-            ),
-        )
-        self._alarm(
-            "ProxySessionPinning",
-            proxy_pinned,
-            threshold=t.pinned_connections,
-            periods=t.pinned_evaluation_periods,
-            comparison=gt,
-            description=(
-                f"More than {t.pinned_connections} session-pinned server connections for "
-                f"{t.pinned_evaluation_periods} periods: multiplexing is lost (SET, PREPARE, "
-                "temp tables, advisory locks?)"
-            ),
-        )
-        self._alarm(
-            "ProxyBorrowLatency",
-            proxy_borrow_latency,
-            threshold=t.borrow_latency_us,
-            periods=t.borrow_latency_evaluation_periods,
-            comparison=gt,
-            description=(
-                f"Average connection borrow latency above {t.borrow_latency_us} us: "
-                "the pool is exhausted or the database is slow"
-            ),
-        )
-        self._alarm(
-            "ProxyAvailability",
-            proxy_availability,
-            threshold=t.proxy_availability_percent,
-            periods=t.proxy_availability_evaluation_periods,
-            comparison=lt,
-            description=f"Proxy availability below {t.proxy_availability_percent}%",
-            # A proxy that stops reporting is not healthy.
-            missing=cloudwatch.TreatMissingData.BREACHING,
-        )
-        self._alarm(
-            "DbCpuHigh",
-            db_cpu,
-            threshold=t.db_cpu_percent,
-            periods=t.db_cpu_evaluation_periods,
-            comparison=gt,
-            description=f"Database CPU above {t.db_cpu_percent}%",
-        )
-        self._alarm(
-            "DbFreeStorageLow",
-            db_free_storage,
-            threshold=t.free_storage_bytes,
-            periods=t.free_storage_evaluation_periods,
-            comparison=lt,
-            description=f"Database free storage below {t.free_storage_bytes} bytes",
-        )
-        for fn, label in zip(functions, names, strict=True):
-            self._alarm(
-                f"{label}Throttles",
-                fn.metric_throttles(period=self._period, statistic="Sum"),
-                threshold=t.lambda_throttles,
-                periods=t.lambda_evaluation_periods,
-                comparison=gte,
-                description=(
-                    f"{label}: {t.lambda_throttles}+ throttled invocations per period "
-                    "(reserved concurrency reached)"
-                ),
-                missing=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-            self._alarm(
-                f"{label}Errors",
-                fn.metric_errors(period=self._period, statistic="Sum"),
-                threshold=t.lambda_errors,
-                periods=t.lambda_evaluation_periods,
-                comparison=gte,
-                description=f"{label}: {t.lambda_errors}+ failed invocations per period",
-                missing=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
+    def _build_dashboard(self) -> cloudwatch.Dashboard:
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
+        for row in (
+            self._headline_row(),
+            self._proxy_row(),
+            self._latency_row(),
+            self._errors_row(),
+            self._database_row(),
+        ):
+            dashboard.add_widgets(*row)
+        return dashboard
 
-        # --- dashboard -----------------------------------------------------------------------
+    def _headline_row(self) -> list[cloudwatch.IWidget]:
         concurrency = [
-            fn.metric(
-                "ConcurrentExecutions",
-                period=self._period,
-                statistic="Maximum",
-                label=f"{label} ConcurrentExecutions",
-            )
-            for fn, label in zip(functions, names, strict=True)
+            self._fn(fn, "ConcurrentExecutions").with_(label=f"{label} ConcurrentExecutions")
+            for fn, label in zip(self._watched.functions, self._labels, strict=True)
         ]
-        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.hours(3))
-        self.dashboard.add_widgets(
-            cloudwatch.TextWidget(
-                markdown=(
-                    "## Lambda -> RDS Proxy -> PostgreSQL\n"
-                    "Function concurrency may grow with load; the proxy's DatabaseConnections "
-                    "must stay flat below its ceiling. If DatabaseConnections follow "
-                    "ConcurrentExecutions, connections are not being multiplexed."
-                ),
-                width=24,
-                height=2,
-            )
-        )
-        self.dashboard.add_widgets(
-            self._graph(
-                "Concurrency vs connections",
-                left=concurrency,
-                right=[proxy_client_connections, proxy_db_connections],
-                width=12,
+        note = cloudwatch.TextWidget(
+            markdown=(
+                "## Lambda -> RDS Proxy -> PostgreSQL\n"
+                "Function concurrency may grow with load; the proxy's DatabaseConnections "
+                "must stay flat below its ceiling. If DatabaseConnections follow "
+                "ConcurrentExecutions, connections are not being multiplexed. Proxy counts are "
+                "summed over the proxy's nodes."
             ),
-            self._graph(
-                "Proxy server connections vs ceiling",
-                left=[proxy_db_connections, proxy_max_allowed, proxy_pinned],
-                annotations=[self.alarms["ProxyPoolSaturated"]],
-                width=12,
-            ),
+            width=24,
+            height=2,
         )
-        self.dashboard.add_widgets(
-            self._graph("Proxy client connections", left=[proxy_client_connections]),
+        graph = self._graph(
+            "Concurrency vs proxy connections",
+            left=concurrency,
+            right=[
+                self._proxy("ClientConnections").with_(label="Proxy ClientConnections"),
+                self._proxy("DatabaseConnections").with_(label="Proxy DatabaseConnections"),
+            ],
+            width=12,
+        )
+        pool = self._graph(
+            "Proxy pool in use (%)",
+            left=[self._pool_usage()],
+            annotations=[self.alarms["ProxyPoolSaturated"]],
+            width=12,
+        )
+        return [note, graph, pool]
+
+    def _proxy_row(self) -> list[cloudwatch.IWidget]:
+        return [
+            self._graph(
+                "Proxy server connections vs allowed",
+                left=[
+                    self._proxy("DatabaseConnections").with_(label="DatabaseConnections"),
+                    self._proxy("MaxDatabaseConnectionsAllowed").with_(label="Allowed"),
+                ],
+            ),
             self._graph(
                 "Session-pinned connections",
-                left=[proxy_pinned],
+                left=[self._proxy("DatabaseConnectionsCurrentlySessionPinned")],
                 annotations=[self.alarms["ProxySessionPinning"]],
             ),
             self._graph(
                 "Proxy availability (%)",
-                left=[proxy_availability],
+                left=[self._availability()],
                 annotations=[self.alarms["ProxyAvailability"]],
             ),
-        )
-        self.dashboard.add_widgets(
+        ]
+
+    def _latency_row(self) -> list[cloudwatch.IWidget]:
+        return [
             self._graph(
                 "Borrow latency (us)",
-                left=[proxy_borrow_latency],
+                left=[self._proxy("DatabaseConnectionsBorrowLatency")],
                 annotations=[self.alarms["ProxyBorrowLatency"]],
             ),
-            self._graph("Query response latency (us)", left=[proxy_query_latency]),
+            self._graph(
+                "Query response latency (us)", left=[self._proxy("QueryDatabaseResponseLatency")]
+            ),
             cloudwatch.AlarmStatusWidget(
                 title="Alarms", alarms=list(self.alarms.values()), width=8, height=6
             ),
-        )
-        self.dashboard.add_widgets(
+        ]
+
+    def _errors_row(self) -> list[cloudwatch.IWidget]:
+        fns = self._watched.functions
+        return [
             self._graph(
-                "Lambda throttles",
+                "Handled server errors (5xx)",
                 left=[
-                    fn.metric_throttles(period=self._period, statistic="Sum") for fn in functions
+                    self._api("5xx").with_(label="HTTP API 5xx"),
+                    self._server_errors(DIRECT_ENTRYPOINT).with_(label="direct ServerErrors"),
                 ],
+                width=6,
             ),
             self._graph(
-                "Lambda errors",
-                left=[fn.metric_errors(period=self._period, statistic="Sum") for fn in functions],
+                "Lambda throttles", left=[self._fn(fn, "Throttles") for fn in fns], width=6
             ),
+            self._graph("Lambda errors", left=[self._fn(fn, "Errors") for fn in fns], width=6),
             self._graph(
                 "Lambda duration p99 (ms)",
-                left=[fn.metric_duration(period=self._period, statistic="p99") for fn in functions],
+                left=[self._fn(fn, "Duration", "p99") for fn in fns],
+                width=6,
             ),
-        )
-        self.dashboard.add_widgets(
+        ]
+
+    def _database_row(self) -> list[cloudwatch.IWidget]:
+        t = self.thresholds
+        return [
             self._graph(
                 "DB connections vs max_connections",
-                left=[db_connections],
+                left=[self._db("DatabaseConnections").with_(label="DB DatabaseConnections")],
                 annotations=[self.alarms["DbConnectionsHigh"]],
                 extra_annotations=[
                     cloudwatch.HorizontalAnnotation(
@@ -397,61 +515,19 @@ class Monitoring(Construct):
                 width=6,
             ),
             self._graph(
-                "DB CPU (%)", left=[db_cpu], annotations=[self.alarms["DbCpuHigh"]], width=6
+                "DB CPU (%)",
+                left=[self._db("CPUUtilization")],
+                annotations=[self.alarms["DbCpuHigh"]],
+                width=6,
             ),
-            self._graph("DB freeable memory (bytes)", left=[db_freeable_memory], width=6),
+            self._graph("DB freeable memory (bytes)", left=[self._db("FreeableMemory")], width=6),
             self._graph(
                 "DB free storage (bytes)",
-                left=[db_free_storage],
+                left=[self._db("FreeStorageSpace")],
                 annotations=[self.alarms["DbFreeStorageLow"]],
                 width=6,
             ),
-        )
-
-    def _proxy(self, name: str, statistic: str) -> cloudwatch.Metric:
-        # The DatabaseProxy L2 has no metric helpers.
-        return cloudwatch.Metric(
-            namespace="AWS/RDS",
-            metric_name=name,
-            dimensions_map={"ProxyName": self._proxy_name},
-            statistic=statistic,
-            period=self._period,
-        )
-
-    def _db(self, name: str, statistic: str) -> cloudwatch.Metric:
-        return cloudwatch.Metric(
-            namespace="AWS/RDS",
-            metric_name=name,
-            dimensions_map={"DBInstanceIdentifier": self._db_instance_identifier},
-            statistic=statistic,
-            period=self._period,
-        )
-
-    def _alarm(
-        self,
-        construct_id: str,
-        metric: cloudwatch.IMetric,
-        *,
-        threshold: float,
-        periods: int,
-        comparison: cloudwatch.ComparisonOperator,
-        description: str,
-        missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.MISSING,
-    ) -> None:
-        alarm = cloudwatch.Alarm(
-            self,
-            construct_id,
-            metric=metric,
-            threshold=threshold,
-            evaluation_periods=periods,
-            comparison_operator=comparison,
-            treat_missing_data=missing,
-            alarm_description=description,
-        )
-        action = cloudwatch_actions.SnsAction(self.topic)
-        alarm.add_alarm_action(action)
-        alarm.add_ok_action(action)
-        self.alarms[construct_id] = alarm
+        ]
 
     def _graph(
         self,
@@ -465,8 +541,8 @@ class Monitoring(Construct):
     ) -> cloudwatch.GraphWidget:
         return cloudwatch.GraphWidget(
             title=title,
-            left=[_labelled(m) for m in left],
-            right=[_labelled(m) for m in right],
+            left=list(left),
+            right=list(right),
             left_annotations=[a.to_annotation() for a in annotations] + list(extra_annotations),
             period=self._period,
             width=width,

@@ -1,4 +1,4 @@
-"""Monitoring construct: dashboard metrics, derived alarm thresholds, encrypted topic, cdk-nag."""
+"""Monitoring construct in isolation: derived thresholds, alarm table, notifications, dashboard."""
 
 from __future__ import annotations
 
@@ -11,23 +11,35 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks
+from cloudwatch_walk import dashboard_bodies
 from constructs import Construct
+from iam_eval import Environment, allowed, arn_like
 
-from stacks.components.monitoring import (
-    GIB,
-    Monitoring,
-    MonitoringConfig,
-    derive_thresholds,
-)
+from stacks.aws_facts import alarm_arn
+from stacks.components.monitoring import GIB, Monitoring, Watched, derive_thresholds
+from stacks.config import AppConfig, MonitoringConfig
+from stacks.loader import load
+from tests.fixture_config import SMALL, fixture_context
 
 pytestmark = pytest.mark.infra
 
-MAX_CONNECTIONS = 87  # a t4g.micro-sized budget; deliberately not a round number
-PROXY_CEILING = 69  # 80 % of it
-CONFIG = MonitoringConfig(alarm_email="oncall@example.com")
 FUNCTION_IDS = ("Orders", "OrdersApi")
+ENV = Environment(partition="aws", region="eu-west-1", account="111122223333")
+# SMALL: t4g.medium -> max_connections 413, proxy 70 % -> ceiling 289
+MAX_CONNECTIONS, PROXY_CEILING = 413, 289
+
+
+def _config(**monitoring: Any) -> AppConfig:
+    context = fixture_context()
+    if monitoring:
+        context["environments"][SMALL]["monitoring"] = monitoring
+    return load(SMALL, context)
+
+
+CONFIG = _config()  # alarm_email set, thresholds as in tests/fixture_config.py
+MON = CONFIG.monitoring
 
 
 def _functions(stack: cdk.Stack) -> list[lambda_.IFunction]:
@@ -50,24 +62,29 @@ def _functions(stack: cdk.Stack) -> list[lambda_.IFunction]:
     return fns
 
 
-def _build(stack: cdk.Stack, config: MonitoringConfig) -> Monitoring:
+def _build(
+    stack: cdk.Stack, config: AppConfig, functions: list[lambda_.IFunction] | None = None
+) -> Monitoring:
     return Monitoring(
         stack,
         "Monitoring",
-        proxy_name="orders-proxy",
-        db_instance_identifier="orders-db",
-        functions=_functions(stack),
-        thresholds=derive_thresholds(
-            config, max_connections=MAX_CONNECTIONS, proxy_ceiling=PROXY_CEILING
+        watched=Watched(
+            proxy_name="orders-proxy",
+            db_instance_identifier="orders-db",
+            http_api_id="a1b2c3",
+            functions=_functions(stack) if functions is None else functions,
         ),
+        config=config,
     )
 
 
 @dataclass(frozen=True)
 class Built:
     template: Template
-    quiet: Template  # same construct without alarm_email
+    quiet: Template  # no destination at all
+    paged: Template  # alarm_topic_arn only
     monitoring: Monitoring
+    quiet_stack: cdk.Stack
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +94,17 @@ def built() -> Built:
     stack = cdk.Stack(app, "MonitoringTest")
     monitoring = _build(stack, CONFIG)
     quiet_stack = cdk.Stack(app, "MonitoringQuietTest")
-    _build(quiet_stack, MonitoringConfig())
+    _build(quiet_stack, _config(alarm_destination_required=True))
+    paged_stack = cdk.Stack(app, "MonitoringPagedTest")
+    _build(paged_stack, _config(alarm_topic_arn="arn:aws:sns:eu-west-1:111122223333:pager"))
     # from_stack synthesizes the app; any unacknowledged cdk-nag finding raises here.
-    return Built(Template.from_stack(stack), Template.from_stack(quiet_stack), monitoring)
+    return Built(
+        Template.from_stack(stack),
+        Template.from_stack(quiet_stack),
+        Template.from_stack(paged_stack),
+        monitoring,
+        quiet_stack,
+    )
 
 
 def _alarm(template: Template, logical_prefix: str) -> dict[str, Any]:
@@ -90,25 +115,15 @@ def _alarm(template: Template, logical_prefix: str) -> dict[str, Any]:
     return props
 
 
-def _dashboard_body(template: Template) -> dict[str, Any]:
-    dashboards = template.find_resources("AWS::CloudWatch::Dashboard")
-    assert len(dashboards) == 1
-    body = next(iter(dashboards.values()))["Properties"]["DashboardBody"]
-    # The body is Fn::Join of literal strings and tokens; tokens become placeholders.
-    parts = body["Fn::Join"][1]
-    text = "".join(p if isinstance(p, str) else "TOKEN" for p in parts)
-    result: dict[str, Any] = json.loads(text)
-    return result
+def _dashboard(template: Template) -> dict[str, Any]:
+    (body,) = dashboard_bodies(template.to_json()).values()
+    return body
 
 
-def _dashboard_metrics(template: Template) -> set[tuple[str, str, str]]:
-    """(namespace, metric name, dimension name) of every graphed metric."""
-    found: set[tuple[str, str, str]] = set()
-    for widget in _dashboard_body(template)["widgets"]:
-        for metric in widget.get("properties", {}).get("metrics", []):
-            names = [m for m in metric if isinstance(m, str)]
-            found.add((names[0], names[1], names[2]))
-    return found
+def _widget(template: Template, title: str) -> dict[str, Any]:
+    widgets = _dashboard(template)["widgets"]
+    (widget,) = [w for w in widgets if w.get("properties", {}).get("title") == title]
+    return widget
 
 
 # --- thresholds ------------------------------------------------------------------------------
@@ -118,19 +133,11 @@ def test_thresholds_derive_from_max_connections_and_units() -> None:
     t = derive_thresholds(
         MonitoringConfig(db_connections_alarm_percent=80, borrow_latency_ms_threshold=250),
         max_connections=87,
-        proxy_ceiling=PROXY_CEILING,
+        proxy_ceiling=69,
     )
     assert t.db_connections == 69  # floor(87 * 0.8): alarm at or before the share
     assert t.borrow_latency_us == 250_000
     assert t.free_storage_bytes == 2 * GIB
-
-
-def test_pool_saturation_rounds_up_from_the_proxy_ceiling() -> None:
-    t = derive_thresholds(
-        MonitoringConfig(pool_saturation_percent=90), max_connections=198, proxy_ceiling=158
-    )
-    assert t.pool_saturation == 143  # ceil(158 * 0.9) = ceil(142.2)
-    assert t.proxy_ceiling == 158
 
 
 def test_proxy_ceiling_must_fit_max_connections() -> None:
@@ -143,73 +150,113 @@ def test_max_connections_must_be_positive() -> None:
         derive_thresholds(MonitoringConfig(), max_connections=0, proxy_ceiling=1)
 
 
-# --- topic -----------------------------------------------------------------------------------
+def test_construct_derives_thresholds_from_the_config_budget(built: Built) -> None:
+    t = built.monitoring.thresholds
+    assert (t.max_connections, t.proxy_ceiling) == (MAX_CONNECTIONS, PROXY_CEILING)
+    assert t.db_connections == 351  # floor(413 * 0.85)
 
 
-def test_topic_is_kms_encrypted_with_rotating_key(built: Built) -> None:
-    built.template.has_resource_properties(
-        "AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [Match.any_value(), "Arn"]}}
+# --- notifications: key, topic policy as IAM evaluates it, destinations ------------------------
+
+
+def _topic_statements(template: Template) -> tuple[str, list[dict[str, Any]]]:
+    (policy,) = template.find_resources("AWS::SNS::TopicPolicy").values()
+    statements = ENV.resolve(policy["Properties"]["PolicyDocument"]["Statement"])
+    (topic_id,) = template.find_resources("AWS::SNS::Topic")
+    topic_arn = f"arn:aws:sns:{ENV.region}:{ENV.account}:{topic_id}"
+    for statement in statements:  # the topic's own ARN, as Ref resolves it
+        statement["Resource"] = topic_arn
+    return topic_arn, statements
+
+
+def _publish(template: Template, *, source_arn: str, source_account: str, tls: bool = True) -> bool:
+    topic_arn, statements = _topic_statements(template)
+    return allowed(
+        statements,
+        service="cloudwatch.amazonaws.com",
+        action="sns:Publish",
+        resource=topic_arn,
+        context={
+            "aws:SourceArn": source_arn,
+            "aws:SourceAccount": source_account,
+            "aws:SecureTransport": str(tls).lower(),
+        },
     )
-    built.template.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_an_alarm_of_this_account_may_publish(built: Built) -> None:
+    # GIVEN an alarm ARN built the way CloudWatch builds it (colon before the name)
+    arn = alarm_arn(partition="aws", region=ENV.region, account=ENV.account, name="DbCpuHigh")
+    assert arn == "arn:aws:cloudwatch:eu-west-1:111122223333:alarm:DbCpuHigh"
+    # THEN the topic policy lets CloudWatch publish for it
+    assert _publish(built.template, source_arn=arn, source_account=ENV.account)
+
+
+@pytest.mark.parametrize(
+    ("region", "account"), [("eu-west-1", "444455556666"), ("us-east-1", "111122223333")]
+)
+def test_alarms_of_other_accounts_or_regions_may_not(
+    built: Built, region: str, account: str
+) -> None:
+    arn = alarm_arn(partition="aws", region=region, account=account, name="DbCpuHigh")
+    assert not _publish(built.template, source_arn=arn, source_account=account)
+
+
+def test_publishing_without_tls_is_denied(built: Built) -> None:
+    arn = alarm_arn(partition="aws", region=ENV.region, account=ENV.account, name="x")
+    assert not _publish(built.template, source_arn=arn, source_account=ENV.account, tls=False)
+
+
+def test_the_old_slash_pattern_never_matched_an_alarm() -> None:
+    # The first version allowed aws:SourceArn like ...:alarm/*; CloudWatch sends ...:alarm:<name>.
+    real = alarm_arn(partition="aws", region=ENV.region, account=ENV.account, name="DbCpuHigh")
+    assert not arn_like(f"arn:aws:cloudwatch:{ENV.region}:{ENV.account}:alarm/*", real)
+    assert arn_like(f"arn:aws:cloudwatch:{ENV.region}:{ENV.account}:alarm:*", real)
 
 
 def test_key_lets_cloudwatch_encrypt_notifications(built: Built) -> None:
+    (key,) = built.template.find_resources("AWS::KMS::Key").values()
+    statements = ENV.resolve(key["Properties"]["KeyPolicy"]["Statement"])
+    for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+        assert allowed(
+            statements,
+            service="cloudwatch.amazonaws.com",
+            action=action,
+            resource="*",
+            context={},  # nothing documented that CloudWatch sends on these calls
+        ), action
+    assert key["Properties"]["EnableKeyRotation"] is True
     built.template.has_resource_properties(
-        "AWS::KMS::Key",
-        {
-            "KeyPolicy": {
-                "Statement": Match.array_with(
-                    [
-                        Match.object_like(
-                            {
-                                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                                "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                                "Condition": {
-                                    "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
-                                },
-                            }
-                        )
-                    ]
-                )
-            }
-        },
-    )
-
-
-def test_topic_policy_denies_insecure_transport(built: Built) -> None:
-    built.template.has_resource_properties(
-        "AWS::SNS::TopicPolicy",
-        {
-            "PolicyDocument": {
-                "Statement": Match.array_with(
-                    [
-                        Match.object_like(
-                            {
-                                "Effect": "Deny",
-                                "Action": "sns:Publish",
-                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                            }
-                        ),
-                        Match.object_like(
-                            {
-                                "Effect": "Allow",
-                                "Action": "sns:Publish",
-                                "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                            }
-                        ),
-                    ]
-                )
-            }
-        },
+        "AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [Match.any_value(), "Arn"]}}
     )
 
 
 def test_email_subscription_only_when_configured(built: Built) -> None:
-    built.template.resource_count_is("AWS::SNS::Subscription", 1)
     built.template.has_resource_properties(
         "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "oncall@example.com"}
     )
     built.quiet.resource_count_is("AWS::SNS::Subscription", 0)
+    built.paged.resource_count_is("AWS::SNS::Subscription", 0)
+
+
+def test_an_existing_topic_is_notified_too(built: Built) -> None:
+    alarms = built.paged.find_resources("AWS::CloudWatch::Alarm")
+    (topic_id,) = built.paged.find_resources("AWS::SNS::Topic")
+    for props in (a["Properties"] for a in alarms.values()):
+        expected = [{"Ref": topic_id}, "arn:aws:sns:eu-west-1:111122223333:pager"]
+        assert props["AlarmActions"] == expected
+        assert props["OKActions"] == expected
+
+
+def test_no_destination_is_a_synth_warning_naming_the_keys(built: Built) -> None:
+    warnings = Annotations.from_stack(built.quiet_stack).find_warning(
+        "*", Match.string_like_regexp("alarm_destination_required is true")
+    )
+    assert len(warnings) == 1
+    assert "alarm_email nor alarm_topic_arn" in json.dumps(warnings[0].entry.data)
+    assert not Annotations.from_stack(cdk.Stack.of(built.monitoring)).find_warning(
+        "*", Match.string_like_regexp("alarm_email")
+    )
 
 
 # --- alarms ----------------------------------------------------------------------------------
@@ -221,124 +268,118 @@ LT = "LessThanThreshold"
 
 @dataclass(frozen=True)
 class Expected:
-    logical_prefix: str
+    alarm: str
+    namespace: str
     metric: str
-    dimension: str
+    dimensions: dict[str, Any]
     threshold: float
     comparison: str
     periods: int
     statistic: str
+    missing: str = "missing"
 
 
+PROXY = {"ProxyName": "orders-proxy"}
+DB = {"DBInstanceIdentifier": "orders-db"}
 PLAIN_ALARMS = [
+    # floor(413 * 85 / 100): above the proxy's ceiling of 289
+    Expected("DbConnectionsHigh", "AWS/RDS", "DatabaseConnections", DB, 351, GT, 3, "Maximum"),
     Expected(
-        "MonitoringDbConnectionsHigh",
-        "DatabaseConnections",
-        "DBInstanceIdentifier",
-        78,  # floor(87 * 90 / 100): above the proxy's ceiling of 69
-        GT,
-        CONFIG.db_connections_evaluation_periods,
-        "Maximum",
-    ),
-    Expected(
-        "MonitoringProxyPoolSaturated",
-        "DatabaseConnections",
-        "ProxyName",
-        63,  # ceil(69 * 90 / 100)
-        GTE,
-        CONFIG.pool_saturation_evaluation_periods,
-        "Maximum",
-    ),
-    Expected(
-        "MonitoringProxySessionPinning",
+        "ProxySessionPinning",
+        "AWS/RDS",
         "DatabaseConnectionsCurrentlySessionPinned",
-        "ProxyName",
-        CONFIG.pinned_connections_threshold,
+        PROXY,
+        3,
         GT,
-        CONFIG.pinned_evaluation_periods,
-        "Maximum",
+        MON.pinned_evaluation_periods,
+        "Sum",  # per node: summed, or a multi-node proxy alarms N times too late
     ),
     Expected(
-        "MonitoringProxyBorrowLatency",
+        "ProxyBorrowLatency",
+        "AWS/RDS",
         "DatabaseConnectionsBorrowLatency",
-        "ProxyName",
-        CONFIG.borrow_latency_ms_threshold * 1000,  # the metric is in microseconds
+        PROXY,
+        70_000,  # 70 ms in the metric's microseconds
         GT,
-        CONFIG.borrow_latency_evaluation_periods,
+        MON.borrow_latency_evaluation_periods,
         "Average",
     ),
     Expected(
-        "MonitoringProxyAvailability",
+        "ProxyAvailability",
+        "AWS/RDS",
         "AvailabilityPercentage",
-        "ProxyName",
+        {**PROXY, "TargetGroup": "default", "TargetRole": "READ_WRITE"},
         100,
         LT,
-        CONFIG.proxy_availability_evaluation_periods,
-        "Minimum",
-    ),
-    Expected(
-        "MonitoringDbCpuHigh",
-        "CPUUtilization",
-        "DBInstanceIdentifier",
-        CONFIG.db_cpu_percent,
-        GT,
-        CONFIG.db_cpu_evaluation_periods,
+        MON.proxy_availability_evaluation_periods,
         "Average",
+        "notBreaching",  # published only after the first successful connection
+    ),
+    Expected("DbCpuHigh", "AWS/RDS", "CPUUtilization", DB, 65, GT, 5, "Average"),
+    Expected(
+        "DbFreeStorageLow", "AWS/RDS", "FreeStorageSpace", DB, int(1.5 * GIB), LT, 1, "Minimum"
     ),
     Expected(
-        "MonitoringDbFreeStorageLow",
-        "FreeStorageSpace",
-        "DBInstanceIdentifier",
-        int(CONFIG.free_storage_gib * GIB),
-        LT,
-        CONFIG.free_storage_evaluation_periods,
-        "Minimum",
+        "ApiServerErrors",
+        "AWS/ApiGateway",
+        "5xx",
+        {"ApiId": "a1b2c3"},
+        5,
+        GTE,
+        1,
+        "Sum",
+        "notBreaching",
+    ),
+    Expected(
+        "DirectServerErrors",
+        "FixtureShop",
+        "ServerErrors",
+        {"service": "shop", "entrypoint": "direct"},
+        5,
+        GTE,
+        1,
+        "Sum",
+        "notBreaching",
     ),
 ]
 
 
-@pytest.mark.parametrize("expected", PLAIN_ALARMS, ids=[a.logical_prefix for a in PLAIN_ALARMS])
-def test_proxy_and_db_alarm_thresholds(built: Built, expected: Expected) -> None:
-    props = _alarm(built.template, expected.logical_prefix)
-    assert props["Namespace"] == "AWS/RDS"
+@pytest.mark.parametrize("expected", PLAIN_ALARMS, ids=[a.alarm for a in PLAIN_ALARMS])
+def test_alarm_table(built: Built, expected: Expected) -> None:
+    props = _alarm(built.template, f"Monitoring{expected.alarm}")
+    assert props["Namespace"] == expected.namespace
     assert props["MetricName"] == expected.metric
-    assert [d["Name"] for d in props["Dimensions"]] == [expected.dimension]
+    assert {d["Name"]: d["Value"] for d in props["Dimensions"]} == expected.dimensions
     assert props["Threshold"] == expected.threshold
     assert props["ComparisonOperator"] == expected.comparison
     assert props["EvaluationPeriods"] == expected.periods
     assert props["Statistic"] == expected.statistic
-    assert props["Period"] == CONFIG.period_seconds
+    assert props["Period"] == MON.period_seconds
+    assert props.get("TreatMissingData", "missing") == expected.missing
 
 
-def test_db_connections_threshold_follows_max_connections() -> None:
-    app = cdk.App()
-    stack = cdk.Stack(app, "Bigger")
-    Monitoring(
-        stack,
-        "Monitoring",
-        proxy_name="p",
-        db_instance_identifier="d",
-        functions=_functions(stack),
-        thresholds=derive_thresholds(
-            MonitoringConfig(db_connections_alarm_percent=90),
-            max_connections=856,
-            proxy_ceiling=727,
-        ),
-    )
-    props = _alarm(Template.from_stack(stack), "MonitoringDbConnectionsHigh")
-    assert props["Threshold"] == 770  # floor(856 * 0.9)
-
-
-def test_proxy_availability_treats_missing_data_as_breaching(built: Built) -> None:
-    assert _alarm(built.template, "MonitoringProxyAvailability")["TreatMissingData"] == "breaching"
+def test_pool_saturation_is_sum_over_sum_metric_math(built: Built) -> None:
+    props = _alarm(built.template, "MonitoringProxyPoolSaturated")
+    assert props["Threshold"] == 75  # pool_saturation_percent, against a percentage
+    assert props["ComparisonOperator"] == GTE
+    queries = {q["Id"]: q for q in props["Metrics"]}
+    (expression,) = [q for q in queries.values() if "Expression" in q]
+    assert expression["ReturnData"] is True
+    assert expression["Expression"] == "100 * used / allowed"
+    for query_id, metric in (
+        ("used", "DatabaseConnections"),
+        ("allowed", "MaxDatabaseConnectionsAllowed"),
+    ):
+        stat = queries[query_id]["MetricStat"]
+        assert stat["Metric"]["MetricName"] == metric
+        assert stat["Metric"]["Dimensions"] == [{"Name": "ProxyName", "Value": "orders-proxy"}]
+        assert stat["Stat"] == "Sum"
+        assert queries[query_id]["ReturnData"] is False
 
 
 @pytest.mark.parametrize("fn_id", FUNCTION_IDS)
-@pytest.mark.parametrize(
-    ("kind", "threshold"),
-    [("Throttles", CONFIG.lambda_throttles_threshold), ("Errors", CONFIG.lambda_errors_threshold)],
-)
-def test_function_alarms(built: Built, fn_id: str, kind: str, threshold: int) -> None:
+@pytest.mark.parametrize("kind", ["Throttles", "Errors"])
+def test_function_alarms(built: Built, fn_id: str, kind: str) -> None:
     props = _alarm(built.template, f"Monitoring{fn_id}{kind}")
     assert props["Namespace"] == "AWS/Lambda"
     assert props["MetricName"] == kind
@@ -346,38 +387,51 @@ def test_function_alarms(built: Built, fn_id: str, kind: str, threshold: int) ->
     assert dimension["Name"] == "FunctionName"
     assert dimension["Value"]["Ref"].startswith(fn_id)
     assert props["Statistic"] == "Sum"
-    assert props["Threshold"] == threshold
+    assert props["Threshold"] == 1
     assert props["ComparisonOperator"] == GTE
-    assert props["EvaluationPeriods"] == CONFIG.lambda_evaluation_periods
     assert props["TreatMissingData"] == "notBreaching"
+
+
+EXPECTED_ALARMS = {
+    "DbConnectionsHigh",
+    "ProxyPoolSaturated",
+    "ProxySessionPinning",
+    "ProxyBorrowLatency",
+    "ProxyAvailability",
+    "DbCpuHigh",
+    "DbFreeStorageLow",
+    "ApiServerErrors",
+    "DirectServerErrors",
+    *(f"{f}{k}" for f in FUNCTION_IDS for k in ("Throttles", "Errors")),
+}
 
 
 def test_every_alarm_notifies_the_topic_on_alarm_and_ok(built: Built) -> None:
     alarms = built.template.find_resources("AWS::CloudWatch::Alarm")
-    topics = built.template.find_resources("AWS::SNS::Topic")
-    (topic_id,) = topics
-    assert len(alarms) == 7 + 2 * len(FUNCTION_IDS)
+    (topic_id,) = built.template.find_resources("AWS::SNS::Topic")
+    assert len(alarms) == len(EXPECTED_ALARMS)
     for logical_id, alarm in alarms.items():
         props = alarm["Properties"]
         assert props["AlarmActions"] == [{"Ref": topic_id}], logical_id
         assert props["OKActions"] == [{"Ref": topic_id}], logical_id
-    assert set(built.monitoring.alarms) == {
-        "DbConnectionsHigh",
-        "ProxyPoolSaturated",
-        "ProxySessionPinning",
-        "ProxyBorrowLatency",
-        "ProxyAvailability",
-        "DbCpuHigh",
-        "DbFreeStorageLow",
-        *(f"{f}{k}" for f in FUNCTION_IDS for k in ("Throttles", "Errors")),
-    }
+    assert set(built.monitoring.alarms) == EXPECTED_ALARMS
 
 
 # --- dashboard -------------------------------------------------------------------------------
 
 
-def test_dashboard_shows_concurrency_proxy_and_database_metrics(built: Built) -> None:
-    metrics = _dashboard_metrics(built.template)
+def _graphed(template: Template) -> set[tuple[str, str, str]]:
+    found = set()
+    for widget in _dashboard(template)["widgets"]:
+        for metric in widget.get("properties", {}).get("metrics", []):
+            names = [m for m in metric if isinstance(m, str)]
+            if len(names) >= 3:
+                found.add((names[0], names[1], names[2]))
+    return found
+
+
+def test_dashboard_shows_concurrency_proxy_errors_and_database_metrics(built: Built) -> None:
+    graphed = _graphed(built.template)
     proxy = {
         "ClientConnections",
         "DatabaseConnections",
@@ -389,38 +443,35 @@ def test_dashboard_shows_concurrency_proxy_and_database_metrics(built: Built) ->
     }
     db = {"DatabaseConnections", "CPUUtilization", "FreeableMemory", "FreeStorageSpace"}
     lambda_metrics = {"ConcurrentExecutions", "Throttles", "Errors", "Duration"}
-    assert {("AWS/RDS", m, "ProxyName") for m in proxy} <= metrics
-    assert {("AWS/RDS", m, "DBInstanceIdentifier") for m in db} <= metrics
-    assert {("AWS/Lambda", m, "FunctionName") for m in lambda_metrics} <= metrics
+    assert {("AWS/RDS", m, "ProxyName") for m in proxy} <= graphed
+    assert {("AWS/RDS", m, "DBInstanceIdentifier") for m in db} <= graphed
+    assert {("AWS/Lambda", m, "FunctionName") for m in lambda_metrics} <= graphed
+    assert ("AWS/ApiGateway", "5xx", "ApiId") in graphed
 
 
 def test_dashboard_puts_concurrency_next_to_connections(built: Built) -> None:
-    widgets = _dashboard_body(built.template)["widgets"]
-    (graph,) = [
-        w for w in widgets if w.get("properties", {}).get("title") == "Concurrency vs connections"
-    ]
-    names = [
-        [m for m in metric if isinstance(m, str)][1] for metric in graph["properties"]["metrics"]
-    ]
+    graph = _widget(built.template, "Concurrency vs proxy connections")
+    names = [[m for m in row if isinstance(m, str)][1] for row in graph["properties"]["metrics"]]
     assert names.count("ConcurrentExecutions") == len(FUNCTION_IDS)
     assert {"ClientConnections", "DatabaseConnections"} <= set(names)
 
 
+def test_dashboard_pool_widget_is_the_alarmed_ratio(built: Built) -> None:
+    graph = _widget(built.template, "Proxy pool in use (%)")
+    expressions = [o for row in graph["properties"]["metrics"] for o in row if isinstance(o, dict)]
+    assert any(o.get("expression") == "100 * used / allowed" for o in expressions)
+    assert {a["value"] for a in graph["properties"]["annotations"]["horizontal"]} == {75}
+
+
 def test_dashboard_marks_max_connections_and_alarm_threshold(built: Built) -> None:
-    widgets = _dashboard_body(built.template)["widgets"]
-    (graph,) = [
-        w
-        for w in widgets
-        if w.get("properties", {}).get("title") == "DB connections vs max_connections"
-    ]
+    graph = _widget(built.template, "DB connections vs max_connections")
     values = {a["value"] for a in graph["properties"]["annotations"]["horizontal"]}
-    assert values == {MAX_CONNECTIONS, 78}  # max_connections and the 90 % alarm line
+    assert values == {MAX_CONNECTIONS, 351}
 
 
 def test_dashboard_has_alarm_status_widget(built: Built) -> None:
-    widgets = _dashboard_body(built.template)["widgets"]
-    (status,) = [w for w in widgets if w["type"] == "alarm"]
-    assert len(status["properties"]["alarms"]) == 7 + 2 * len(FUNCTION_IDS)
+    (status,) = [w for w in _dashboard(built.template)["widgets"] if w["type"] == "alarm"]
+    assert len(status["properties"]["alarms"]) == len(EXPECTED_ALARMS)
 
 
 # --- construction errors ---------------------------------------------------------------------
@@ -428,42 +479,26 @@ def test_dashboard_has_alarm_status_widget(built: Built) -> None:
 
 def test_function_labels_come_from_construct_paths() -> None:
     """Functions built by components share ids like "Function"; their paths stay distinct."""
-    app = cdk.App()
-    stack = cdk.Stack(app, "Paths")
+    stack = cdk.Stack(cdk.App(), "Paths")
     fns: list[lambda_.IFunction] = []
     for parent in ("Migration", "Worker"):
-        scope = Construct(stack, parent)
         fns.append(
             lambda_.Function(
-                scope,
+                Construct(stack, parent),
                 "Function",
                 runtime=lambda_.Runtime.PYTHON_3_14,
                 handler="index.handler",
                 code=lambda_.Code.from_inline("def handler(event, context):\n    return event\n"),
             )
         )
-    monitoring = Monitoring(
-        stack,
-        "Monitoring",
-        proxy_name="p",
-        db_instance_identifier="d",
-        functions=fns,
-        thresholds=derive_thresholds(MonitoringConfig(), max_connections=10, proxy_ceiling=8),
-    )
+    monitoring = _build(stack, CONFIG, fns)
     assert {"MigrationFunctionErrors", "WorkerFunctionThrottles"} <= set(monitoring.alarms)
 
 
 def test_needs_at_least_one_function() -> None:
     stack = cdk.Stack(cdk.App(), "Empty")
     with pytest.raises(ValueError, match="at least one function"):
-        Monitoring(
-            stack,
-            "Monitoring",
-            proxy_name="p",
-            db_instance_identifier="d",
-            functions=[],
-            thresholds=derive_thresholds(MonitoringConfig(), max_connections=10, proxy_ceiling=8),
-        )
+        _build(stack, CONFIG, [])
 
 
 # --- cdk-nag and snapshot --------------------------------------------------------------------

@@ -532,11 +532,14 @@ def _alarm_props(synth: Synthesized, name: str) -> dict[str, Any]:
 
 def test_every_function_and_the_proxy_and_database_are_alarmed(synth: Synthesized) -> None:
     alarms = synth.service.find_resources("AWS::CloudWatch::Alarm")
-    # 7 proxy/database alarms + throttles and errors for each of our three functions
-    assert len(alarms) == 7 + 2 * 3
+    # 7 proxy/database alarms, API 5xx, direct ServerErrors, throttles and errors per function
+    assert len(alarms) == 7 + 2 + 2 * 3
     topic_id, _ = only(synth.service, "AWS::SNS::Topic")
+    external = synth.built.config.monitoring.alarm_topic_arn
     for alarm in alarms.values():
-        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}] + (
+            [external] if external else []
+        )
     synth.service.resource_count_is("AWS::CloudWatch::Dashboard", 1)
 
 
@@ -545,14 +548,18 @@ def test_connection_alarms_derive_from_the_budget(synth: Synthesized) -> None:
     config = synth.built.config
     budget = connection_budget(config)
     mon = config.monitoring
-    # THEN the DB alarm sits above the proxy's ceiling and the pool alarm just below it
+    # THEN the DB alarm sits above the proxy's ceiling and the pool alarm is the share itself
     db_alarm = _alarm_props(synth, "DbConnectionsHigh")
     assert db_alarm["Threshold"] == budget.max_connections * mon.db_connections_alarm_percent // 100
     assert budget.proxy_ceiling < db_alarm["Threshold"] < budget.max_connections
     pool_alarm = _alarm_props(synth, "ProxyPoolSaturated")
-    assert pool_alarm["Threshold"] == -(-budget.proxy_ceiling * mon.pool_saturation_percent // 100)
-    assert pool_alarm["Threshold"] <= budget.proxy_ceiling
-    assert pool_alarm["Dimensions"][0]["Name"] == "ProxyName"
+    assert pool_alarm["Threshold"] == mon.pool_saturation_percent
+    proxy_ref = {"Fn::ImportValue": Match.string_like_regexp("DatabaseProxy")}
+    for query in pool_alarm["Metrics"]:
+        if "MetricStat" in query:
+            (dimension,) = query["MetricStat"]["Metric"]["Dimensions"]
+            assert dimension["Name"] == "ProxyName"
+            assert Match.object_like(proxy_ref).test(dimension["Value"]).is_success
 
 
 def test_alarm_topic_is_encrypted_and_tls_only(synth: Synthesized) -> None:

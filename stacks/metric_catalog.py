@@ -1,0 +1,258 @@
+"""The CloudWatch metrics this app reads, as AWS publishes them: one row per metric.
+
+Each row says under which dimension sets AWS publishes the metric, which statistics give a
+meaningful number, its unit and the page that says so. The Monitoring construct and the ops
+scripts build their metrics from here (`metric()`), and tests/infra/test_metric_catalog.py walks
+every alarm and dashboard widget of the synthesized templates and fails on any
+metric/dimension/statistic this catalog does not allow.
+
+Two facts shape most rows:
+- RDS Proxy publishes its metrics once per underlying proxy node ("Use CloudWatch statistics to
+  aggregate the values for a proxy across all the associated instances"): connection counts
+  are read with Sum; a Maximum would show one node's share and alarm N times too late.
+- RDS Proxy publishes AvailabilityPercentage only under ProxyName + TargetGroup + TargetRole,
+  and some proxy metrics only after the first successful connection.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+RDS_PROXY_DOC = "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.monitoring.html"
+RDS_DOC = "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-metrics.html"
+LAMBDA_DOC = "https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html"
+LAMBDA_CONCURRENCY_DOC = "https://docs.aws.amazon.com/lambda/latest/dg/monitoring-concurrency.html"
+HTTP_API_DOC = "https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-metrics.html"
+POWERTOOLS_METRICS_DOC = "https://docs.aws.amazon.com/powertools/python/latest/core/metrics/"
+
+RDS = "AWS/RDS"
+LAMBDA = "AWS/Lambda"
+API_GATEWAY = "AWS/ApiGateway"
+# The functions' own EMF metrics live in the app's namespace (ProjectConfig.metrics_namespace).
+SERVICE = "<service namespace>"
+
+# RDS Proxy dimension sets (the page numbers them 1-4).
+PROXY = frozenset({"ProxyName"})
+PROXY_ENDPOINT = frozenset({"ProxyName", "EndpointName"})
+PROXY_TARGET = frozenset({"ProxyName", "TargetGroup", "Target"})
+PROXY_TARGET_ROLE = frozenset({"ProxyName", "TargetGroup", "TargetRole"})
+INSTANCE = frozenset({"DBInstanceIdentifier"})
+FUNCTION = frozenset({"FunctionName"})
+API = frozenset({"ApiId"})
+# Powertools adds `service` when a service name is set (POWERTOOLS_SERVICE_NAME); the handlers
+# add `entrypoint` (api | direct) as a default dimension.
+SERVICE_ENTRYPOINT = frozenset({"service", "entrypoint"})
+
+# Dimension values AWS fixes rather than us.
+TARGET_GROUP_DEFAULT = "default"  # AWS::RDS::DBProxyTargetGroup: "must be set to default"
+TARGET_ROLE_READ_WRITE = "READ_WRITE"  # botocore rds TargetRole: READ_WRITE | READ_ONLY | UNKNOWN
+DIMENSION_VALUE_SOURCES = {
+    "TargetGroup": "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-rds-dbproxytargetgroup.html",
+    "TargetRole": "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBProxyTarget.html",
+}
+
+_PERCENTILE = re.compile(r"^p(\d{1,2}(\.\d+)?|100)$")
+
+
+@dataclass(frozen=True)
+class MetricFact:
+    """How AWS publishes one metric. `statistics[0]` is the one to use by default."""
+
+    namespace: str
+    name: str
+    dimension_sets: tuple[frozenset[str], ...]
+    statistics: tuple[str, ...]
+    unit: str
+    source: str
+    note: str = ""
+    verified: bool = True
+
+    def allows_statistic(self, statistic: str) -> bool:
+        if statistic in self.statistics:
+            return True
+        return "percentiles" in self.statistics and bool(_PERCENTILE.match(statistic))
+
+    def allows_dimensions(self, names: frozenset[str]) -> bool:
+        return names in self.dimension_sets
+
+
+def _proxy(
+    name: str, statistics: tuple[str, ...], sets: tuple[frozenset[str], ...], unit: str = "Count"
+) -> MetricFact:
+    return MetricFact(RDS, name, sets, statistics, unit, RDS_PROXY_DOC)
+
+
+_PROXY_GAUGE_SETS = (PROXY, PROXY_TARGET, PROXY_TARGET_ROLE)
+
+CATALOG: tuple[MetricFact, ...] = (
+    # --- RDS Proxy (per node: Sum for counts, Average for latencies) --------------------------
+    _proxy("ClientConnections", ("Sum",), (PROXY, PROXY_ENDPOINT)),
+    _proxy("DatabaseConnections", ("Sum",), _PROXY_GAUGE_SETS),
+    _proxy("MaxDatabaseConnectionsAllowed", ("Sum",), _PROXY_GAUGE_SETS),
+    _proxy("DatabaseConnectionsCurrentlySessionPinned", ("Sum",), _PROXY_GAUGE_SETS),
+    _proxy("DatabaseConnectionsCurrentlyBorrowed", ("Sum",), _PROXY_GAUGE_SETS),
+    _proxy("DatabaseConnectionRequests", ("Sum",), _PROXY_GAUGE_SETS),
+    _proxy("DatabaseConnectionsSetupFailed", ("Sum",), _PROXY_GAUGE_SETS),
+    _proxy("ClientConnectionsSetupFailedAuth", ("Sum",), (PROXY, PROXY_ENDPOINT)),
+    _proxy("QueryRequests", ("Sum",), (PROXY, PROXY_ENDPOINT)),
+    _proxy(
+        "DatabaseConnectionsBorrowLatency",
+        ("Average", "Maximum", "percentiles"),
+        (PROXY, PROXY_ENDPOINT),
+        "Microseconds",
+    ),
+    _proxy(
+        "QueryDatabaseResponseLatency",
+        ("Average", "Maximum", "percentiles"),
+        (PROXY, PROXY_ENDPOINT, PROXY_TARGET, PROXY_TARGET_ROLE),
+        "Microseconds",
+    ),
+    MetricFact(
+        RDS,
+        "AvailabilityPercentage",
+        (PROXY_TARGET_ROLE,),
+        ("Average", "Minimum", "SampleCount"),
+        "Percent",
+        RDS_PROXY_DOC,
+        "Only under ProxyName + TargetGroup + TargetRole; Average across nodes (SampleCount "
+        "counts them). Published only after the proxy's first successful connection.",
+    ),
+    # --- RDS instance (one data point a minute) ------------------------------------------------
+    MetricFact(RDS, "DatabaseConnections", (INSTANCE,), ("Maximum", "Average"), "Count", RDS_DOC),
+    MetricFact(RDS, "CPUUtilization", (INSTANCE,), ("Average", "Maximum"), "Percent", RDS_DOC),
+    MetricFact(RDS, "FreeStorageSpace", (INSTANCE,), ("Minimum", "Average"), "Bytes", RDS_DOC),
+    MetricFact(RDS, "FreeableMemory", (INSTANCE,), ("Minimum", "Average"), "Bytes", RDS_DOC),
+    # --- Lambda ----------------------------------------------------------------------------------
+    MetricFact(LAMBDA, "Errors", (FUNCTION,), ("Sum",), "Count", LAMBDA_DOC),
+    MetricFact(LAMBDA, "Throttles", (FUNCTION,), ("Sum",), "Count", LAMBDA_DOC),
+    MetricFact(LAMBDA, "Invocations", (FUNCTION,), ("Sum",), "Count", LAMBDA_DOC),
+    MetricFact(
+        LAMBDA,
+        "Duration",
+        (FUNCTION,),
+        ("Average", "Maximum", "percentiles"),
+        "Milliseconds",
+        LAMBDA_DOC,
+    ),
+    MetricFact(
+        LAMBDA,
+        "ConcurrentExecutions",
+        (FUNCTION,),
+        ("Maximum",),
+        "Count",
+        LAMBDA_CONCURRENCY_DOC,
+        "Emitted for all functions, versions and aliases (older docs: only reserved ones).",
+    ),
+    # --- HTTP API (ApiId alone: the Stage value of $default is not documented) --------------------
+    MetricFact(API_GATEWAY, "5xx", (API, API | {"Stage"}), ("Sum",), "Count", HTTP_API_DOC),
+    MetricFact(API_GATEWAY, "4xx", (API, API | {"Stage"}), ("Sum",), "Count", HTTP_API_DOC),
+    MetricFact(
+        API_GATEWAY, "Count", (API, API | {"Stage"}), ("Sum", "SampleCount"), "Count", HTTP_API_DOC
+    ),
+    MetricFact(
+        API_GATEWAY,
+        "Latency",
+        (API, API | {"Stage"}),
+        ("Average", "Maximum", "percentiles"),
+        "Milliseconds",
+        HTTP_API_DOC,
+    ),
+    # --- The functions' own metrics (Powertools EMF) ---------------------------------------------
+    MetricFact(
+        SERVICE,
+        "ServerErrors",
+        (SERVICE_ENTRYPOINT,),
+        ("Sum",),
+        "Count",
+        POWERTOOLS_METRICS_DOC,
+        "Handled 5xx answers (the handler caught the error: Lambda Errors never counts them).",
+    ),
+    MetricFact(
+        SERVICE, "ClientErrors", (SERVICE_ENTRYPOINT,), ("Sum",), "Count", POWERTOOLS_METRICS_DOC
+    ),
+)
+
+
+class CatalogError(LookupError):
+    """A metric, dimension set or statistic AWS does not publish or that means nothing."""
+
+
+def rows(namespace: str, name: str, *, service_namespace: str | None = None) -> list[MetricFact]:
+    """Catalog rows for (namespace, name): AWS/RDS DatabaseConnections is two metrics (proxy and
+    instance), told apart by their dimensions. `service_namespace` maps the app's namespace."""
+    key = SERVICE if service_namespace is not None and namespace == service_namespace else namespace
+    found = [row for row in CATALOG if (row.namespace, row.name) == (key, name)]
+    if not found:
+        raise CatalogError(f"{namespace}/{name} is not in stacks/metric_catalog.py")
+    return found
+
+
+def check(
+    namespace: str,
+    name: str,
+    dimensions: Mapping[str, object],
+    statistic: str | None,
+    *,
+    service_namespace: str | None = None,
+) -> MetricFact:
+    """The row for this metric; CatalogError if AWS would not publish it like this.
+
+    `statistic=None` checks the dimensions only (a dashboard metric without its own statistic).
+    """
+    names = frozenset(dimensions)
+    candidates = rows(namespace, name, service_namespace=service_namespace)
+    matching = [row for row in candidates if row.allows_dimensions(names)]
+    if not matching:
+        sets = " | ".join("+".join(sorted(s)) for row in candidates for s in row.dimension_sets)
+        raise CatalogError(
+            f"{namespace}/{name} is not published under {'+'.join(sorted(names)) or 'no dimension'}"
+            f"; AWS publishes it under: {sets} ({candidates[0].source})"
+        )
+    row = matching[0]
+    if statistic is not None and not row.allows_statistic(statistic):
+        raise CatalogError(
+            f"{namespace}/{name} read with {statistic}: use one of {', '.join(row.statistics)} "
+            f"({row.source})"
+        )
+    return row
+
+
+@dataclass(frozen=True)
+class MetricRef:
+    """One metric to read, checked against the catalog: what CDK and boto3 callers build from."""
+
+    namespace: str
+    name: str
+    dimensions: Mapping[str, str]
+    statistic: str
+    fact: MetricFact
+
+
+def metric(
+    namespace: str,
+    name: str,
+    dimensions: Mapping[str, str],
+    statistic: str | None = None,
+    *,
+    service_namespace: str | None = None,
+) -> MetricRef:
+    """A checked metric; the statistic defaults to the catalog's first (the one to use)."""
+    row = check(namespace, name, dimensions, statistic, service_namespace=service_namespace)
+    chosen = statistic or row.statistics[0]
+    return MetricRef(namespace, name, dict(dimensions), chosen, row)
+
+
+def proxy_dimensions(proxy_name: str) -> dict[str, str]:
+    """Dimension set 1: the whole proxy (every node, every endpoint)."""
+    return {"ProxyName": proxy_name}
+
+
+def proxy_availability_dimensions(proxy_name: str) -> dict[str, str]:
+    """Dimension set 4 for the default (read/write) target group: where availability lives."""
+    return {
+        "ProxyName": proxy_name,
+        "TargetGroup": TARGET_GROUP_DEFAULT,
+        "TargetRole": TARGET_ROLE_READ_WRITE,
+    }

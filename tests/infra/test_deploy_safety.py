@@ -1,0 +1,176 @@
+"""What passes synth but would fail or mislead in a real account: cross-stack references,
+deploy ordering, availability zones, Database Insights. Each test fails on the old behaviour."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from infra_support import Synthesized, build_fixture, synthesize
+
+from stacks.aws_facts import DATABASE_INSIGHTS_ADVANCED_MIN_RETENTION_DAYS
+from stacks.data_stack import STATEFUL_LOGICAL_IDS
+from tests.fixture_config import LARGE, SMALL
+
+pytestmark = pytest.mark.infra
+
+# AWS::RDS::DBProxy properties whose change replaces the proxy (CloudFormation reference,
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-rds-dbproxy.html).
+PROXY_REPLACEMENT_PROPERTIES = frozenset(
+    {
+        "DBProxyName",
+        "EngineFamily",
+        "VpcSubnetIds",
+        "EndpointNetworkType",
+        "TargetConnectionNetworkType",
+    }
+)
+# "After another stack imports an output value, you can't delete the stack that is exporting the
+# output value or modify the exported output value."
+EXPORT_IN_USE_DOC = "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-importvalue.html"
+
+
+def _walk(value: Any) -> list[Any]:
+    out = [value]
+    if isinstance(value, dict):
+        for v in value.values():
+            out += _walk(v)
+    elif isinstance(value, list):
+        for v in value:
+            out += _walk(v)
+    return out
+
+
+def _imports(template: dict[str, Any]) -> set[str]:
+    return {
+        node["Fn::ImportValue"]
+        for node in _walk(template)
+        if isinstance(node, dict) and "Fn::ImportValue" in node
+    }
+
+
+def _exports_of(template: dict[str, Any], logical_id: str) -> set[str]:
+    """Export names of the outputs whose value references `logical_id`."""
+    names = set()
+    for output in template.get("Outputs", {}).values():
+        if "Export" in output and logical_id in json.dumps(output["Value"]):
+            names.add(output["Export"]["Name"])
+    return names
+
+
+# --- cross-stack references -------------------------------------------------------------------
+
+
+def test_the_service_stack_reads_the_data_stack_through_imports_only(synth: Synthesized) -> None:
+    service = synth.service.to_json()
+    # A weak reference (Fn::GetStackOutput) leaves the consumer byte-identical when the producer
+    # replaces a resource: `cdk deploy --all` skips it and the functions keep a dead endpoint.
+    assert "Fn::GetStackOutput" not in json.dumps(service)
+    imported = _imports(service)
+    exported = {
+        o["Export"]["Name"] for o in synth.data.to_json()["Outputs"].values() if "Export" in o
+    }
+    assert imported
+    assert imported <= exported
+
+
+def test_a_proxy_replacement_is_refused_before_it_strands_the_functions() -> None:
+    # GIVEN an environment, and the same one with a third AZ: new subnets for the proxy
+    before = synthesize(build_fixture(SMALL))
+    after = synthesize(build_fixture(SMALL, network={"max_azs": 3}))
+    proxy = STATEFUL_LOGICAL_IDS["proxy"]
+    old = before.data.to_json()["Resources"][proxy]["Properties"]
+    new = after.data.to_json()["Resources"][proxy]["Properties"]
+    changed = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
+    # WHEN that change replaces the proxy (CloudFormation: VpcSubnetIds requires replacement)
+    assert changed & PROXY_REPLACEMENT_PROPERTIES == {"VpcSubnetIds"}
+    # THEN every value the functions take from the proxy is an export the service stack imports,
+    # so CloudFormation refuses to change it while in use: the data stack update fails and rolls
+    # back before any function points at a deleted proxy (see docs/infra.md: the two-step).
+    exports = _exports_of(after.data.to_json(), proxy)
+    assert exports
+    assert exports <= _imports(after.service.to_json())
+    env = json.dumps(
+        [
+            r["Properties"]["Environment"]
+            for r in after.service.to_json()["Resources"].values()
+            if r["Type"] == "AWS::Lambda::Function" and "DB_HOST" in json.dumps(r["Properties"])
+        ]
+    )
+    assert all(name in env for name in exports if "Endpoint" in name)
+
+
+def test_the_data_stack_description_ignores_service_settings() -> None:
+    # A data stack whose template changes with a service setting would redeploy (and re-review)
+    # the stateful tier for nothing.
+    base = build_fixture(SMALL)
+    tuned = build_fixture(SMALL, functions={"api_reserved_concurrency": 9, "timeout_s": 15})
+    assert base.data.template_options.description == tuned.data.template_options.description
+
+
+# --- deploy ordering -------------------------------------------------------------------------
+
+
+def test_migration_waits_for_its_security_group_rules(synth: Synthesized) -> None:
+    resources = synth.service.to_json()["Resources"]
+    (custom_id,) = [lid for lid, r in resources.items() if r["Type"].startswith("Custom::")]
+    (fn_id,) = [
+        lid
+        for lid, r in resources.items()
+        if r["Type"] == "AWS::Lambda::Function"
+        and r["Properties"].get("Handler") == "orders.handlers.migrate.handler"
+    ]
+    fn_groups = resources[fn_id]["Properties"]["VpcConfig"]["SecurityGroupIds"]
+    (group_id,) = [g["Fn::GetAtt"][0] for g in fn_groups]
+    rules = [
+        lid
+        for lid, r in resources.items()
+        if r["Type"] in ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress")
+        and group_id in json.dumps(r["Properties"])
+    ]
+    # To PostgreSQL and to the Secrets Manager endpoint, each an egress plus an ingress
+    assert len(rules) == 4
+    depends_on = set(resources[custom_id].get("DependsOn", []))
+    assert set(rules) <= depends_on
+
+
+# --- availability zones -----------------------------------------------------------------------
+
+
+def test_azs_follow_fn_getazs_unless_pinned() -> None:
+    default = build_fixture(SMALL)
+    pinned = build_fixture(SMALL, network={"availability_zones": ["eu-west-1b", "eu-west-1c"]})
+    default_azs = synthesize(default).data.find_resources("AWS::EC2::Subnet")
+    assert all(
+        "Fn::GetAZs" in json.dumps(s["Properties"]["AvailabilityZone"])
+        for s in default_azs.values()
+    )
+    pinned_azs = {
+        s["Properties"]["AvailabilityZone"]
+        for s in synthesize(pinned).data.find_resources("AWS::EC2::Subnet").values()
+    }
+    assert pinned_azs == {"eu-west-1b", "eu-west-1c"}
+
+
+# --- Database Insights (Performance Insights ended 2026-07-31) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "mode", "days"), [(SMALL, "standard", 7), (LARGE, "advanced", 465)]
+)
+def test_database_insights_mode_is_explicit(
+    synthesized: dict[str, Synthesized], env: str, mode: str, days: int
+) -> None:
+    (db,) = synthesized[env].data.find_resources("AWS::RDS::DBInstance").values()
+    props = db["Properties"]
+    assert props["DatabaseInsightsMode"] == mode
+    assert props["EnablePerformanceInsights"] is True
+    assert props["PerformanceInsightsRetentionPeriod"] == days
+    if mode == "advanced":
+        assert days >= DATABASE_INSIGHTS_ADVANCED_MIN_RETENTION_DAYS.value
+
+
+def test_every_cdk_json_environment_sets_the_insights_mode(shipped: Synthesized) -> None:
+    (db,) = shipped.data.find_resources("AWS::RDS::DBInstance").values()
+    assert db["Properties"]["DatabaseInsightsMode"] in ("standard", "advanced")
