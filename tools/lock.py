@@ -35,10 +35,15 @@ class Lock:
     options: tuple[str, ...]
     platforms: tuple[str | None, ...] = (None,)
     excluded: frozenset[str] = field(default_factory=frozenset)
+    # Locks it must agree with, passed as -c (a -c inside the .in would be read by every file
+    # that includes it with -r, and a lock constrained by itself never upgrades).
+    constraints: tuple[str, ...] = ()
 
 
+# In order: the Lambda lock first (what ships in the bundle), then the dev lock, which includes
+# every .in and is constrained by the Lambda lock, then the CDK app's lock, a subset of the dev
+# lock (the CDK app runs in the dev venv: botocore there caps python-dateutil, for one).
 LOCKS = (
-    Lock("requirements.in", "requirements.txt", UNIVERSAL),
     Lock(
         "lambda_src/requirements.in",
         "lambda_src/requirements.txt",
@@ -47,8 +52,8 @@ LOCKS = (
         platforms=LAMBDA_PLATFORMS,
         excluded=frozenset(canonicalize_name(n) for n in RUNTIME_PROVIDED),
     ),
-    # Last: it is constrained (-c) by the two locks above.
     Lock("requirements-dev.in", "requirements-dev.txt", UNIVERSAL),
+    Lock("requirements.in", "requirements.txt", UNIVERSAL, constraints=("requirements-dev.txt",)),
 )
 
 
@@ -158,7 +163,8 @@ def lock_problems(root: Path, lock: Lock) -> list[str]:
         f"{out} pins {key}, which it must leave out (the Lambda runtime provides it)"
         for key in sorted(lock.excluded & parsed.pins.keys())
     ]
-    for constraint in sorted({c for f in tree.values() for c in f.constraints}):
+    constraints = {c for f in tree.values() for c in f.constraints} | set(lock.constraints)
+    for constraint in sorted(constraints):
         problems += _disagreements(root, out, parsed, constraint)
     return problems
 
@@ -234,6 +240,8 @@ def _uv_compile(lock: Lock, output: Path, platform: str | None, upgrade: bool) -
     ]
     for name in sorted(lock.excluded):
         command += ["--no-emit-package", name]
+    for constraint in lock.constraints:
+        command += ["--constraint", constraint]
     if platform:
         command += ["--python-platform", platform]
     if upgrade:

@@ -84,11 +84,19 @@ def test_narrowed_range_is_reported(repo: Path) -> None:
 
 
 def test_dev_lock_must_pin_shared_packages_at_the_lambda_and_cdk_versions(repo: Path) -> None:
-    dev = repo / "requirements-dev.txt"
-    _edit(dev, "\ntyping-extensions==", "\ntyping-extensions==0.0.1+")
-    problems = "\n".join(check(repo))
-    assert "but lambda_src/requirements.txt pins" in problems
-    assert "but requirements.txt pins" in problems
+    shared = read_lock(repo / LAMBDA.output).pins[canonicalize_name("typing-extensions")].version
+    _edit(
+        repo / "requirements-dev.txt",
+        f"\ntyping-extensions=={shared}\n",
+        "\ntyping-extensions==0.1\n",
+    )
+    # The dev lock disagrees with the Lambda lock, and the CDK lock with the dev lock.
+    problems = sorted(p.split(": run")[0] for p in check(repo))
+    assert problems == [
+        f"requirements-dev.txt pins typing-extensions==0.1 but "
+        f"lambda_src/requirements.txt pins {shared}",
+        f"requirements.txt pins typing-extensions=={shared} but requirements-dev.txt pins 0.1",
+    ]
 
 
 def test_shipped_dev_lock_agrees_with_the_lambda_and_cdk_locks() -> None:
