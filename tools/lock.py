@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPILE_COMMAND = "make lock"
 HEADER = f"#    {COMPILE_COMMAND}"
 # The CDK app and the tools run on any Python the project supports (pyproject requires-python)
-# and any OS: their locks are universal (one version per package, markers where needed).
+# and any OS: their locks are universal (markers where needed; a package whose newest release
+# drops an older Python gets one pin per Python range).
 UNIVERSAL = ("--universal", "--python-version", "3.11")
 # Every architecture functions.architecture accepts. The bundler installs with --no-deps, so
 # the one Lambda lock must pin the same closure for each: `make lock` resolves it for all.
@@ -59,10 +60,14 @@ LOCKS = (
 
 @dataclass
 class Pin:
-    """A `name==version` line of a lock and its `# via` annotations."""
+    """The `name==version` line(s) of a package in a lock and its `# via` annotations."""
 
-    version: str
+    versions: list[str]
     via: list[str] = field(default_factory=list)
+
+    @property
+    def shown(self) -> str:
+        return " and ".join(f"=={v}" for v in self.versions)
 
 
 @dataclass
@@ -110,7 +115,9 @@ def read_lock(path: Path) -> LockFile:
             (spec,) = requirement.specifier
             if spec.operator != "==":
                 raise ValueError(f"{path}: not an exact pin: {line!r}")
-            current = pins[canonicalize_name(requirement.name)] = Pin(spec.version)
+            # A universal lock pins a package once per Python range where the versions differ.
+            current = pins.setdefault(canonicalize_name(requirement.name), Pin([]))
+            current.versions.append(spec.version)
     return LockFile(header, pins, excluded)
 
 
@@ -174,14 +181,13 @@ def _unmet_requests(out: str, parsed: LockFile, tree: dict[str, InputFile]) -> l
     problems = []
     for name, input_file in tree.items():
         for requirement in input_file.requirements:
-            pin = parsed.pins.get(canonicalize_name(requirement.name))
+            key = canonicalize_name(requirement.name)
+            pin = parsed.pins.get(key)
             if pin is None:
                 problems.append(f"{name} asks for {requirement.name}, {out} does not pin it")
                 continue
-            if not requirement.specifier.contains(pin.version, prereleases=True):
-                problems.append(
-                    f"{name} asks for {requirement}, {out} pins {requirement.name}=={pin.version}"
-                )
+            if not all(requirement.specifier.contains(v, prereleases=True) for v in pin.versions):
+                problems.append(f"{name} asks for {requirement}, {out} pins {key}{pin.shown}")
             if f"-r {name}" not in pin.via:
                 problems.append(f"{out} does not record {requirement.name} as asked for by {name}")
     return problems
@@ -209,10 +215,9 @@ def _disagreements(root: Path, out: str, parsed: LockFile, constraint: str) -> l
         return [f"{out} is constrained by {constraint}, which is missing: run `make lock`"]
     other = read_lock(root / constraint).pins
     return [
-        f"{out} pins {key}=={pin.version} but {constraint} pins {other[key].version}: "
-        "run `make lock`"
+        f"{out} pins {key}{pin.shown} but {constraint} pins {other[key].shown}: run `make lock`"
         for key, pin in sorted(parsed.pins.items())
-        if key in other and other[key].version != pin.version
+        if key in other and not set(pin.versions) <= set(other[key].versions)
     ]
 
 
@@ -255,13 +260,13 @@ def compile_all(upgrade: bool) -> list[str]:
     for lock in LOCKS:
         first, *others = lock.platforms
         _uv_compile(lock, ROOT / lock.output, first, upgrade)
-        pinned = {k: p.version for k, p in read_lock(ROOT / lock.output).pins.items()}
+        pinned = {k: p.shown for k, p in read_lock(ROOT / lock.output).pins.items()}
         for platform in others:
             with tempfile.TemporaryDirectory() as tmp:
                 copy = Path(tmp) / Path(lock.output).name
                 copy.write_text((ROOT / lock.output).read_text())
                 _uv_compile(lock, copy, platform, upgrade=False)
-                theirs = {k: p.version for k, p in read_lock(copy).pins.items()}
+                theirs = {k: p.shown for k, p in read_lock(copy).pins.items()}
             if theirs != pinned:
                 diff = sorted(set(theirs.items()) ^ set(pinned.items()))
                 problems.append(f"{lock.output} resolves differently for {platform}: {diff}")

@@ -77,14 +77,16 @@ def test_dropping_the_xray_line_is_one_edit_that_makes_both_locks_stale(repo: Pa
 
 def test_narrowed_range_is_reported(repo: Path) -> None:
     source = repo / "lambda_src/requirements.in"
-    pinned = read_lock(repo / LAMBDA.output).pins[canonicalize_name("psycopg")].version
+    (pinned,) = read_lock(repo / LAMBDA.output).pins[canonicalize_name("psycopg")].versions
     line = _requirement_line(source, "psycopg")
     _edit(source, line, f"psycopg>{pinned}")
     assert f"lambda_src/requirements.in asks for psycopg>{pinned}, " in "\n".join(check(repo))
 
 
 def test_dev_lock_must_pin_shared_packages_at_the_lambda_and_cdk_versions(repo: Path) -> None:
-    shared = read_lock(repo / LAMBDA.output).pins[canonicalize_name("typing-extensions")].version
+    (shared,) = (
+        read_lock(repo / LAMBDA.output).pins[canonicalize_name("typing-extensions")].versions
+    )
     _edit(
         repo / "requirements-dev.txt",
         f"\ntyping-extensions=={shared}\n",
@@ -94,8 +96,30 @@ def test_dev_lock_must_pin_shared_packages_at_the_lambda_and_cdk_versions(repo: 
     problems = sorted(p.split(": run")[0] for p in check(repo))
     assert problems == [
         f"requirements-dev.txt pins typing-extensions==0.1 but "
-        f"lambda_src/requirements.txt pins {shared}",
-        f"requirements.txt pins typing-extensions=={shared} but requirements-dev.txt pins 0.1",
+        f"lambda_src/requirements.txt pins =={shared}",
+        f"requirements.txt pins typing-extensions=={shared} but requirements-dev.txt pins ==0.1",
+    ]
+
+
+def test_a_pin_per_python_range_must_match_across_locks(repo: Path) -> None:
+    # GIVEN a universal dev lock and CDK lock that pin an older release for older Pythons
+    (shared,) = (
+        read_lock(repo / LAMBDA.output).pins[canonicalize_name("typing-extensions")].versions
+    )
+    fork = "typing-extensions==0.1 ; python_full_version < '3.12'\n    # via jsii\n"
+    for lock in ("requirements-dev.txt", "requirements.txt"):
+        _edit(
+            repo / lock,
+            f"\ntyping-extensions=={shared}\n",
+            f"\n{fork}typing-extensions=={shared}\n",
+        )
+    pins = read_lock(repo / "requirements.txt").pins[canonicalize_name("typing-extensions")]
+    assert pins.versions == ["0.1", shared]
+    # THEN the CDK lock agrees with the dev lock, but the dev lock no longer ships the bundle's
+    # version on every Python.
+    assert [p.split(": run")[0] for p in check(repo)] == [
+        f"requirements-dev.txt pins typing-extensions==0.1 and =={shared} but "
+        f"lambda_src/requirements.txt pins =={shared}"
     ]
 
 
@@ -104,7 +128,7 @@ def test_shipped_dev_lock_agrees_with_the_lambda_and_cdk_locks() -> None:
     for other in ("requirements.txt", "lambda_src/requirements.txt"):
         pins = read_lock(ROOT / other).pins
         assert pins.keys() <= dev.keys(), other
-        assert {k: dev[k].version for k in pins} == {k: p.version for k, p in pins.items()}
+        assert {k: dev[k].versions for k in pins} == {k: p.versions for k, p in pins.items()}
 
 
 def test_runtime_provided_package_in_the_lambda_lock_is_reported(repo: Path) -> None:
