@@ -42,6 +42,22 @@ class ServiceStack(Stack):
         # Declared first: grants made below (KMS, secrets) then land on this stack's side
         # instead of making the data stack reference service-stack roles.
         self.add_stack_dependency(data, "service tier runs on the data tier")
+        self._build_functions(config, data, lambda_src)
+        self._order_deployment(data)
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            watched=Watched(
+                proxy_name=data.proxy.proxy.db_proxy_name,
+                db_instance_identifier=data.database.instance.instance_identifier,
+                http_api_id=self.api.http_api.api_id,
+                functions=[self.functions.api, self.functions.direct, self.migration.function],
+            ),
+            config=config,
+        )
+        self._outputs()
+
+    def _build_functions(self, config: AppConfig, data: DataStack, lambda_src: Path) -> None:
         network, database, proxy = data.network, data.database, data.proxy
         code = lambda_code(lambda_src, "orders", config.functions.architecture, RUNTIME)
 
@@ -77,6 +93,9 @@ class ServiceStack(Stack):
         )
         self.api = Api(self, "Api", handler=self.functions.api, config=config.api)
 
+    def _order_deployment(self, data: DataStack) -> None:
+        """Network paths first, then the migration, then the app functions."""
+        network = data.network
         network.allow_endpoint_from("secretsmanager", self.migration.function)
         for fn in (self.functions.api, self.functions.direct, self.migration.function):
             network.allow_endpoint_from("xray", fn)
@@ -89,18 +108,7 @@ class ServiceStack(Stack):
         for fn in (self.functions.api, self.functions.direct):
             fn.node.add_dependency(self.migration.resource)
 
-        self.monitoring = Monitoring(
-            self,
-            "Monitoring",
-            watched=Watched(
-                proxy_name=proxy.proxy.db_proxy_name,
-                db_instance_identifier=database.instance.instance_identifier,
-                http_api_id=self.api.http_api.api_id,
-                functions=[self.functions.api, self.functions.direct, self.migration.function],
-            ),
-            config=config,
-        )
-
+    def _outputs(self) -> None:
         CfnOutput(self, "ApiUrl", value=self.api.url)
         CfnOutput(self, "OrdersFunctionName", value=self.functions.direct.function_name)
         CfnOutput(self, "OrdersApiFunctionName", value=self.functions.api.function_name)

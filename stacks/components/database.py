@@ -60,7 +60,21 @@ class Database(Construct):
             description="PostgreSQL: ingress only from the proxy and the migration function",
             allow_all_outbound=False,
         )
-        parameter_group = rds.ParameterGroup(
+        self.removal_policy = REMOVAL_POLICIES[config.removal_policy]
+        self.instance = self._instance(vpc, subnets, key, engine, config)
+        self._acknowledge(config)
+        self._acknowledge_log_retention_helper()
+        secret = self.instance.secret
+        if secret is None:  # pragma: no cover - manage_master_user_password always sets it
+            raise RuntimeError("RDS-managed master secret missing")
+        self.admin_secret = secret
+        self.port = POSTGRES_PORT
+        self.database_name = config.database_name
+
+    def _parameter_group(
+        self, engine: rds.IInstanceEngine, config: DatabaseConfig
+    ) -> rds.ParameterGroup:
+        return rds.ParameterGroup(
             self,
             "Parameters",
             engine=engine,
@@ -75,8 +89,16 @@ class Database(Construct):
                 "log_autovacuum_min_duration": "1000",
             },
         )
-        self.removal_policy = REMOVAL_POLICIES[config.removal_policy]
-        self.instance = rds.DatabaseInstance(
+
+    def _instance(
+        self,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        key: kms.IKey,
+        engine: rds.IInstanceEngine,
+        config: DatabaseConfig,
+    ) -> rds.DatabaseInstance:
+        return rds.DatabaseInstance(
             self,
             "Instance",
             engine=engine,
@@ -88,7 +110,7 @@ class Database(Construct):
             database_name=config.database_name,
             credentials=rds.Credentials.from_username(config.admin_username, encryption_key=key),
             manage_master_user_password=True,
-            parameter_group=parameter_group,
+            parameter_group=self._parameter_group(engine, config),
             storage_type=rds.StorageType.GP3,
             allocated_storage=config.allocated_storage_gib,
             max_allocated_storage=config.max_allocated_storage_gib,
@@ -112,6 +134,9 @@ class Database(Construct):
             cloudwatch_logs_exports=["postgresql", "upgrade", "iam-db-auth-error"],
             cloudwatch_logs_retention=retention(config.log_retention_days),
         )
+
+    def _acknowledge(self, config: DatabaseConfig) -> None:
+        """cdk-nag findings this instance carries on purpose, each with its compensating control."""
         acknowledge(
             self.instance,
             "AwsSolutions-RDS11",
@@ -133,13 +158,6 @@ class Database(Construct):
                 "Deletion protection off only where config says so (dev must be destroyable); "
                 "compensating control: prod profile enables it and keeps a snapshot (tests).",
             )
-        self._acknowledge_log_retention_helper()
-        secret = self.instance.secret
-        if secret is None:  # pragma: no cover - manage_master_user_password always sets it
-            raise RuntimeError("RDS-managed master secret missing")
-        self.admin_secret = secret
-        self.port = POSTGRES_PORT
-        self.database_name = config.database_name
 
     def _acknowledge_log_retention_helper(self) -> None:
         """The stack-level singleton CDK adds for `cloudwatch_logs_retention`."""

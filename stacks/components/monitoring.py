@@ -209,21 +209,11 @@ class Monitoring(Construct):
     # --- alarms -------------------------------------------------------------------------------
 
     def _alarm_specs(self) -> list[AlarmSpec]:
-        return [*self._data_tier_specs(), *self._service_specs()]
+        return [*self._proxy_specs(), *self._database_specs(), *self._service_specs()]
 
-    def _data_tier_specs(self) -> list[AlarmSpec]:
+    def _proxy_specs(self) -> list[AlarmSpec]:
         c, t = self._config, self.thresholds
         return [
-            AlarmSpec(
-                "DbConnectionsHigh",
-                self._db("DatabaseConnections"),
-                t.db_connections,
-                c.db_connections_evaluation_periods,
-                GT,
-                f"Database connections above {t.db_connections} of max_connections="
-                f"{t.max_connections} (the proxy alone stops at {t.proxy_ceiling}): something "
-                "besides the proxy is eating the admin headroom; clients are about to be refused",
-            ),
             AlarmSpec(
                 "ProxyPoolSaturated",
                 self._pool_usage(),
@@ -266,6 +256,21 @@ class Monitoring(Construct):
                 "connection, so no data is not a failure; API 5xx and ServerErrors catch a proxy "
                 "that is down under traffic",
                 NOT_BREACHING,
+            ),
+        ]
+
+    def _database_specs(self) -> list[AlarmSpec]:
+        c, t = self._config, self.thresholds
+        return [
+            AlarmSpec(
+                "DbConnectionsHigh",
+                self._db("DatabaseConnections"),
+                t.db_connections,
+                c.db_connections_evaluation_periods,
+                GT,
+                f"Database connections above {t.db_connections} of max_connections="
+                f"{t.max_connections} (the proxy alone stops at {t.proxy_ceiling}): something "
+                "besides the proxy is eating the admin headroom; clients are about to be refused",
             ),
             AlarmSpec(
                 "DbCpuHigh",

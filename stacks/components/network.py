@@ -35,29 +35,7 @@ class Network(Construct):
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        subnets = [
-            ec2.SubnetConfiguration(
-                name="Data", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24
-            ),
-        ]
-        if config.nat_gateways > 0:
-            subnets += [
-                ec2.SubnetConfiguration(
-                    name="Public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24
-                ),
-                ec2.SubnetConfiguration(
-                    name="App", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=22
-                ),
-            ]
-            app_subnet_type = ec2.SubnetType.PRIVATE_WITH_EGRESS
-        else:
-            subnets.append(
-                ec2.SubnetConfiguration(
-                    name="App", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=22
-                )
-            )
-            app_subnet_type = ec2.SubnetType.PRIVATE_ISOLATED
-
+        subnets, self.app_subnet_type = _subnet_layout(config.nat_gateways)
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
@@ -69,8 +47,6 @@ class Network(Construct):
         )
         self.data_subnets = ec2.SubnetSelection(subnet_group_name="Data")
         self.app_subnets = ec2.SubnetSelection(subnet_group_name="App")
-        self.app_subnet_type = app_subnet_type
-
         self.flow_log_group = logs.LogGroup(
             self,
             "FlowLogGroup",
@@ -82,24 +58,25 @@ class Network(Construct):
             destination=ec2.FlowLogDestination.to_cloud_watch_logs(self.flow_log_group),
             traffic_type=ec2.FlowLogTrafficType.ALL,
         )
+        self.endpoints = {name: self._endpoint(name) for name in config.interface_endpoints}
 
-        self.endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
-        for name in config.interface_endpoints:
-            sg = ec2.SecurityGroup(
-                self,
-                f"{name.capitalize()}EndpointSg",
-                vpc=self.vpc,
-                description=f"Interface endpoint {name}: ingress only from named consumers",
-                allow_all_outbound=False,
-            )
-            self.endpoints[name] = self.vpc.add_interface_endpoint(
-                f"{name.capitalize()}Endpoint",
-                service=_ENDPOINT_SERVICES[name],
-                subnets=self.app_subnets,
-                security_groups=[sg],
-                open=False,
-                private_dns_enabled=True,
-            )
+    def _endpoint(self, name: str) -> ec2.InterfaceVpcEndpoint:
+        """An interface endpoint in the App subnets whose security group admits nobody yet."""
+        sg = ec2.SecurityGroup(
+            self,
+            f"{name.capitalize()}EndpointSg",
+            vpc=self.vpc,
+            description=f"Interface endpoint {name}: ingress only from named consumers",
+            allow_all_outbound=False,
+        )
+        return self.vpc.add_interface_endpoint(
+            f"{name.capitalize()}Endpoint",
+            service=_ENDPOINT_SERVICES[name],
+            subnets=self.app_subnets,
+            security_groups=[sg],
+            open=False,
+            private_dns_enabled=True,
+        )
 
     def allow_endpoint_from(self, name: str, peer: ec2.IConnectable) -> None:
         """Open HTTPS from `peer` to the `name` endpoint, if this network has one.
@@ -110,3 +87,20 @@ class Network(Construct):
         endpoint = self.endpoints.get(name)
         if endpoint is not None:
             peer.connections.allow_to_default_port(endpoint, f"to {name} endpoint")
+
+
+def _subnet_layout(nat_gateways: int) -> tuple[list[ec2.SubnetConfiguration], ec2.SubnetType]:
+    """Data subnets are always isolated; App subnets get NAT egress only when there is a NAT."""
+    data = ec2.SubnetConfiguration(
+        name="Data", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24
+    )
+    if nat_gateways == 0:
+        app = ec2.SubnetConfiguration(
+            name="App", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=22
+        )
+        return [data, app], ec2.SubnetType.PRIVATE_ISOLATED
+    public = ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24)
+    app = ec2.SubnetConfiguration(
+        name="App", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=22
+    )
+    return [data, public, app], ec2.SubnetType.PRIVATE_WITH_EGRESS

@@ -62,51 +62,15 @@ class Proxy(Construct):
         )
         self.app_user_secret: secretsmanager.ISecret | None = None
         if config.auth_mode == "iam":
-            # Always a token for an instance this app creates (typed optional for imports).
-            assert instance.instance_resource_id is not None  # noqa: S101
-            # End-to-end IAM: the proxy signs in as the app user with its own role.
-            self.role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["rds-db:connect"],
-                    resources=[
-                        _dbuser_arn(self, instance.instance_resource_id, config.app_db_user)
-                    ],
-                )
-            )
+            self._grant_iam_login(instance, config.app_db_user)
         else:
-            self.app_user_secret = secretsmanager.Secret(
-                self,
-                "AppUserSecret",
-                description=f"Password of {config.app_db_user}, read by RDS Proxy (secrets mode)",
-                encryption_key=key,
-                generate_secret_string=secretsmanager.SecretStringGenerator(
-                    secret_string_template=json.dumps({"username": config.app_db_user}),
-                    generate_string_key="password",
-                    exclude_punctuation=True,
-                    password_length=32,
-                ),
-            )
-            # Single-user rotation with the AWS-hosted PostgreSQL rotation function: it logs in
-            # as the app user directly, so it needs the database port and the SM endpoint.
-            self.rotation_security_group = ec2.SecurityGroup(
-                self,
-                "RotationSecurityGroup",
+            self.app_user_secret = self._rotated_app_secret(
                 vpc=vpc,
-                description="App-user secret rotation: to PostgreSQL and Secrets Manager only",
-                allow_all_outbound=False,
-            )
-            self.rotation_security_group.connections.allow_to(
-                database_security_group, ec2.Port.tcp(port), "rotation to PostgreSQL"
-            )
-            self.app_user_secret.add_rotation_schedule(
-                "Rotation",
-                automatically_after=Duration.days(30),
-                hosted_rotation=secretsmanager.HostedRotation.postgre_sql_single_user(
-                    vpc=vpc,
-                    vpc_subnets=subnets,
-                    security_groups=[self.rotation_security_group],
-                    exclude_characters=_PUNCTUATION,
-                ),
+                subnets=subnets,
+                database_security_group=database_security_group,
+                port=port,
+                key=key,
+                app_db_user=config.app_db_user,
             )
         self.proxy = rds.DatabaseProxy(
             self,
@@ -129,19 +93,79 @@ class Proxy(Construct):
             idle_client_timeout=Duration.seconds(config.idle_client_timeout_s),
         )
         self.proxy.node.add_dependency(instance)
+        self.connect_policy = self._client_connect_policy(config.app_db_user)
 
-        # What `proxy.grant_connect(fn, user)` would add to each function, as one managed policy
-        # owned by this stack: the ARN split happens here, not across stacks (cfn-lint E1022 on
-        # Fn::Split over Fn::GetStackOutput), and the consumers only reference its ARN.
+    def _grant_iam_login(self, instance: rds.DatabaseInstance, app_db_user: str) -> None:
+        """End-to-end IAM: the proxy signs in as the app user with its own role."""
+        # Always a token for an instance this app creates (typed optional for imports).
+        assert instance.instance_resource_id is not None  # noqa: S101
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["rds-db:connect"],
+                resources=[_dbuser_arn(self, instance.instance_resource_id, app_db_user)],
+            )
+        )
+
+    def _rotated_app_secret(
+        self,
+        *,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        database_security_group: ec2.ISecurityGroup,
+        port: int,
+        key: kms.IKey,
+        app_db_user: str,
+    ) -> secretsmanager.ISecret:
+        """Secrets mode: the app user's password in a CMK secret, rotated every 30 days."""
+        secret = secretsmanager.Secret(
+            self,
+            "AppUserSecret",
+            description=f"Password of {app_db_user}, read by RDS Proxy (secrets mode)",
+            encryption_key=key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template=json.dumps({"username": app_db_user}),
+                generate_string_key="password",
+                exclude_punctuation=True,
+                password_length=32,
+            ),
+        )
+        # Single-user rotation with the AWS-hosted PostgreSQL rotation function: it logs in
+        # as the app user directly, so it needs the database port and the SM endpoint.
+        self.rotation_security_group = ec2.SecurityGroup(
+            self,
+            "RotationSecurityGroup",
+            vpc=vpc,
+            description="App-user secret rotation: to PostgreSQL and Secrets Manager only",
+            allow_all_outbound=False,
+        )
+        self.rotation_security_group.connections.allow_to(
+            database_security_group, ec2.Port.tcp(port), "rotation to PostgreSQL"
+        )
+        secret.add_rotation_schedule(
+            "Rotation",
+            automatically_after=Duration.days(30),
+            hosted_rotation=secretsmanager.HostedRotation.postgre_sql_single_user(
+                vpc=vpc,
+                vpc_subnets=subnets,
+                security_groups=[self.rotation_security_group],
+                exclude_characters=_PUNCTUATION,
+            ),
+        )
+        return secret
+
+    def _client_connect_policy(self, app_db_user: str) -> iam.ManagedPolicy:
+        """What `proxy.grant_connect(fn, user)` would add to each function, as one managed policy
+        owned by this stack: the ARN split happens here, not across stacks (cfn-lint E1022 on
+        Fn::Split over an imported value), and the consumers only reference its ARN."""
         proxy_resource_id = Fn.select(6, Fn.split(":", self.proxy.db_proxy_arn))
-        self.connect_policy = iam.ManagedPolicy(
+        return iam.ManagedPolicy(
             self,
             "ConnectPolicy",
-            description=f"rds-db:connect through the proxy as {config.app_db_user} only",
+            description=f"rds-db:connect through the proxy as {app_db_user} only",
             statements=[
                 iam.PolicyStatement(
                     actions=["rds-db:connect"],
-                    resources=[_dbuser_arn(self, proxy_resource_id, config.app_db_user)],
+                    resources=[_dbuser_arn(self, proxy_resource_id, app_db_user)],
                 )
             ],
         )
