@@ -72,7 +72,17 @@ class Proxy(Construct):
                 key=key,
                 app_db_user=config.app_db_user,
             )
-        self.proxy = rds.DatabaseProxy(
+        self.proxy = self._proxy(instance, vpc, subnets, config)
+        self.connect_policy = self._client_connect_policy(config.app_db_user)
+
+    def _proxy(
+        self,
+        instance: rds.DatabaseInstance,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        config: ProxyConfig,
+    ) -> rds.DatabaseProxy:
+        proxy = rds.DatabaseProxy(
             self,
             "Proxy",
             proxy_target=rds.ProxyTarget.from_instance(instance),
@@ -92,8 +102,8 @@ class Proxy(Construct):
             borrow_timeout=Duration.seconds(config.borrow_timeout_s),
             idle_client_timeout=Duration.seconds(config.idle_client_timeout_s),
         )
-        self.proxy.node.add_dependency(instance)
-        self.connect_policy = self._client_connect_policy(config.app_db_user)
+        proxy.node.add_dependency(instance)
+        return proxy
 
     def _grant_iam_login(self, instance: rds.DatabaseInstance, app_db_user: str) -> None:
         """End-to-end IAM: the proxy signs in as the app user with its own role."""
