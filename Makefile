@@ -24,7 +24,7 @@ PY_STAMP := $(VENV)/.installed
 FAST_TESTS := not integration and not bench and not bundling
 NODE_STAMP := node_modules/.installed
 
-.PHONY: help setup synth test check lint typecheck fmt snapshot-update lock lock-upgrade unit integration bench drill budget diff deploy destroy smoke burst rds-ca clean
+.PHONY: docs help setup synth test check lint typecheck fmt snapshot-update lock lock-upgrade unit integration bench drill budget diff deploy destroy smoke burst rds-ca clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -85,6 +85,9 @@ bench: setup ## Burst lab on local PostgreSQL + PgBouncer (BENCH_ARGS="--concurr
 
 drill: setup ## Fault drills under load: 5 faults, ledger checked (DRILL_ARGS="--faults pg-restart")
 	$(BIN)/python -m bench.drill $(DRILL_ARGS)
+
+docs: setup ## Regenerate README.md's configuration and budget tables from stacks/config.py and cdk.json
+	$(BIN)/python -m stacks.config_doc
 
 budget: setup ## Print the connection and timeout budget of ENV
 	$(BIN)/python -m stacks.loader $(ENV_ARG)

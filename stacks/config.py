@@ -118,7 +118,10 @@ class ProjectConfig:
         pattern=_SERVICE_NAME,
         pattern_help="lower-case letters and digits, 2..30",
     )
-    default_env: str = setting("Environment used when none is given (`-c env=` / `ENV=`)")
+    default_env: str = setting(
+        "Environment used when none is given (`-c env=` / `ENV=`)",
+        pattern_help="a key of context.environments",
+    )
 
     @property
     def metrics_namespace(self) -> str:
@@ -138,7 +141,9 @@ class NetworkConfig:
         pattern_help="an AZ name such as eu-west-1a",
         note="exactly `max_azs` distinct names of one region",
     )
-    vpc_cidr: str = setting("VPC CIDR", check=_cidr_check)
+    vpc_cidr: str = setting(
+        "VPC CIDR", check=_cidr_check, pattern_help="an IPv4 CIDR, prefix /16../24"
+    )
     nat_gateways: int = setting(
         "0: isolated subnets only; > 0 adds public + NAT egress subnets", range=(0, 3)
     )
@@ -300,7 +305,10 @@ class MonitoringConfig:
     """Alarm policy and destinations: shares and counts; thresholds derive from the budget."""
 
     alarm_email: str | None = setting(
-        "E-mail subscribed to the alarm topic", default=None, check=_email_check
+        "E-mail subscribed to the alarm topic",
+        default=None,
+        check=_email_check,
+        pattern_help="an e-mail address",
     )
     alarm_topic_arn: str | None = setting(
         "Existing SNS topic (chat, paging) that alarms notify too",
@@ -312,30 +320,45 @@ class MonitoringConfig:
         "Refuse to deploy (make deploy / make preflight) without alarm_email or alarm_topic_arn",
         default=False,
     )
-    period_seconds: int = setting("Alarm and dashboard period", default=60, check=_period_check)
+    period_seconds: int = setting(
+        "Alarm and dashboard period",
+        default=60,
+        check=_period_check,
+        pattern_help="10, 30 or a multiple of 60",
+    )
     db_connections_alarm_percent: int = setting(
         "DB connections alarm, % of max_connections",
         default=90,
         range=(1, 100),
         note="> proxy.max_connections_percent",
     )
-    db_connections_evaluation_periods: int = setting("Periods", default=3, range=(1, 100))
+    db_connections_evaluation_periods: int = setting(
+        "Periods the DB connections alarm evaluates", default=3, range=(1, 100)
+    )
     pool_saturation_percent: int = setting(
         "Proxy pool alarm, % of the proxy's connection ceiling", default=90, range=(1, 100)
     )
-    pool_saturation_evaluation_periods: int = setting("Periods", default=5, range=(1, 100))
+    pool_saturation_evaluation_periods: int = setting(
+        "Periods the pool alarm evaluates", default=5, range=(1, 100)
+    )
     pinned_connections_threshold: int = setting(
         "Session-pinned server connections tolerated", default=5, range=(0, 10_000)
     )
-    pinned_evaluation_periods: int = setting("Periods", default=5, range=(1, 100))
+    pinned_evaluation_periods: int = setting(
+        "Periods the pinning alarm evaluates", default=5, range=(1, 100)
+    )
     borrow_latency_ms_threshold: int = setting(
         "Average connection borrow latency that alarms (ms)", default=100, range=(1, 120_000)
     )
-    borrow_latency_evaluation_periods: int = setting("Periods", default=3, range=(1, 100))
+    borrow_latency_evaluation_periods: int = setting(
+        "Periods the borrow-latency alarm evaluates", default=3, range=(1, 100)
+    )
     proxy_availability_percent: float = setting(
         "Proxy availability below this alarms", default=100.0, range=(1, 100)
     )
-    proxy_availability_evaluation_periods: int = setting("Periods", default=2, range=(1, 100))
+    proxy_availability_evaluation_periods: int = setting(
+        "Periods the availability alarm evaluates", default=2, range=(1, 100)
+    )
     lambda_throttles_threshold: int = setting(
         "Throttled invocations per period", default=1, range=(1, 1_000_000)
     )
@@ -347,11 +370,17 @@ class MonitoringConfig:
         default=5,
         range=(1, 1_000_000),
     )
-    lambda_evaluation_periods: int = setting("Periods", default=1, range=(1, 100))
+    lambda_evaluation_periods: int = setting(
+        "Periods the function and 5xx alarms evaluate", default=1, range=(1, 100)
+    )
     db_cpu_percent: int = setting("DB CPU alarm", default=80, range=(1, 100))
-    db_cpu_evaluation_periods: int = setting("Periods", default=5, range=(1, 100))
+    db_cpu_evaluation_periods: int = setting(
+        "Periods the CPU alarm evaluates", default=5, range=(1, 100)
+    )
     free_storage_gib: float = setting("DB free-storage floor", default=2.0, range=(0.1, 65_536))
-    free_storage_evaluation_periods: int = setting("Periods", default=1, range=(1, 100))
+    free_storage_evaluation_periods: int = setting(
+        "Periods the storage alarm evaluates", default=1, range=(1, 100)
+    )
 
     @property
     def has_destination(self) -> bool:
