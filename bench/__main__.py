@@ -90,6 +90,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             f"({DEFAULT_AUTH_MODEL})"
         ),
     )
+    parser.add_argument(
+        "--pooler-min-pool",
+        type=int,
+        default=None,
+        help="PgBouncer min_pool_size: server connections kept open, like RDS Proxy's idle "
+        f"pool ({S.POOLER_MIN_POOL})",
+    )
     parser.add_argument("--seed", type=int, default=42, help="random seed of the request mix")
     parser.add_argument("--out", type=Path, default=S.RESULTS_DIR, help="output directory")
     parser.add_argument("--no-chart", action="store_true", help="skip latest.png")
@@ -167,6 +174,7 @@ def build_settings(args: argparse.Namespace) -> S.BenchSettings:
         fair_warmup_s=fair_warmup,
         fair_rounds=fair_rounds,
         auth_model=args.auth,
+        pooler_min_pool=S.POOLER_MIN_POOL if args.pooler_min_pool is None else args.pooler_min_pool,
     )
 
 

@@ -25,7 +25,10 @@ P99_GOAL = 1.5
 
 def _scenario_compact(sc: dict[str, Any]) -> dict[str, Any]:
     cpu = sc.get("cpu") or {}
+    # A run with failures keeps its timeline: when they happened and PgBouncer's queue then.
+    keep = sum(sc["errors"].values()) > 0 and "timeline" in sc
     return {
+        "timeline": sc["timeline"] if keep else None,
         "name": sc["name"],
         "concurrency": sc["concurrency"],
         "requests": sc["requests"],

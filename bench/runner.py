@@ -52,6 +52,10 @@ class Prepared:
     machine: dict[str, Any]
 
 
+def pooler_settings(cfg: S.BenchSettings) -> dict[str, str]:
+    return {"min_pool_size": str(cfg.pooler_min_pool)} if cfg.pooler_min_pool else {}
+
+
 def burst_shape(concurrency: int, cfg: S.BenchSettings) -> Shape:
     start = ramp_start_environments(concurrency, S.SEED_START_RPS, S.SEED_HOLD_RPS)
     return Shape(
@@ -164,15 +168,16 @@ class Bench:
         cfg = self.config
         shape = fair_shape(cfg)
         rounds = []
-        for index, name in enumerate(cfg.fair_order):
-            tag = f"fair {index + 1}/{len(cfg.fair_order)}"
-            run = self._run_named(pg, prepared, name, shape, tag=tag)
-            rounds.append(run)
-            warm, _, _ = run.measured(cfg.fair_warmup_s)
-            self.progress.line(
-                f"[fair {name}] round {index + 1}: {len(warm)} warm requests after the "
-                f"warm-up, p99 {rounded(percentile(warm, 99))} ms"
-            )
+        # One PgBouncer for every pooled round, as one long-lived proxy serves the functions:
+        # a fresh pooler per round measured its pool growing (a server login is ~15 ms and
+        # PgBouncer opens one at a time), not the warm path.
+        with self._bouncer(pg, shape.concurrency) as bouncer:
+            for index, name in enumerate(cfg.fair_order):
+                tag = f"fair {index + 1}/{len(cfg.fair_order)}"
+                run = self._run_named(pg, prepared, name, shape, tag=tag, bouncer=bouncer)
+                rounds.append(run)
+                self._fair_line(name, index, run)
+        drain(pg, cfg.proxy.app_db_user)
         return {
             "concurrency": cfg.fair_concurrency,
             "rate_rps": round(cfg.hold_rps, 1),
@@ -187,26 +192,45 @@ class Bench:
             ),
         }
 
+    def _bouncer(self, pg: LocalPostgres, concurrency: int) -> LocalPgBouncer:
+        cfg, model = self.config, self.config.proxy
+        return LocalPgBouncer(
+            pg,
+            pool_size=cfg.pool_size,
+            pool_mode="transaction",
+            max_client_conn=max(5000, concurrency * 2),
+            borrow_timeout_s=model.borrow_timeout_s,
+            idle_client_timeout_s=model.idle_client_timeout_s,
+            extra_settings=pooler_settings(cfg),
+        )
+
+    def _fair_line(self, name: str, index: int, run: ScenarioRun) -> None:
+        warm, _, _ = run.measured(self.config.fair_warmup_s)
+        self.progress.line(
+            f"[fair {name}] round {index + 1}: {len(warm)} warm requests after the warm-up, "
+            f"p99 {rounded(percentile(warm, 99))} ms, peak server connections "
+            f"{max((c for _, c in run.samples), default=0)}"
+        )
+
     def _run_named(
         self, pg: LocalPostgres, prepared: Prepared, name: str, shape: Shape, *,
-        tag: str | None = None,
+        tag: str | None = None, bouncer: LocalPgBouncer | None = None,
     ) -> ScenarioRun:  # fmt: skip
-        """One scenario: through a fresh PgBouncer when pooled, then drain the server."""
-        cfg, model = self.config, self.config.proxy
+        """One scenario: through PgBouncer when pooled (a fresh one unless given), then drain.
+
+        A given PgBouncer (the fair comparison's) is long-lived like a deployed proxy: its
+        warm server connections stay open between rounds, so no drain after its rounds.
+        """
         if name != S.MODULE_POOLED:
             run = self._scenario(pg, prepared.direct, prepared, name, shape, bouncer=None, tag=tag)
+        elif bouncer is not None:
+            pooled = prepared.direct.via(bouncer.host, bouncer.port)
+            return self._scenario(pg, pooled, prepared, name, shape, bouncer=bouncer, tag=tag)
         else:
-            with LocalPgBouncer(
-                pg,
-                pool_size=cfg.pool_size,
-                pool_mode="transaction",
-                max_client_conn=max(5000, shape.concurrency * 2),
-                borrow_timeout_s=model.borrow_timeout_s,
-                idle_client_timeout_s=model.idle_client_timeout_s,
-            ) as bouncer:
-                pooled = prepared.direct.via(bouncer.host, bouncer.port)
-                run = self._scenario(pg, pooled, prepared, name, shape, bouncer=bouncer, tag=tag)
-        drain(pg, model.app_db_user)
+            with self._bouncer(pg, shape.concurrency) as fresh:
+                pooled = prepared.direct.via(fresh.host, fresh.port)
+                run = self._scenario(pg, pooled, prepared, name, shape, bouncer=fresh, tag=tag)
+        drain(pg, self.config.proxy.app_db_user)
         return run
 
     def _scenario(
@@ -288,6 +312,7 @@ class Bench:
             "per_environment_interval_s": round(concurrency / cfg.hold_rps, 4),
             "postgres_max_connections": cfg.max_connections,
             "pool_size": cfg.pool_size,
+            "pooler_min_pool": cfg.pooler_min_pool,
             "pool_k": cfg.pool_k,
             "workers": cfg.workers,
             "seed": cfg.seed,

@@ -49,6 +49,7 @@ PRESETS: dict[str, dict[str, object]] = {
 # pooled, direct (ABBA) so a drift in machine load weighs on both paths alike.
 # Four rounds per path (ABBA ABBA, 8 x 12 s): the verdict is the median of the four
 # back-to-back pairs' p99 ratios, so one round disturbed by another job cannot flip it.
+POOLER_MIN_POOL = 0
 FAIR_CONCURRENCY = 60
 FAIR_DURATION_S = 12.0
 FAIR_WARMUP_S = 3.0
@@ -115,7 +116,10 @@ class BenchSettings:
     auth_model: str = DEFAULT_AUTH_MODEL  # bench.auth: iam-like or scram-4096
     # A sweep (--concurrency 500,1000,...) runs every level; () means just ``concurrency``.
     levels: tuple[int, ...] = ()
-    repeat: int = 1  # passes per level; the report gives each figure's median and spread
+    repeat: int = 1
+    # PgBouncer min_pool_size: server connections it keeps open (RDS Proxy keeps an idle pool,
+    # MaxIdleConnectionsPercent); 0 = PgBouncer's default, grow only on demand.
+    pooler_min_pool: int = 0  # passes per level; the report gives each figure's median and spread
 
     @property
     def concurrency_levels(self) -> tuple[int, ...]:

@@ -59,6 +59,7 @@ class DrillEnvironment:
         self.attempts: list[Attempt] = []
         self.acks: list[Ack] = []
         self.abandoned: list[str] = []
+        self.unclassified: list[str] = []  # messages of failures no cause matched (a few)
 
     def close(self) -> None:
         self.db.close()
@@ -70,6 +71,13 @@ class DrillEnvironment:
         if self.pending is not None or self.rng.random() < self.create_share:
             return self._create()
         return self._read()
+
+    def _cause(self, exc: Exception) -> str:
+        cause = classify_cause(exc)
+        if cause == "other" and len(self.unclassified) < 3:
+            chain = [exc, exc.__cause__ or exc.__context__]
+            self.unclassified.append(" <- ".join(f"{type(e).__name__}: {e}" for e in chain if e))
+        return cause
 
     def _create(self) -> str:
         if self.pending is None:
@@ -83,7 +91,7 @@ class DrillEnvironment:
         try:
             result = service.create_order(self.db, parse_create_order(body))
         except Exception as exc:
-            cause = classify_cause(exc)
+            cause = self._cause(exc)
             status = exc.status if isinstance(exc, OrdersError) else 500
             self.attempts.append((started, _now(), "create", cause, status, attempt))
             retryable = status >= 500 and attempt < self.max_attempts
@@ -112,7 +120,7 @@ class DrillEnvironment:
                 service.list_orders(self.db, ListOrders(customer_id=customer, limit=parse_limit(5)))
         except Exception as exc:
             status = exc.status if isinstance(exc, OrdersError) else 500
-            self.attempts.append((started, _now(), op, classify_cause(exc), status, 1))
+            self.attempts.append((started, _now(), op, self._cause(exc), status, 1))
             raise
         self.attempts.append((started, _now(), op, "ok", 200, 1))
         return op
@@ -126,6 +134,7 @@ class DrillEnvironment:
             "abandoned": self.abandoned,
             "pending": None if self.pending is None else self.pending[0]["idempotency_key"],
             "tokens": self.tokens,
+            "unclassified": self.unclassified,
             "connects": self.db.connects,
             "retries": self.db.retries,
         }

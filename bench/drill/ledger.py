@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,10 +93,17 @@ def recovery(attempts: Attempts, *, fault_start: float, fault_end: float, baseli
         t += STEP_S
     return {
         "to_first_success": round(min(first) - fault_start, 2) if first else None,
+        "longest_gap_without_success": _longest_gap(ends, fault_start, run_end),
         "to_old_throughput": back,
         "fault_duration": round(fault_end - fault_start, 2),
         "baseline_ok_per_s": round(baseline, 1),
     }
+
+
+def _longest_gap(ends: list[float], start: float, end: float) -> float:
+    """The longest time without any successful completion from ``start`` to ``end``."""
+    points = [start, *(t for t in ends if start <= t <= end), end]
+    return round(max(b - a for a, b in itertools.pairwise(points)), 2)
 
 
 def timeline(attempts: Attempts, end_s: float) -> dict[str, Any]:

@@ -206,6 +206,9 @@ class Drill:
             "failed_requests": failures,
             "failed_requests_total": sum(failures.values()),
             "failed_after_fault": attempts.failures(since=start),
+            "unclassified_failures_sample": [
+                m for extra in outcome.extras for m in extra["unclassified"]
+            ][:5],
             "recovery_s": recovery(attempts, fault_start=start, fault_end=end,
                                    baseline_from=cfg.ramp_s + 1.0, run_end=cfg.duration_s),
             "peak_server_connections": max((c for _, c in outcome.samples), default=0),
