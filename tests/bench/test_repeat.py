@@ -6,7 +6,7 @@ from typing import Any
 
 from bench import settings as S
 from bench.__main__ import build_settings, parse_args
-from bench.repeat import compact, repeat_summary, sweep_summary
+from bench.repeat import compact, fair_verdict, repeat_summary, sweep_summary
 from bench.report import repeat_lines, sweep_lines
 
 
@@ -90,3 +90,10 @@ def test_concurrency_takes_a_list_for_a_sweep_and_repeat_is_checked() -> None:
 def test_markdown_of_a_single_run_has_no_repeat_section() -> None:
     assert repeat_lines({}) == []
     assert sweep_lines({}) == []
+
+
+def test_fair_verdict_is_given_only_when_every_pair_agrees() -> None:
+    assert fair_verdict([1.1, 1.4, 0.9]) == "PASS"
+    assert fair_verdict([1.6, 2.4]) == "MISS"
+    assert fair_verdict([1.2, 2.1, 1.4]) == "UNRESOLVED"
+    assert fair_verdict([]) is None
