@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -23,6 +23,9 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
+from stacks import metric_catalog as mc
+from stacks import outputs as out
+from stacks.aws_facts import CFN_DEPLOYABLE_STATES
 from stacks.loader import environment_names, load
 
 if TYPE_CHECKING:
@@ -32,21 +35,14 @@ if TYPE_CHECKING:
     from types_boto3_cloudwatch.type_defs import MetricDataQueryTypeDef
     from types_boto3_lambda.client import LambdaClient
 
-DATA_OUTPUTS = ("ProxyEndpoint", "ProxyName", "DbInstanceIdentifier")
+# The outputs smoke and burst need (stacks/outputs.py names them).
+DATA_OUTPUTS = out.DATA_OUTPUTS
 SERVICE_OUTPUTS = (
-    "ApiUrl",
-    "OrdersFunctionName",
-    "OrdersApiFunctionName",
-    "MigrationFunctionName",
+    out.API_URL,
+    out.DIRECT_FUNCTION_NAME,
+    out.API_FUNCTION_NAME,
+    out.MIGRATION_FUNCTION_NAME,
 )
-# Stack states whose outputs describe what is deployed.
-_USABLE_STATES = {
-    "CREATE_COMPLETE",
-    "UPDATE_COMPLETE",
-    "UPDATE_ROLLBACK_COMPLETE",
-    "IMPORT_COMPLETE",
-    "IMPORT_ROLLBACK_COMPLETE",
-}
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _AUTH_ERRORS = {
     "ExpiredToken",
@@ -79,15 +75,21 @@ class Clients:
     credentials: ReadOnlyCredentials | None = None
 
 
-def make_clients(
-    region: str | None,
-    profile: str | None,
-    *,
-    max_pool_connections: int = 10,
-    lambda_attempts: int = 3,
-    read_timeout_s: int = 70,
-) -> Clients:
-    """Clients for the default credential chain; raise OpsError for what the user must fix."""
+@dataclass(frozen=True)
+class Session:
+    """A boto3 session whose region and credentials were checked."""
+
+    session: boto3.Session
+    region: str
+    credentials: ReadOnlyCredentials
+
+
+# Read-only calls: short timeouts, botocore's standard retries.
+BASE_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard"})
+
+
+def open_session(region: str | None, profile: str | None) -> Session:
+    """The default credential chain; raise OpsError for what the user must fix."""
     try:
         session = boto3.Session(region_name=region, profile_name=profile)
     except ProfileNotFound as exc:
@@ -103,19 +105,32 @@ def make_clients(
             "no AWS credentials found: configure a profile (aws configure / aws sso login), "
             "pass --profile or set AWS_PROFILE"
         )
-    base = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard"})
+    return Session(session, resolved, credentials.get_frozen_credentials())
+
+
+def make_clients(
+    region: str | None,
+    profile: str | None,
+    *,
+    max_pool_connections: int = 10,
+    lambda_attempts: int = 3,
+    read_timeout_s: int = 70,
+) -> Clients:
+    """Clients for the default credential chain; raise OpsError for what the user must fix."""
+    opened = open_session(region, profile)
     invoke = Config(
         connect_timeout=5,
         read_timeout=read_timeout_s,
         max_pool_connections=max_pool_connections,
         retries={"mode": "standard", "total_max_attempts": lambda_attempts},
     )
+    session = opened.session
     return Clients(
-        region=resolved,
-        cloudformation=session.client("cloudformation", config=base),
+        region=opened.region,
+        cloudformation=session.client("cloudformation", config=BASE_CONFIG),
         lambda_=session.client("lambda", config=invoke),
-        cloudwatch=session.client("cloudwatch", config=base),
-        credentials=credentials.get_frozen_credentials(),
+        cloudwatch=session.client("cloudwatch", config=BASE_CONFIG),
+        credentials=opened.credentials,
     )
 
 
@@ -156,33 +171,57 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 @dataclass(frozen=True)
 class Outputs:
-    """The stack outputs the scripts rely on (names fixed by the stacks)."""
+    """The stack outputs the scripts rely on (keys in stacks/outputs.py)."""
 
     proxy_endpoint: str
     proxy_name: str
     db_instance_identifier: str
     api_url: str
-    orders_function: str
-    orders_api_function: str
+    direct_function: str
+    api_function: str
     migration_function: str
 
 
-def _stack_outputs(cfn: CloudFormationClient, name: str, region: str) -> dict[str, str]:
+@dataclass(frozen=True)
+class StackState:
+    """A deployed stack: its status and outputs."""
+
+    name: str
+    status: str
+    outputs: Mapping[str, str]
+
+    @property
+    def deployable(self) -> bool:
+        """Its outputs describe what is deployed and a deploy can update it."""
+        return self.status in CFN_DEPLOYABLE_STATES.value
+
+
+def describe_stack(cfn: CloudFormationClient, name: str) -> StackState | None:
+    """The stack called `name`, or None when it does not exist in the client's region."""
     try:
         stacks = cfn.describe_stacks(StackName=name)["Stacks"]
     except ClientError as exc:
         error = exc.response.get("Error", {})
         if error.get("Code") == "ValidationError" and "does not exist" in error.get("Message", ""):
-            raise OpsError(
-                f"stack {name} not found in {region}: deploy it (make deploy) "
-                "or pick the region it lives in (--region / AWS_REGION)"
-            ) from None
+            return None
         raise
     stack = stacks[0]
-    status = stack["StackStatus"]
-    if status not in _USABLE_STATES:
-        raise OpsError(f"stack {name} in {region} is {status}: wait for or fix the deployment")
-    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    found = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    return StackState(name, stack["StackStatus"], found)
+
+
+def _stack_outputs(cfn: CloudFormationClient, name: str, region: str) -> Mapping[str, str]:
+    stack = describe_stack(cfn, name)
+    if stack is None:
+        raise OpsError(
+            f"stack {name} not found in {region}: deploy it (make deploy) "
+            "or pick the region it lives in (--region / AWS_REGION)"
+        )
+    if not stack.deployable:
+        raise OpsError(
+            f"stack {name} in {region} is {stack.status}: wait for or fix the deployment"
+        )
+    return stack.outputs
 
 
 def read_outputs(cfn: CloudFormationClient, env: str | None, region: str) -> Outputs:
@@ -199,13 +238,13 @@ def read_outputs(cfn: CloudFormationClient, env: str | None, region: str) -> Out
                 f"stack {stack} has no output {', '.join(missing)}: redeploy it from this checkout"
             )
     return Outputs(
-        proxy_endpoint=data["ProxyEndpoint"],
-        proxy_name=data["ProxyName"],
-        db_instance_identifier=data["DbInstanceIdentifier"],
-        api_url=service["ApiUrl"],
-        orders_function=service["OrdersFunctionName"],
-        orders_api_function=service["OrdersApiFunctionName"],
-        migration_function=service["MigrationFunctionName"],
+        proxy_endpoint=data[out.PROXY_ENDPOINT],
+        proxy_name=data[out.PROXY_NAME],
+        db_instance_identifier=data[out.DB_INSTANCE_IDENTIFIER],
+        api_url=service[out.API_URL],
+        direct_function=service[out.DIRECT_FUNCTION_NAME],
+        api_function=service[out.API_FUNCTION_NAME],
+        migration_function=service[out.MIGRATION_FUNCTION_NAME],
     )
 
 
@@ -233,14 +272,28 @@ def invoke(lambda_client: LambdaClient, function_name: str, event: Mapping[str, 
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """One CloudWatch metric to read; `query_id` must start with a lower-case letter."""
+    """One CloudWatch metric to read, built from the metric catalog (so AWS publishes it like
+    this); `query_id` must start with a lower-case letter."""
 
     query_id: str
     label: str
-    namespace: str
-    name: str
-    dimensions: Mapping[str, str]
-    statistic: str = "Maximum"
+    ref: mc.MetricRef
+
+    @property
+    def namespace(self) -> str:
+        return self.ref.namespace
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+    @property
+    def dimensions(self) -> Mapping[str, str]:
+        return self.ref.dimensions
+
+    @property
+    def statistic(self) -> str:
+        return self.ref.statistic
 
 
 @dataclass
@@ -258,12 +311,21 @@ class Series:
         return max(self.points.values()) if self.points else None
 
 
-def proxy_metric(
-    query_id: str, name: str, proxy_name: str, statistic: str = "Maximum"
-) -> MetricSpec:
-    return MetricSpec(
-        query_id, f"Proxy {name}", "AWS/RDS", name, {"ProxyName": proxy_name}, statistic
-    )
+def proxy_metric(query_id: str, name: str, proxy_name: str) -> MetricSpec:
+    """A whole-proxy metric (dimension set 1) with the catalog's statistic: Sum over the proxy's
+    nodes for connection counts, Average for latencies."""
+    ref = mc.metric(mc.RDS, name, mc.proxy_dimensions(proxy_name))
+    return MetricSpec(query_id, f"Proxy {name}", ref)
+
+
+def instance_metric(query_id: str, name: str, db_instance_identifier: str) -> MetricSpec:
+    ref = mc.metric(mc.RDS, name, {"DBInstanceIdentifier": db_instance_identifier})
+    return MetricSpec(query_id, f"DB {name}", ref)
+
+
+def function_metric(query_id: str, name: str, function_name: str) -> MetricSpec:
+    ref = mc.metric(mc.LAMBDA, name, {"FunctionName": function_name})
+    return MetricSpec(query_id, f"Lambda {name}", ref)
 
 
 def read_metrics(
@@ -315,9 +377,17 @@ def fail(message: str) -> int:
     return 2
 
 
-def run_guarded(
-    clients: Clients | None, build: Callable[[], Clients], body: Callable[[Clients], int]
-) -> int:
+class Regional(Protocol):
+    """Any set of clients bound to one region."""
+
+    @property
+    def region(self) -> str: ...
+
+
+C = TypeVar("C", bound=Regional)
+
+
+def run_guarded(clients: C | None, build: Callable[[], C], body: Callable[[C], int]) -> int:
     """Build clients (unless injected) and run the body; setup problems become one line on
     stderr and exit code 2."""
     try:

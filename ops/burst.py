@@ -21,6 +21,8 @@ from ops.aws import (
     Series,
     add_common_arguments,
     fail,
+    function_metric,
+    instance_metric,
     invoke,
     make_clients,
     proxy_metric,
@@ -128,24 +130,22 @@ def run_burst(
 
 
 def burst_specs(outputs: Outputs) -> list[MetricSpec]:
+    """The side-by-side columns, each read with the statistic the catalog gives it."""
     return [
-        MetricSpec(
-            "conc",
-            "Lambda ConcurrentExecutions",
-            "AWS/Lambda",
-            "ConcurrentExecutions",
-            {"FunctionName": outputs.orders_function},
-        ),
+        function_metric("conc", "ConcurrentExecutions", outputs.direct_function),
         proxy_metric("client", "ClientConnections", outputs.proxy_name),
         proxy_metric("dbconn", "DatabaseConnections", outputs.proxy_name),
-        MetricSpec(
-            "instance",
-            "DB DatabaseConnections",
-            "AWS/RDS",
-            "DatabaseConnections",
-            {"DBInstanceIdentifier": outputs.db_instance_identifier},
-        ),
+        instance_metric("instance", "DatabaseConnections", outputs.db_instance_identifier),
     ]
+
+
+def statistics_note(specs: Sequence[MetricSpec]) -> str:
+    """How each column was aggregated; the proxy publishes one data point per node."""
+    parts = [f"{spec.label} = {spec.statistic}" for spec in specs]
+    return (
+        "per minute: " + ", ".join(parts) + " (proxy totals are summed over the proxy's nodes: "
+        "RDS Proxy publishes its metrics once per node)"
+    )
 
 
 def print_side_by_side(series: dict[str, Series], order: Sequence[str]) -> None:
@@ -197,7 +197,7 @@ class Io:
 
 def burst(clients: Clients, args: argparse.Namespace, io: Io) -> int:
     outputs = read_outputs(clients.cloudformation, args.env, clients.region)
-    fn = outputs.orders_function
+    fn = outputs.direct_function
     plan = (
         f"{args.count} concurrent callers x {args.duration} s of {args.action} against {fn} "
         f"in {clients.region}"
@@ -228,6 +228,7 @@ def burst(clients: Clients, args: argparse.Namespace, io: Io) -> int:
     end = ended.replace(second=0, microsecond=0) + timedelta(minutes=2)
     specs = burst_specs(outputs)
     series = read_metrics(clients.cloudwatch, specs, start=start, end=end)
+    print(statistics_note(specs))
     print_side_by_side(series, [s.query_id for s in specs])
     return 0 if tally.ok else 1
 

@@ -18,6 +18,7 @@ from botocore.awsrequest import AWSRequest
 
 from ops.aws import (
     Clients,
+    MetricSpec,
     OpsError,
     Outputs,
     add_common_arguments,
@@ -120,7 +121,7 @@ def check_orders(
     clients: Clients, outputs: Outputs, report: Report, customer_id: str
 ) -> str | None:
     """create, get and list through the direct-invoke function; returns the new order id."""
-    fn = outputs.orders_function
+    fn = outputs.direct_function
     created = invoke(
         clients.lambda_,
         fn,
@@ -202,7 +203,7 @@ def check_api(
     report.check(
         "api GET orders",
         ok,
-        f"HTTP {response.status}, {len(ids)} order(s) via {outputs.orders_api_function}{hint}"
+        f"HTTP {response.status}, {len(ids)} order(s) via {outputs.api_function}{hint}"
         if ok
         else f"HTTP {response.status}{hint}: {_short(body)}",
     )
@@ -217,13 +218,22 @@ PROXY_METRICS = (
 )
 
 
+def metric_specs(outputs: Outputs) -> list[MetricSpec]:
+    """The proxy metrics smoke prints, each with the statistic the catalog gives it."""
+    return [proxy_metric(qid, name, outputs.proxy_name) for qid, name in PROXY_METRICS]
+
+
 def print_metrics(clients: Clients, outputs: Outputs, now: datetime) -> None:
-    specs = [proxy_metric(qid, name, outputs.proxy_name) for qid, name in PROXY_METRICS]
+    specs = metric_specs(outputs)
     series = read_metrics(clients.cloudwatch, specs, start=now - METRIC_WINDOW, end=now)
-    print(f"\nProxy {outputs.proxy_name}: latest 1-minute maximum in the last 15 minutes")
-    for qid, name in PROXY_METRICS:
+    print(
+        f"\nProxy {outputs.proxy_name}: latest 1-minute value in the last 15 minutes "
+        "(counts summed over the proxy's nodes, latency averaged)"
+    )
+    for spec in specs:
+        qid, name = spec.query_id, spec.name
         latest = series[qid].latest()
-        unit = " us" if name == "DatabaseConnectionsBorrowLatency" else ""
+        unit = " us" if spec.ref.fact.unit == "Microseconds" else ""
         value = (
             f"{latest[1]:g}{unit} at {latest[0]:%H:%M} UTC"
             if latest

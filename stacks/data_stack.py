@@ -7,6 +7,7 @@ from typing import Any
 from aws_cdk import CfnOutput, CfnResource, Fn, RemovalPolicy, Stack
 from constructs import Construct
 
+from stacks import outputs
 from stacks.budget import data_summary
 from stacks.components.database import Database
 from stacks.components.encryption import DataKey
@@ -81,9 +82,11 @@ class DataStack(Stack):
         _pin_logical_id(self.database.instance, STATEFUL_LOGICAL_IDS["instance"])
         _pin_logical_id(self.proxy.proxy, STATEFUL_LOGICAL_IDS["proxy"])
 
-        CfnOutput(self, "ProxyEndpoint", value=self.proxy.proxy.endpoint)
-        CfnOutput(self, "ProxyName", value=self.proxy.proxy.db_proxy_name)
-        CfnOutput(self, "DbInstanceIdentifier", value=self.database.instance.instance_identifier)
+        CfnOutput(self, outputs.PROXY_ENDPOINT, value=self.proxy.proxy.endpoint)
+        CfnOutput(self, outputs.PROXY_NAME, value=self.proxy.proxy.db_proxy_name)
+        CfnOutput(
+            self, outputs.DB_INSTANCE_IDENTIFIER, value=self.database.instance.instance_identifier
+        )
 
     @property
     def availability_zones(self) -> list[str]:

@@ -8,6 +8,7 @@ from typing import Any
 from aws_cdk import Aws, CfnOutput, Stack
 from constructs import Construct
 
+from stacks import outputs
 from stacks.components.api import Api
 from stacks.components.bundling import lambda_code
 from stacks.components.functions import RUNTIME, Functions
@@ -109,14 +110,16 @@ class ServiceStack(Stack):
             fn.node.add_dependency(self.migration.resource)
 
     def _outputs(self) -> None:
-        CfnOutput(self, "ApiUrl", value=self.api.url)
-        CfnOutput(self, "OrdersFunctionName", value=self.functions.direct.function_name)
-        CfnOutput(self, "OrdersApiFunctionName", value=self.functions.api.function_name)
-        CfnOutput(self, "MigrationFunctionName", value=self.migration.function.function_name)
-        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+        CfnOutput(self, outputs.API_URL, value=self.api.url)
+        CfnOutput(self, outputs.DIRECT_FUNCTION_NAME, value=self.functions.direct.function_name)
+        CfnOutput(self, outputs.API_FUNCTION_NAME, value=self.functions.api.function_name)
+        CfnOutput(
+            self, outputs.MIGRATION_FUNCTION_NAME, value=self.migration.function.function_name
+        )
+        CfnOutput(self, outputs.ALARM_TOPIC_ARN, value=self.monitoring.topic.topic_arn)
         CfnOutput(
             self,
-            "DashboardUrl",
+            outputs.DASHBOARD_URL,
             value=(
                 f"https://{Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region={Aws.REGION}"
                 f"#dashboards:name={self.monitoring.dashboard.dashboard_name}"

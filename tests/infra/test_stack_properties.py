@@ -12,6 +12,15 @@ from infra_support import Synthesized
 from stacks.aws_facts import HTTP_API_MAX_INTEGRATION_TIMEOUT_S
 from stacks.budget import connection_budget
 from stacks.data_stack import STATEFUL_LOGICAL_IDS
+from stacks.outputs import (
+    ALARM_TOPIC_ARN,
+    API_FUNCTION_NAME,
+    DASHBOARD_URL,
+    DATA_OUTPUTS,
+    DIRECT_FUNCTION_NAME,
+    MIGRATION_FUNCTION_NAME,
+    SERVICE_OUTPUTS,
+)
 from tests.fixture_config import APP_NAME, LARGE, SMALL
 
 pytestmark = pytest.mark.infra
@@ -72,20 +81,15 @@ def test_stack_ids_follow_the_environment(synth: Synthesized, env_name: str) -> 
 def test_outputs_the_ops_scripts_depend_on(synth: Synthesized) -> None:
     data_outputs = synth.data.to_json()["Outputs"]
     service_outputs = synth.service.to_json()["Outputs"]
-    assert {"ProxyEndpoint", "ProxyName", "DbInstanceIdentifier"} <= set(data_outputs)
-    assert set(service_outputs) >= {
-        "ApiUrl",
-        "OrdersFunctionName",
-        "OrdersApiFunctionName",
-        "MigrationFunctionName",
-    }
+    assert set(DATA_OUTPUTS) <= set(data_outputs)
+    assert set(SERVICE_OUTPUTS) <= set(service_outputs)
     fns = {
         r["Properties"]["Handler"]: lid
         for lid, r in synth.service.find_resources("AWS::Lambda::Function").items()
     }
-    assert service_outputs["OrdersFunctionName"]["Value"] == {"Ref": fns[DIRECT]}
-    assert service_outputs["OrdersApiFunctionName"]["Value"] == {"Ref": fns[API]}
-    assert service_outputs["MigrationFunctionName"]["Value"] == {"Ref": fns[MIGRATE]}
+    assert service_outputs[DIRECT_FUNCTION_NAME]["Value"] == {"Ref": fns[DIRECT]}
+    assert service_outputs[API_FUNCTION_NAME]["Value"] == {"Ref": fns[API]}
+    assert service_outputs[MIGRATION_FUNCTION_NAME]["Value"] == {"Ref": fns[MIGRATE]}
 
 
 # --- network --------------------------------------------------------------------------------
@@ -574,7 +578,7 @@ def test_alarm_topic_is_encrypted_and_tls_only(synth: Synthesized) -> None:
 
 def test_service_stack_outputs_the_dashboard_and_topic(synth: Synthesized) -> None:
     outputs = synth.service.find_outputs("*")
-    assert {"AlarmTopicArn", "DashboardUrl"} <= set(outputs)
+    assert {ALARM_TOPIC_ARN, DASHBOARD_URL} <= set(outputs)
 
 
 def test_powertools_tracer_follows_the_tracing_switch(

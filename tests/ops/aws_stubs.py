@@ -14,6 +14,7 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from ops.aws import Clients
+from stacks import outputs as out
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -67,15 +68,17 @@ def stack_response(
 
 
 DATA_OUTPUTS = {
-    "ProxyEndpoint": f"{PROXY_NAME}.proxy-c1x2y3z4w5v6.{REGION}.rds.amazonaws.com",
-    "ProxyName": PROXY_NAME,
-    "DbInstanceIdentifier": DB_ID,
+    out.PROXY_ENDPOINT: f"{PROXY_NAME}.proxy-c1x2y3z4w5v6.{REGION}.rds.amazonaws.com",
+    out.PROXY_NAME: PROXY_NAME,
+    out.DB_INSTANCE_IDENTIFIER: DB_ID,
 }
 SERVICE_OUTPUTS = {
-    "ApiUrl": API_URL,
-    "OrdersFunctionName": ORDERS_FN,
-    "OrdersApiFunctionName": API_FN,
-    "MigrationFunctionName": MIGRATION_FN,
+    out.API_URL: API_URL,
+    out.DIRECT_FUNCTION_NAME: ORDERS_FN,
+    out.API_FUNCTION_NAME: API_FN,
+    out.MIGRATION_FUNCTION_NAME: MIGRATION_FN,
+    out.ALARM_TOPIC_ARN: f"arn:aws:sns:{REGION}:{ACCOUNT}:PgProxy-dev-Service-AlarmTopic1A2B3C4D",
+    out.DASHBOARD_URL: f"https://{REGION}.console.aws.amazon.com/cloudwatch/home",
 }
 
 

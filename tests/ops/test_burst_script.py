@@ -59,15 +59,16 @@ class FakeIo:
 
 def add_burst_metrics(stub: Stubbed) -> None:
     minute = WINDOW_START
+    # Proxy connection counts are summed over the proxy's nodes (one data point per node).
     specs = [
         ("conc", "Lambda ConcurrentExecutions", "AWS/Lambda", "ConcurrentExecutions",
-         "FunctionName", ORDERS_FN, [0, 3, 2]),
+         "FunctionName", ORDERS_FN, "Maximum", [0, 3, 2]),
         ("client", "Proxy ClientConnections", "AWS/RDS", "ClientConnections",
-         "ProxyName", PROXY_NAME, [0, 3, 2]),
+         "ProxyName", PROXY_NAME, "Sum", [0, 3, 2]),
         ("dbconn", "Proxy DatabaseConnections", "AWS/RDS", "DatabaseConnections",
-         "ProxyName", PROXY_NAME, [2, 2, 2]),
+         "ProxyName", PROXY_NAME, "Sum", [2, 2, 2]),
         ("instance", "DB DatabaseConnections", "AWS/RDS", "DatabaseConnections",
-         "DBInstanceIdentifier", DB_ID, [4, 4]),
+         "DBInstanceIdentifier", DB_ID, "Maximum", [4, 4]),
     ]  # fmt: skip
     stub.cloudwatch.add_response(
         "get_metric_data",
@@ -90,10 +91,10 @@ def add_burst_metrics(stub: Stubbed) -> None:
                             "Dimensions": [{"Name": dim, "Value": value}],
                         },
                         "Period": 60,
-                        "Stat": "Maximum",
+                        "Stat": stat,
                     },
                 }
-                for qid, label, namespace, name, dim, value, _ in specs
+                for qid, label, namespace, name, dim, value, stat, _ in specs
             ],
             "StartTime": WINDOW_START,
             "EndTime": WINDOW_END,
@@ -208,6 +209,8 @@ def test_burst_with_yes_invokes_concurrently_and_prints_side_by_side(
     assert lines[header + 3].split() == ["12:04", "2", "2", "2", "-"]
     assert "peaks: Lambda ConcurrentExecutions 3, Proxy ClientConnections 3" in out
     assert "server connections per concurrent execution: 0.67" in out
+    assert "Proxy DatabaseConnections = Sum" in out
+    assert "summed over the proxy's nodes" in out
 
 
 def test_throttles_and_function_errors_are_counted_not_fatal(

@@ -18,6 +18,7 @@ from botocore.session import Session as BotocoreSession
 from ops import smoke
 from ops.aws import Clients
 from ops.smoke import HttpResponse
+from stacks import outputs as out
 from tests.ops.aws_stubs import (
     ACCESS_KEY,
     API_URL,
@@ -113,6 +114,8 @@ def add_metrics(stub: Stubbed, values: dict[str, list[float]] | None = None) -> 
         "pinned": "DatabaseConnectionsCurrentlySessionPinned",
         "borrow": "DatabaseConnectionsBorrowLatency",
     }
+    # per-node counts are summed; the latency is an average over nodes
+    stats = {q: "Average" if q == "borrow" else "Sum" for q in names}
     values = (
         values
         if values is not None
@@ -136,7 +139,7 @@ def add_metrics(stub: Stubbed, values: dict[str, list[float]] | None = None) -> 
                     "Dimensions": [{"Name": "ProxyName", "Value": PROXY_NAME}],
                 },
                 "Period": 60,
-                "Stat": "Maximum",
+                "Stat": stats[qid],
             },
         }
         for qid, name in names.items()
@@ -314,11 +317,11 @@ def test_missing_stack_is_a_clear_error(
 def test_missing_output_is_a_clear_error(
     stubbed: Stubbed, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    service = {k: v for k, v in SERVICE_OUTPUTS.items() if k != "ApiUrl"}
+    service = {k: v for k, v in SERVICE_OUTPUTS.items() if k != out.API_URL}
     add_stacks(stubbed.cloudformation, service=service)
 
     assert run(stubbed, FakeHttp()) == 2
-    assert "PgProxy-dev-Service has no output ApiUrl" in one_line_error(capsys)
+    assert f"PgProxy-dev-Service has no output {out.API_URL}" in one_line_error(capsys)
 
 
 def test_stack_in_failed_state_is_a_clear_error(
@@ -413,7 +416,7 @@ def test_unreachable_endpoint_suggests_wrong_region(
 
 
 def test_non_https_api_url_is_refused(stubbed: Stubbed, capsys: pytest.CaptureFixture[str]) -> None:
-    add_stacks(stubbed.cloudformation, service={**SERVICE_OUTPUTS, "ApiUrl": "http://x.test/"})
+    add_stacks(stubbed.cloudformation, service={**SERVICE_OUTPUTS, out.API_URL: "http://x.test/"})
     add_migration(stubbed)
     add_direct_calls(stubbed)
 

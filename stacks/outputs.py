@@ -1,0 +1,31 @@
+"""Stack output keys: the contract between the stacks and the ops scripts, spelled once.
+
+The stacks create a CfnOutput under each key; ops/ reads them back from DescribeStacks. A key is
+the output's logical ID in the template, so renaming one is a deliberate change of contract
+(a stack deployed before the rename lacks the new key until it is redeployed).
+"""
+
+from __future__ import annotations
+
+# PgProxy-<env>-Data
+PROXY_ENDPOINT = "ProxyEndpoint"
+PROXY_NAME = "ProxyName"
+DB_INSTANCE_IDENTIFIER = "DbInstanceIdentifier"
+
+# PgProxy-<env>-Service
+API_URL = "ApiUrl"
+DIRECT_FUNCTION_NAME = "DirectFunctionName"
+API_FUNCTION_NAME = "ApiFunctionName"
+MIGRATION_FUNCTION_NAME = "MigrationFunctionName"
+ALARM_TOPIC_ARN = "AlarmTopicArn"
+DASHBOARD_URL = "DashboardUrl"
+
+DATA_OUTPUTS = (PROXY_ENDPOINT, PROXY_NAME, DB_INSTANCE_IDENTIFIER)
+SERVICE_OUTPUTS = (
+    API_URL,
+    DIRECT_FUNCTION_NAME,
+    API_FUNCTION_NAME,
+    MIGRATION_FUNCTION_NAME,
+    ALARM_TOPIC_ARN,
+    DASHBOARD_URL,
+)
