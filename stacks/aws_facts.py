@@ -57,6 +57,12 @@ PERFORMANCE_INSIGHTS_RETENTION_DAYS = Fact(
     "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-rds-dbinstance.html",
     "PerformanceInsightsRetentionPeriod: 7, month * 31 (1..23 months) or 731.",
 )
+STORAGE_AUTOSCALING_MIN_HEADROOM_PERCENT = Fact(
+    10,
+    "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_PIOPS.Autoscaling.html",
+    "The maximum storage threshold must be at least 10 % above the allocated storage, or RDS "
+    "rejects it ('Invalid max storage size'); AWS recommends 26 % to avoid threshold events.",
+)
 DATABASE_INSIGHTS_ADVANCED_MIN_RETENTION_DAYS = Fact(
     465,
     "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_DatabaseInsights.TurningOnAdvanced.html",
@@ -93,3 +99,134 @@ def alarm_arn(*, partition: str, region: str, account: str, name: str) -> str:
     return ALARM_ARN_FORMAT.value.format(
         partition=partition, region=region, account=account, name=name
     )
+
+
+# --- Deploy prerequisites (what `make preflight` asks the account) ------------------------------
+CDK_DEFAULT_QUALIFIER = Fact(
+    "hnb659fds",
+    "https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.DefaultStackSynthesizer.html",
+    "DefaultStackSynthesizer.DEFAULT_QUALIFIER; cdk.json context @aws-cdk/core:bootstrapQualifier "
+    "overrides it.",
+)
+CDK_BOOTSTRAP_VERSION_PARAMETER = Fact(
+    "/cdk-bootstrap/{qualifier}/version",
+    "https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.DefaultStackSynthesizer.html",
+    "SSM parameter holding the bootstrap stack's version (DEFAULT_BOOTSTRAP_STACK_VERSION_SSM_"
+    "PARAMETER); the cloud assembly names the version each stack requires "
+    "(requiresBootstrapStackVersion).",
+)
+CDK_TOOLKIT_STACK_NAME = Fact(
+    "CDKToolkit",
+    "https://docs.aws.amazon.com/cdk/v2/guide/ref-cli-cmd-bootstrap.html",
+    "Default name of the bootstrap stack (cdk.json toolkitStackName / --toolkit-stack-name "
+    "override it).",
+)
+CFN_DEPLOYABLE_STATES = Fact(
+    frozenset(
+        {
+            "CREATE_COMPLETE",
+            "UPDATE_COMPLETE",
+            "UPDATE_ROLLBACK_COMPLETE",
+            "IMPORT_COMPLETE",
+            "IMPORT_ROLLBACK_COMPLETE",
+        }
+    ),
+    "https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_RollbackStack.html",
+    "The 'last known stable state' statuses: a stack in one of them can be updated.",
+)
+CFN_ROLLBACK_COMPLETE_ONLY_DELETE = Fact(
+    "ROLLBACK_COMPLETE",
+    "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/troubleshooting.html",
+    "A stack whose first create rolled back can only be deleted, not updated (botocore's waiters "
+    "treat it as terminal: boto/botocore#1056).",
+    verified=False,
+)
+CFN_CONTINUE_UPDATE_ROLLBACK = Fact(
+    "UPDATE_ROLLBACK_FAILED",
+    "https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ContinueUpdateRollback.html",
+    "ContinueUpdateRollback returns a stack from UPDATE_ROLLBACK_FAILED to "
+    "UPDATE_ROLLBACK_COMPLETE, from where it can be updated again.",
+)
+LAMBDA_CONCURRENCY_QUOTA_CODE = Fact(
+    ("lambda", "L-B99A9384"),
+    "https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html",
+    "Service Quotas code of Lambda 'Concurrent executions' (taken from Service Quotas console "
+    "links; the Lambda page names the quota, not the code).",
+    verified=False,
+)
+LAMBDA_UNRESERVED_FLOOR_RULE = Fact(
+    "min(100, account limit)",
+    "https://docs.aws.amazon.com/lambda/latest/api/API_PutFunctionConcurrency.html",
+    "The API keeps 100 unreserved; accounts with a reduced limit report lower floors (an API "
+    "error 'below its minimum value of [50]'; a limit-10 account leaves nothing to reserve). "
+    "Not documented: inferred from those reports.",
+    verified=False,
+)
+RDS_ENGINE_POSTGRES = Fact(
+    "postgres",
+    "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBEngineVersions.html",
+    "Engine name of RDS for PostgreSQL in the RDS API. No field there says whether RDS Proxy "
+    "supports a version.",
+)
+RDS_STORAGE_GP3 = Fact(
+    "gp3",
+    "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_OrderableDBInstanceOption.html",
+    "StorageType of an orderable option; one option row per storage type.",
+)
+RDS_ACCOUNT_QUOTA_NAMES = Fact(
+    ("DBInstances", "DBSubnetGroups", "DBParameterGroups", "AllocatedStorage"),
+    "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_AccountQuota.html",
+    "DescribeAccountAttributes AccountQuotaName values this app consumes (AllocatedStorage in "
+    "GiB). DBProxies is not a documented name: the proxy quota comes from Service Quotas.",
+)
+RDS_PROXY_QUOTA = Fact(
+    20,
+    "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.html#rds-proxy.limitations",
+    "Proxies per account and Region (adjustable); DBProxyQuotaExceededFault when reached.",
+)
+RDS_PROXY_QUOTA_CODE = Fact(
+    ("rds", "L-D94C7EA3"),
+    "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/CHAP_Limits.html",
+    "Service Quotas code of RDS 'Proxies' (default 20 in each Region).",
+)
+VPC_QUOTA = Fact(
+    5,
+    "https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html",
+    "VPCs per Region (adjustable).",
+)
+VPC_QUOTA_CODE = Fact(
+    ("vpc", "L-F678F1CE"),
+    "https://docs.aws.amazon.com/vpc/latest/userguide/amazon-vpc-limits.html",
+    "Service Quotas code of 'VPCs per Region'.",
+)
+AZ_ZONE_TYPE = Fact(
+    "availability-zone",
+    "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeAvailabilityZones.html",
+    "zone-type filter value that leaves out Local Zones and Wavelength Zones.",
+)
+GET_AZS_DEFAULT_SUBNETS = Fact(
+    "default-for-az",
+    "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-getavailabilityzones.html",
+    "Fn::GetAZs returns only the AZs that have a default subnet, unless none has one; the "
+    "DescribeSubnets filter default-for-az finds them. Fewer than max_azs such AZs make "
+    "Fn::Select fail.",
+)
+ALARM_ACTIONS_SAME_REGION = Fact(
+    True,
+    "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html",
+    "An alarm's SNS action must be a topic in the alarm's Region: PutMetricAlarm answers "
+    "'Invalid region ... specified' for another one. Seen in API errors; no AWS page says it.",
+    verified=False,
+)
+SNS_AWS_MANAGED_KEY = Fact(
+    "alias/aws/sns",
+    "https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services",
+    "CloudWatch alarms can publish to an encrypted topic only under a customer managed key whose "
+    "policy lets cloudwatch.amazonaws.com use kms:Decrypt and kms:GenerateDataKey*; the AWS "
+    "managed key's policy cannot be changed.",
+)
+
+
+def lambda_unreserved_floor(account_limit: int) -> int:
+    """Concurrency Lambda keeps unreserved in an account with this limit (see the rule's note)."""
+    return min(LAMBDA_UNRESERVED_MINIMUM.value, account_limit)

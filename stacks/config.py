@@ -23,6 +23,7 @@ from stacks.aws_facts import (
     LOG_RETENTION_DAYS,
     PERFORMANCE_INSIGHTS_RETENTION_DAYS,
     SNS_TOPIC_ARN,
+    STORAGE_AUTOSCALING_MIN_HEADROOM_PERCENT,
 )
 
 # The newest PostgreSQL minors CDK 2.275 names; a pinned minor keeps upgrades deliberate
@@ -170,7 +171,9 @@ class DatabaseConfig:
     )
     allocated_storage_gib: int = setting("gp3 storage at creation", range=(20, 16384))
     max_allocated_storage_gib: int = setting(
-        "Storage autoscaling ceiling", range=(20, 65536), note="≥ allocated_storage_gib"
+        "Storage autoscaling ceiling",
+        range=(22, 65536),
+        note="≥ allocated_storage_gib + 10 % (RDS rejects less)",
     )
     multi_az: bool = setting("Multi-AZ standby")
     backup_retention_days: int = setting("Automated backups", range=(1, 35))
@@ -566,12 +569,21 @@ def parse_environment(project: ProjectConfig, env_name: str, raw: object) -> App
 # --- rules between keys ---------------------------------------------------------------------
 
 
+def min_max_storage_gib(allocated_gib: int) -> int:
+    """The smallest storage-autoscaling ceiling RDS accepts for `allocated_gib` (+10 %)."""
+    headroom = STORAGE_AUTOSCALING_MIN_HEADROOM_PERCENT.value
+    return -(-allocated_gib * (100 + headroom) // 100)
+
+
 def _storage_rule(config: AppConfig, where: str) -> None:
     db = config.database
-    if db.max_allocated_storage_gib < db.allocated_storage_gib:
+    lowest = min_max_storage_gib(db.allocated_storage_gib)
+    if db.max_allocated_storage_gib < lowest:
         raise ConfigError(
             f"{where}.database.max_allocated_storage_gib: value {db.max_allocated_storage_gib} "
-            f"out of range; allowed {db.allocated_storage_gib}..65536 (≥ allocated_storage_gib)"
+            f"out of range; allowed {lowest}..65536 (RDS wants the autoscaling ceiling at least "
+            f"{STORAGE_AUTOSCALING_MIN_HEADROOM_PERCENT.value} % above allocated_storage_gib = "
+            f"{db.allocated_storage_gib}: {STORAGE_AUTOSCALING_MIN_HEADROOM_PERCENT.source})"
         )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from stacks.config import ConfigError
+from stacks.config import ConfigError, min_max_storage_gib
 from stacks.loader import environment_names, from_node, load, read_context
 from tests.fixture_config import APP_NAME, LARGE, SMALL, fixture_context
 
@@ -153,6 +153,14 @@ BAD_VALUES = [
         "vpc_cidr",
         "10.0.0.0/8",
         r"network\.vpc_cidr: value '10\.0\.0\.0/8' is invalid: allowed prefix lengths",
+    ),
+    (
+        "storage-ceiling-too-close",
+        "database",
+        "max_allocated_storage_gib",
+        23,  # allocated 21: RDS wants >= 23.1, i.e. 24
+        r"max_allocated_storage_gib: value 23 out of range; allowed 24\.\.65536 \(RDS wants the "
+        r"autoscaling ceiling at least 10 % above allocated_storage_gib = 21",
     ),
     (
         "bad-class",
@@ -405,3 +413,15 @@ def test_read_context_names_a_broken_file(tmp_path: Any) -> None:
     broken.write_text("{not json")
     with pytest.raises(ConfigError, match=r"cdk\.json: cannot read it as JSON"):
         read_context(broken)
+
+
+@pytest.mark.parametrize(("allocated", "lowest"), [(20, 22), (21, 24), (100, 110), (1000, 1100)])
+def test_storage_ceiling_is_ten_percent_above_allocated(allocated: int, lowest: int) -> None:
+    # AWS: "at least 10% greater": 1000 GiB allocated -> 1100 GiB ceiling at least
+    assert min_max_storage_gib(allocated) == lowest
+    context = _with("database", "allocated_storage_gib", allocated)
+    context["environments"][SMALL]["database"]["max_allocated_storage_gib"] = lowest
+    assert load(SMALL, context).database.max_allocated_storage_gib == lowest
+    context["environments"][SMALL]["database"]["max_allocated_storage_gib"] = lowest - 1
+    with pytest.raises(ConfigError, match="max_allocated_storage_gib"):
+        load(SMALL, context)
