@@ -64,6 +64,7 @@ class BurstOutcome:
     records: list[Record] = field(default_factory=list)
     samples: list[tuple[float, int]] = field(default_factory=list)
     pools: list[PoolSample] = field(default_factory=list)
+    sched: list[tuple[float, float, float]] = field(default_factory=list)
     extras: list[Any] = field(default_factory=list)
     connections_opened: int = 0
     cpu: dict[str, float] | None = None
@@ -162,6 +163,7 @@ class BurstEngine:
                 on_start(outcome.t0)
             results = self._collect(spec, ipc, workers, outcome.t0, sampler)
         outcome.samples, outcome.pools = sampler.samples, sampler.pools
+        outcome.sched = sampler.pgbouncer_sched
         workers_cpu = 0.0
         for payload in results:
             outcome.records.extend(payload["records"])

@@ -46,6 +46,7 @@ def _scenario_compact(sc: dict[str, Any]) -> dict[str, Any]:
         "machine_busy_cores": cpu.get("machine_busy_cores"),
         "pgbouncer_peak_1s_cores": cpu.get("pgbouncer_peak_1s_cores"),
         "bench_clients_cores": cpu.get("bench_clients_cores"),
+        "pgbouncer_runqueue_wait_peak_1s": sc.get("pgbouncer_runqueue_wait_peak_1s"),
     }
 
 
@@ -148,6 +149,9 @@ def sweep_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 "p99_ms": spread([sc["p99_ms"] for sc in pooled]),
                 "pgbouncer_peak_1s_cores": spread([sc["pgbouncer_peak_1s_cores"] for sc in pooled]),
                 "bench_clients_cores": spread([sc["bench_clients_cores"] for sc in pooled]),
+                "pgbouncer_runqueue_wait_peak_1s": spread(
+                    [sc.get("pgbouncer_runqueue_wait_peak_1s") for sc in pooled]
+                ),
                 "other_processes_cores": spread([sc["other_processes_cores"] for sc in pooled]),
             }
         )

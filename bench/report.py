@@ -291,8 +291,9 @@ def sweep_lines(result: dict[str, Any]) -> list[str]:
         "Concurrency sweep, pooled path (median [min-max] over the runs of each level):",
         "",
         "| Envs | Runs with 0 errors | Errors per run | Causes | Throughput (req/s) "
-        "| Peak server conns | Warm p99 ms | PgBouncer 1 s peak | Bench clients | Other |",
-        "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|",
+        "| Peak server conns | Warm p99 ms | PgBouncer CPU (1 s peak) | PgBouncer run-queue wait "
+        "(1 s peak) | Bench clients | Other |",
+        "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in sweep["levels"]:
         causes = ", ".join(f"{k} {v}" for k, v in row["error_causes"].items()) or "-"
@@ -301,6 +302,7 @@ def sweep_lines(result: dict[str, Any]) -> list[str]:
             f"| {', '.join(map(str, row['errors_per_run']))} | {causes} "
             f"| {_cell(row['throughput_rps'])} | {_cell(row['peak_server_connections'])} "
             f"| {_cell(row['p99_ms'])} | {_cell(row['pgbouncer_peak_1s_cores'])} "
+            f"| {_cell(row.get('pgbouncer_runqueue_wait_peak_1s') or {})} "
             f"| {_cell(row['bench_clients_cores'])} | {_cell(row['other_processes_cores'])} |"
         )
     lines += ["", f"Largest N with 0 errors in every run: {sweep['largest_all_zero_errors']}"]

@@ -52,6 +52,7 @@ class ScenarioRun:
     records: list[Record] = field(default_factory=list)
     samples: list[tuple[float, int]] = field(default_factory=list)
     pools: list[tuple[float, int, int, int, int, int, float]] = field(default_factory=list)
+    sched: list[tuple[float, float, float]] = field(default_factory=list)
     connections_opened: int = 0
     wall_s: float = 0.0
     cpu: dict[str, float] | None = None
@@ -109,6 +110,7 @@ class ScenarioRun:
             "pool_k": self.pool_k,
             "wall_s": round(self.wall_s, 1),
             "cpu": self.cpu,
+            "pgbouncer_runqueue_wait_peak_1s": max((r[2] for r in self.sched), default=None),
             "timeline": self.timeline(),
         }
 
@@ -138,6 +140,11 @@ class ScenarioRun:
                             "maxwait_s"],
                 "rows": [list(row) for row in self.pools],
             }  # fmt: skip
+        if self.sched:
+            timeline["pgbouncer_sched"] = {
+                "columns": ["t", "cpu_cores", "runqueue_wait_cores"],
+                "rows": [list(row) for row in self.sched],
+            }
         return timeline
 
 

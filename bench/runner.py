@@ -262,6 +262,7 @@ class Bench:
             records=outcome.records,
             samples=outcome.samples,
             pools=outcome.pools,
+            sched=outcome.sched,
             connections_opened=outcome.connections_opened,
             wall_s=outcome.wall_s,
             cpu=outcome.cpu,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from bench.cpu import process_cpu_s
 from localpg import LocalPgBouncer, LocalPostgres
 
 SAMPLE_INTERVAL_S = 0.025
@@ -37,6 +37,9 @@ class Sampler:
     ) -> None:
         self.samples: list[tuple[float, int]] = []
         self.pools: list[PoolSample] = []
+        # Per ~1 s: (t, PgBouncer's CPU in cores, its run-queue wait in cores): a single-threaded
+        # pooler that waits for a CPU while it has work is starved, not saturated.
+        self.pgbouncer_sched: list[tuple[float, float, float]] = []
         self.pgbouncer_peak: float | None = None if bouncer is None else 0.0
         self._pg, self._role, self._t0 = pg, role, t0
         self._bouncer = bouncer
@@ -54,7 +57,7 @@ class Sampler:
             self._stop.wait(RECONNECT_PAUSE_S)
 
     def _sample(self, conn: psycopg.Connection[Any]) -> None:
-        last_t, last_cpu = time.monotonic(), self._bouncer_cpu()
+        last_t, last = time.monotonic(), self._bouncer_sched()
         while not self._stop.is_set():
             row = conn.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE usename = %s", (self._role,)
@@ -62,15 +65,25 @@ class Sampler:
             now = time.monotonic()
             self.samples.append((now - self._t0, int(row[0]) if row else 0))
             if self._bouncer is not None and now - last_t >= 1.0:
-                cpu = self._bouncer_cpu()
-                if cpu >= last_cpu:  # a restarted PgBouncer starts from 0
-                    use = (cpu - last_cpu) / (now - last_t)
+                sched = self._bouncer_sched()
+                if sched[0] >= last[0]:  # a restarted PgBouncer starts from 0
+                    use = (sched[0] - last[0]) / 1e9 / (now - last_t)
+                    waited = (sched[1] - last[1]) / 1e9 / (now - last_t)
                     self.pgbouncer_peak = max(self.pgbouncer_peak or 0.0, use)
-                last_t, last_cpu = now, cpu
+                    self.pgbouncer_sched.append((round(now - self._t0, 2), round(use, 3),
+                                                 round(waited, 3)))  # fmt: skip
+                last_t, last = now, sched
             self._stop.wait(SAMPLE_INTERVAL_S)
 
-    def _bouncer_cpu(self) -> float:
-        return process_cpu_s(self._bouncer.pid if self._bouncer else None)
+    def _bouncer_sched(self) -> tuple[int, int]:
+        """PgBouncer's time on a CPU and time runnable but waiting for one (ns, schedstat)."""
+        if self._bouncer is None or self._bouncer.pid is None:
+            return 0, 0
+        try:
+            fields = Path(f"/proc/{self._bouncer.pid}/schedstat").read_text().split()
+            return int(fields[0]), int(fields[1])
+        except (OSError, ValueError, IndexError):
+            return 0, 0
 
     def _run_pools(self) -> None:
         bouncer = self._bouncer

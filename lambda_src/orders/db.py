@@ -9,7 +9,7 @@ from typing import Any, Protocol, TypeVar
 
 import psycopg
 
-from orders.errors import DatabaseTimeoutError, DatabaseUnavailableError
+from orders.errors import DatabaseError, DatabaseTimeoutError, DatabaseUnavailableError
 from orders.observability import MetricUnit, logger, metrics
 from orders.settings import DbSettings
 
@@ -200,13 +200,16 @@ class Database:
         it is discarded, and when ``retry_safe`` the operation runs once more on a new connection
         with a new token. Only reads and idempotent writes may pass ``retry_safe=True``: a write
         whose connection died mid-flight may or may not have committed.
+
+        Driver errors do not leave this method: a lost connection is DatabaseUnavailableError,
+        a statement or lock timeout DatabaseTimeoutError, anything else DatabaseError.
         """
         conn = self._connection()
         try:
             return self._attempt(operation, conn)
         except psycopg.Error as exc:
             if not is_connection_lost(conn, exc):
-                raise
+                raise _unexpected(exc) from exc
             self.close()
             if not retry_safe:
                 logger.warning("connection lost during a non-retryable operation: %s", exc)
@@ -221,7 +224,7 @@ class Database:
             if is_connection_lost(conn, exc):
                 self.close()
                 raise DatabaseUnavailableError("the database connection was lost") from exc
-            raise
+            raise _unexpected(exc) from exc
 
     @staticmethod
     def _attempt(operation: Callable[[Connection], T], conn: Connection) -> T:
@@ -231,3 +234,9 @@ class Database:
             raise DatabaseTimeoutError("the database did not answer in time") from exc
         except psycopg.errors.LockNotAvailable as exc:
             raise DatabaseTimeoutError("the database did not answer in time") from exc
+
+
+def _unexpected(exc: psycopg.Error) -> DatabaseError:
+    """A driver error on a live connection (SQL error, missing table...): never retried, and
+    never shown to the caller; callers above this layer see only orders.errors types."""
+    return DatabaseError(getattr(exc, "sqlstate", None))

@@ -42,6 +42,21 @@ class DatabaseUnavailableError(OrdersError):
     code = "ServiceUnavailable"
 
 
+class DatabaseError(OrdersError):
+    """The driver failed for a reason the caller cannot fix (an SQL error, a broken schema).
+
+    The caller sees a generic 500; the SQLSTATE (and, through the exception chain, the driver's
+    message) goes to the log only.
+    """
+
+    status = 500
+    code = "InternalError"
+
+    def __init__(self, sqlstate: str | None) -> None:
+        super().__init__("internal error")
+        self.sqlstate = sqlstate
+
+
 class DatabaseTimeoutError(OrdersError):
     """A statement or lock wait hit the server-side timeout of the app role."""
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import psycopg
 from psycopg import sql
 
+from orders.contract import APP_GROUP_ROLE
 from orders.observability import logger
 from orders.settings import MIGRATIONS_DIR, MigrationSettings
 
@@ -23,9 +24,22 @@ MIGRATION_TABLE = "_yoyo_migration"
 STALE_LOCK_MINUTES = 16
 LOCK_WAIT_S = 30
 
-# What the functions do, and nothing more: read and insert orders. No UPDATE/DELETE/TRUNCATE.
-APP_TABLE_PRIVILEGES = ("SELECT", "INSERT")
-REVOKED_TABLE_PRIVILEGES = ("UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
+# Relations and schemas on which a role (by name) holds privileges granted to it directly.
+_DIRECT_RELATION_GRANTS = """
+SELECT DISTINCT n.nspname, c.relname, c.relkind
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL aclexplode(c.relacl) a
+WHERE a.grantee = (SELECT oid FROM pg_roles WHERE rolname = %s)
+ORDER BY 1, 2
+"""
+_DIRECT_SCHEMA_GRANTS = """
+SELECT DISTINCT n.nspname
+FROM pg_namespace n CROSS JOIN LATERAL aclexplode(n.nspacl) a
+WHERE a.grantee = (SELECT oid FROM pg_roles WHERE rolname = %s)
+ORDER BY 1
+"""
+# What REVOKE calls a relation of each pg_class.relkind; anything not listed is a TABLE.
+_RELATION_KINDS = {"S": "SEQUENCE"}
 
 
 class MigrationError(RuntimeError):
@@ -275,6 +289,8 @@ class RoleManager:
                 )
 
     def _apply_grants(self, app: sql.Identifier) -> None:
+        """CONNECT, membership of the group role (which the SQL migrations grant privileges
+        to), and no privilege granted to the app user directly."""
         user = self.settings.app_user
         db = self.settings.dbname
         if not self._one("SELECT has_database_privilege(%s, %s, 'CONNECT')", (user, db)):
@@ -282,71 +298,123 @@ class RoleManager:
                 "grant-connect",
                 sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(db), app),
             )
-        if not self._one("SELECT has_schema_privilege(%s, 'shop', 'USAGE')", (user,)):
-            self._run("grant-usage", sql.SQL("GRANT USAGE ON SCHEMA shop TO {}").format(app))
-        for privilege in APP_TABLE_PRIVILEGES:
-            if not self._one(
-                "SELECT has_table_privilege(%s, 'shop.orders', %s)", (user, privilege)
-            ):
-                self._run(
-                    f"grant-{privilege.lower()}",
-                    sql.SQL("GRANT {} ON shop.orders TO {}").format(sql.SQL(privilege), app),
-                )
-        for privilege in REVOKED_TABLE_PRIVILEGES:
-            if self._one("SELECT has_table_privilege(%s, 'shop.orders', %s)", (user, privilege)):
-                self._run(
-                    f"revoke-{privilege.lower()}",
-                    sql.SQL("REVOKE {} ON shop.orders FROM {}").format(sql.SQL(privilege), app),
-                )
+        self._apply_group(app)
+        self._revoke_direct_grants(app)
+
+    def _apply_group(self, app: sql.Identifier) -> None:
+        user, group = self.settings.app_user, sql.Identifier(APP_GROUP_ROLE)
+        if self._one("SELECT pg_has_role(%s, %s, 'USAGE')", (user, APP_GROUP_ROLE)):
+            return  # a member that inherits the group's privileges
+        if not self._one("SELECT rolinherit FROM pg_roles WHERE rolname = %s", (user,)):
+            self._run("set-inherit", sql.SQL("ALTER ROLE {} INHERIT").format(app))
+        if self.conn.info.server_version >= 160000:
+            # Since PostgreSQL 16 inheritance is per membership: set it on the grant too.
+            statement = sql.SQL("GRANT {} TO {} WITH INHERIT TRUE").format(group, app)
+        elif self._one("SELECT pg_has_role(%s, %s, 'MEMBER')", (user, APP_GROUP_ROLE)):
+            return  # a member already; INHERIT above makes its privileges usable
+        else:
+            statement = sql.SQL("GRANT {} TO {}").format(group, app)
+        self._run("grant-group", statement)
+
+    def _revoke_direct_grants(self, app: sql.Identifier) -> None:
+        """Earlier versions granted USAGE on the schema and SELECT, INSERT on shop.orders to the
+        app user itself; the migrations are now the only source of its privileges."""
+        user = (self.settings.app_user,)
+        relations = self.conn.execute(_DIRECT_RELATION_GRANTS, user).fetchall()
+        for schema, name, kind in relations:
+            self._run(
+                f"revoke-direct:{schema}.{name}",
+                sql.SQL("REVOKE ALL ON {} {} FROM {}").format(
+                    sql.SQL(_RELATION_KINDS.get(kind, "TABLE")), sql.Identifier(schema, name), app
+                ),
+            )
+        schemas = self.conn.execute(_DIRECT_SCHEMA_GRANTS, user).fetchall()
+        for (schema,) in schemas:
+            self._run(
+                f"revoke-direct:schema {schema}",
+                sql.SQL("REVOKE ALL ON SCHEMA {} FROM {}").format(sql.Identifier(schema), app),
+            )
+
+
+def ensure_group_role(conn: psycopg.Connection[Any]) -> list[str]:
+    """Create the app's NOLOGIN group role if it is missing (before the SQL migrations that
+    grant to it run); refuse a login role of that name rather than take it over."""
+    row = conn.execute(
+        "SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (APP_GROUP_ROLE,)
+    ).fetchone()
+    if row is not None:
+        if row[0]:
+            raise MigrationError(
+                f"role {APP_GROUP_ROLE} exists and can log in; that name is reserved for the "
+                "app's NOLOGIN group role (orders.contract.APP_GROUP_ROLE)"
+            )
+        return []
+    conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(APP_GROUP_ROLE)))
+    logger.info("app role change", extra={"change": "create-group-role"})
+    return ["create-group-role"]
+
+
+def _read_secrets(
+    settings: MigrationSettings, secrets: SecretFetcher
+) -> tuple[str, str, str | None]:
+    """Admin user and password, and the app user's password in secrets mode."""
+    admin_user, admin_password = _credentials(
+        secrets(settings.admin_secret_arn), settings.admin_secret_arn
+    )
+    if settings.auth_mode != "secrets":
+        return admin_user, admin_password, None
+    assert settings.app_user_secret_arn is not None  # noqa: S101  # enforced by settings
+    app_secret = secrets(settings.app_user_secret_arn)
+    secret_user, app_password = _credentials(app_secret, settings.app_user_secret_arn)
+    if secret_user != settings.app_user:
+        raise MigrationError(
+            f"secret {settings.app_user_secret_arn} is for user {secret_user!r}, "
+            f"but APP_DB_USER is {settings.app_user!r}"
+        )
+    return admin_user, admin_password, app_password
+
+
+def _connect(
+    settings: MigrationSettings, user: str, password: str, **extra: Any
+) -> psycopg.Connection[Any]:
+    return psycopg.Connection.connect(
+        host=settings.host,
+        port=settings.port,
+        dbname=settings.dbname,
+        user=user,
+        password=password,
+        **_conn_args(settings),
+        **extra,
+    )
 
 
 def run(
     settings: MigrationSettings,
     secrets: SecretFetcher,
 ) -> MigrationResult:
-    """Apply migrations, then configure the app role. Safe to run any number of times."""
+    """Create the group role, apply migrations, then configure the app role. Idempotent."""
     warn_if_server_unverified(settings)
-    admin_user, admin_password = _credentials(
-        secrets(settings.admin_secret_arn), settings.admin_secret_arn
-    )
-    app_password: str | None = None
-    if settings.auth_mode == "secrets":
-        assert settings.app_user_secret_arn is not None  # noqa: S101  # enforced by settings
-        app_secret = secrets(settings.app_user_secret_arn)
-        secret_user, app_password = _credentials(app_secret, settings.app_user_secret_arn)
-        if secret_user != settings.app_user:
-            raise MigrationError(
-                f"secret {settings.app_user_secret_arn} is for user {secret_user!r}, "
-                f"but APP_DB_USER is {settings.app_user!r}"
-            )
-
-    applied = apply_schema_migrations(settings, admin_user, admin_password)
+    admin_user, admin_password, app_password = _read_secrets(settings, secrets)
 
     def can_login(user: str, password: str) -> bool:
         try:
-            psycopg.Connection.connect(
-                host=settings.host,
-                port=settings.port,
-                dbname=settings.dbname,
-                user=user,
-                password=password,
-                **_conn_args(settings),
-            ).close()
+            _connect(settings, user, password).close()
         except psycopg.OperationalError:
             return False
         return True
 
     try:
-        with psycopg.Connection.connect(
-            host=settings.host,
-            port=settings.port,
-            dbname=settings.dbname,
-            user=admin_user,
-            password=admin_password,
-            autocommit=True,
-            **_conn_args(settings),
-        ) as conn:
-            changes = RoleManager(conn, settings, can_login).apply(app_password)
+        conn = _connect(settings, admin_user, admin_password, autocommit=True)
+    except psycopg.OperationalError as exc:
+        raise MigrationError(
+            f"could not connect to {settings.host}:{settings.port}/{settings.dbname} as "
+            f"{admin_user}: {str(exc).strip()}"
+        ) from exc
+    try:
+        with conn:
+            changes = ensure_group_role(conn)
+            applied = apply_schema_migrations(settings, admin_user, admin_password)
+            changes += RoleManager(conn, settings, can_login).apply(app_password)
     except MigrationError:
         raise
     except psycopg.Error as exc:

@@ -11,7 +11,6 @@ from psycopg.types.json import Jsonb
 
 from orders.db import Connection, Database
 from orders.errors import ConflictError, NotFoundError
-from orders.observability import tracer
 from orders.validation import CreateOrder, ListOrders
 
 _COLUMNS = (
@@ -69,7 +68,6 @@ class CreateResult:
     created: bool
 
 
-@tracer.capture_method(capture_response=False)
 def create_order(db: Database, command: CreateOrder) -> CreateResult:
     """Create the order once per (customer, idempotency key); a retry returns the first one."""
 
@@ -101,7 +99,6 @@ def create_order(db: Database, command: CreateOrder) -> CreateResult:
     return result
 
 
-@tracer.capture_method(capture_response=False)
 def get_order(db: Database, order_id: UUID) -> Order:
     row = db.run(lambda conn: conn.execute(_SELECT_BY_ID, (order_id,)).fetchone(), retry_safe=True)
     if row is None:
@@ -109,7 +106,6 @@ def get_order(db: Database, order_id: UUID) -> Order:
     return Order.from_row(row)
 
 
-@tracer.capture_method(capture_response=False)
 def list_orders(db: Database, query: ListOrders) -> list[Order]:
     rows = db.run(
         lambda conn: conn.execute(_SELECT_BY_CUSTOMER, (query.customer_id, query.limit)).fetchall(),

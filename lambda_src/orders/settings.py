@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from orders import contract
 from orders.errors import SettingsError
 
 BUNDLED_CA = Path(__file__).resolve().parent / "certs" / "AmazonRootCA1.pem"
@@ -17,48 +18,16 @@ RDS_CA_BUNDLE = Path(__file__).resolve().parent / "certs" / "rds-global-bundle.p
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
-_SSL_MODES: tuple[str, ...] = (
-    "disable",
-    "allow",
-    "prefer",
-    "require",
-    "verify-ca",
-    "verify-full",
-)
 AuthMode = Literal["iam", "secrets"]
 
 
-def _required(env: Mapping[str, str], key: str) -> str:
-    value = env.get(key, "").strip()
-    if not value:
-        raise SettingsError(f"{key} is required and must not be empty")
-    return value
-
-
-def _int(env: Mapping[str, str], key: str, default: int | None, low: int, high: int) -> int:
-    raw = env.get(key)
-    if raw is None or raw.strip() == "":
-        if default is None:
-            raise SettingsError(f"{key} is required (an integer from {low} to {high})")
-        return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise SettingsError(f"{key}={raw!r} is not an integer ({low}..{high})") from None
-    if not low <= value <= high:
-        raise SettingsError(f"{key}={value} is out of range ({low}..{high})")
-    return value
-
-
 def _sslmode(env: Mapping[str, str], default: SslMode) -> SslMode:
-    raw = env.get("DB_SSLMODE", "").strip() or default
-    if raw not in _SSL_MODES:
-        raise SettingsError(f"DB_SSLMODE={raw!r} is not one of {', '.join(_SSL_MODES)}")
-    return raw  # type: ignore[return-value]  # checked against _SSL_MODES above
+    # Checked against contract.SSL_MODES (the same values as SslMode).
+    return contract.DB_SSLMODE.optional_text(env) or default  # type: ignore[return-value]
 
 
 def _sslrootcert(env: Mapping[str, str], default: Path | None) -> Path | None:
-    raw = env.get("DB_SSLROOTCERT", "").strip()
+    raw = contract.DB_SSLROOTCERT.optional_text(env)
     path = Path(raw) if raw else default
     if path is not None and not path.is_file():
         raise SettingsError(f"DB_SSLROOTCERT={str(path)!r} is not a readable file")
@@ -91,16 +60,18 @@ class DbSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DbSettings:
+        """Read the app functions' variables (orders.contract); every one the stack sets is
+        required, with the range the config allows."""
         env = os.environ if env is None else env
         return cls(
-            host=_required(env, "DB_HOST"),
-            port=_int(env, "DB_PORT", 5432, 1, 65535),
-            dbname=_required(env, "DB_NAME"),
-            user=_required(env, "DB_USER"),
-            connect_timeout_s=_int(env, "DB_CONNECT_TIMEOUT_S", 5, 1, 60),
+            host=contract.DB_HOST.text(env),
+            port=contract.DB_PORT.integer(env),
+            dbname=contract.DB_NAME.text(env),
+            user=contract.DB_USER.text(env),
+            connect_timeout_s=contract.DB_CONNECT_TIMEOUT_S.integer(env),
             sslmode=_sslmode(env, "verify-full"),
             sslrootcert=_sslrootcert(env, BUNDLED_CA),
-            region=env.get("AWS_REGION", "").strip() or env.get("AWS_DEFAULT_REGION", "us-east-1"),
+            region=contract.AWS_REGION.text(env),
         )
 
 
@@ -125,37 +96,36 @@ class MigrationSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MigrationSettings:
+        """Read the migration function's variables (orders.contract)."""
         env = os.environ if env is None else env
-        auth_mode = _required(env, "DB_AUTH_MODE").lower()
-        if auth_mode not in ("iam", "secrets"):
-            raise SettingsError(f"DB_AUTH_MODE={auth_mode!r} is not one of iam, secrets")
-        app_secret = env.get("APP_USER_SECRET_ARN", "").strip() or None
-        if auth_mode == "secrets" and app_secret is None:
-            raise SettingsError("APP_USER_SECRET_ARN is required when DB_AUTH_MODE=secrets")
-        app_user = _required(env, "APP_DB_USER")
-        if not app_user.replace("_", "").isalnum() or len(app_user) > 63:
+        auth_mode = contract.DB_AUTH_MODE.text(env)
+        app_secret = None
+        if auth_mode == "secrets":
+            app_secret = contract.APP_USER_SECRET_ARN.optional_text(env)
+            if app_secret is None:
+                raise SettingsError("APP_USER_SECRET_ARN is required when DB_AUTH_MODE=secrets")
+        app_user = contract.APP_DB_USER.text(env)
+        if app_user == contract.APP_GROUP_ROLE:
             raise SettingsError(
-                f"APP_DB_USER={app_user!r} must be 1..63 letters, digits or underscores"
+                f"APP_DB_USER={app_user!r} is reserved: it is the app's group role (NOLOGIN)"
             )
         # The instance endpoint presents an RDS CA certificate, not Amazon Root CA 1 (which
         # signs the proxy's ACM certificate): verify-full needs the RDS CA bundle (DB_SSLROOTCERT
         # or the one `make rds-ca` bundles); without one, encrypted but unverified (require).
         sslrootcert = _sslrootcert(env, None) or rds_ca_bundle()
         return cls(
-            host=_required(env, "DB_HOST"),
-            port=_int(env, "DB_PORT", 5432, 1, 65535),
-            dbname=_required(env, "DB_NAME"),
-            admin_secret_arn=_required(env, "DB_ADMIN_SECRET_ARN"),
+            host=contract.DB_HOST.text(env),
+            port=contract.DB_PORT.integer(env),
+            dbname=contract.DB_NAME.text(env),
+            admin_secret_arn=contract.DB_ADMIN_SECRET_ARN.text(env),
             app_user=app_user,
-            auth_mode=auth_mode,  # type: ignore[arg-type]  # checked above
+            auth_mode=auth_mode,  # type: ignore[arg-type]  # one of contract.DB_AUTH_MODE.choices
             app_user_secret_arn=app_secret,
-            statement_timeout_ms=_int(env, "APP_STATEMENT_TIMEOUT_MS", 5000, 1, 900_000),
-            lock_timeout_ms=_int(env, "APP_LOCK_TIMEOUT_MS", 2000, 1, 900_000),
-            idle_in_transaction_timeout_ms=_int(
-                env, "APP_IDLE_IN_TRANSACTION_TIMEOUT_MS", 10_000, 1, 3_600_000
-            ),
-            connect_timeout_s=_int(env, "DB_CONNECT_TIMEOUT_S", 5, 1, 60),
+            statement_timeout_ms=contract.APP_STATEMENT_TIMEOUT_MS.integer(env),
+            lock_timeout_ms=contract.APP_LOCK_TIMEOUT_MS.integer(env),
+            idle_in_transaction_timeout_ms=contract.APP_IDLE_IN_TRANSACTION_TIMEOUT_MS.integer(env),
+            connect_timeout_s=contract.DB_CONNECT_TIMEOUT_S.integer(env),
             sslmode=_sslmode(env, "verify-full" if sslrootcert else "require"),
             sslrootcert=sslrootcert,
-            region=env.get("AWS_REGION", "").strip() or env.get("AWS_DEFAULT_REGION", "us-east-1"),
+            region=contract.AWS_REGION.text(env),
         )

@@ -14,14 +14,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from orders.contract import ROUTES
 from stacks.components._common import retention
 from stacks.config import ApiConfig
-
-ROUTES = (
-    ("/customers/{customer_id}/orders", apigwv2.HttpMethod.GET),
-    ("/orders/{order_id}", apigwv2.HttpMethod.GET),
-    ("/orders", apigwv2.HttpMethod.POST),
-)
 
 _ACCESS_LOG_FORMAT = json.dumps(
     {
@@ -91,8 +86,11 @@ class Api(Construct):
             payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
             timeout=Duration.seconds(config.integration_timeout_s),
         )
-        for path, method in ROUTES:
-            self.http_api.add_routes(path=path, methods=[method], integration=integration)
+        # The routes the function's resolver serves (orders.contract, declared once).
+        for route in ROUTES:
+            self.http_api.add_routes(
+                path=route.path, methods=[apigwv2.HttpMethod(route.method)], integration=integration
+            )
         self.access_log_group = logs.LogGroup(
             self,
             "AccessLogs",

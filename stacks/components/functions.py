@@ -10,6 +10,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from constructs import Construct
 
+from orders import contract
 from stacks.components._common import retention
 from stacks.components.nag import acknowledge
 from stacks.config import FunctionsConfig, ProjectConfig
@@ -23,16 +24,20 @@ def vpc_python_function(
     construct_id: str,
     *,
     description: str,
-    handler: str,
+    function: str,
     code: lambda_.Code,
     vpc: ec2.IVpc,
     subnets: ec2.SubnetSelection,
     config: FunctionsConfig,
     timeout_s: int,
     reserved_concurrency: int,
-    environment: dict[str, str],
+    environment: dict[str, str | int],
 ) -> lambda_.Function:
-    """A VPC function with its own egress-less security group and a log group with retention."""
+    """A VPC function with its own egress-less security group and a log group with retention.
+
+    ``function`` names it in orders.contract (its handler and the environment it must get);
+    ``environment`` is checked against the contract.
+    """
     security_group = ec2.SecurityGroup(
         scope,
         f"{construct_id}SecurityGroup",
@@ -52,7 +57,7 @@ def vpc_python_function(
         description=description,
         runtime=RUNTIME,
         architecture=ARCHITECTURES[config.architecture],
-        handler=handler,
+        handler=contract.HANDLERS[function],
         code=code,
         memory_size=config.memory_mb,
         timeout=Duration.seconds(timeout_s),
@@ -61,11 +66,28 @@ def vpc_python_function(
         vpc_subnets=subnets,
         security_groups=[security_group],
         log_group=log_group,
+        # Lambda active tracing records each invocation with no SDK in the function.
         tracing=lambda_.Tracing.ACTIVE if config.tracing else lambda_.Tracing.DISABLED,
-        # Without it powertools' Tracer still imports the X-Ray SDK (~0.1 s of cold start) and
-        # emits segments nobody receives.
-        environment={**environment, "POWERTOOLS_TRACE_DISABLED": str(not config.tracing).lower()},
+        environment=contract.environment(function, environment),
     )
+    _acknowledge_role(fn, tracing=config.tracing)
+    return fn
+
+
+def powertools_environment(
+    function: str, project: ProjectConfig, config: FunctionsConfig
+) -> dict[str, str | int]:
+    """The POWERTOOLS_* variables the contract gives ``function`` (Powertools reads them)."""
+    values: dict[str, str | int] = {
+        contract.POWERTOOLS_SERVICE_NAME.name: project.service_name,
+        contract.POWERTOOLS_METRICS_NAMESPACE.name: project.metrics_namespace,
+        contract.POWERTOOLS_LOG_LEVEL.name: config.log_level,
+    }
+    wanted = {v.name for v in contract.variables_for(function) if v.read_by == "powertools"}
+    return {name: value for name, value in values.items() if name in wanted}
+
+
+def _acknowledge_role(fn: lambda_.Function, *, tracing: bool) -> None:
     role = fn.role
     assert role is not None  # noqa: S101 - a Function without a given role always creates one
     for policy in ("AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessExecutionRole"):
@@ -76,14 +98,13 @@ def vpc_python_function(
             "management); compensating controls: the role trusts only lambda.amazonaws.com and "
             "every data-plane permission is a separate, resource-scoped statement.",
         )
-    if config.tracing:
+    if tracing:
         acknowledge(
             role.node.find_child("DefaultPolicy"),
             "AwsSolutions-IAM5[Resource::*]",
             "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions; "
             "compensating control: the wildcard covers only those two write-only X-Ray actions.",
         )
-    return fn
 
 
 class Functions(Construct):
@@ -114,45 +135,41 @@ class Functions(Construct):
         config: FunctionsConfig,
     ) -> None:
         super().__init__(scope, construct_id)
-        service = project.service_name
-        environment = {
-            "DB_HOST": proxy.endpoint,
-            "DB_PORT": str(port),
-            "DB_NAME": database_name,
-            "DB_USER": app_db_user,
-            "DB_CONNECT_TIMEOUT_S": str(config.connect_timeout_s),
-            "POWERTOOLS_SERVICE_NAME": service,
-            "POWERTOOLS_METRICS_NAMESPACE": project.metrics_namespace,
-            "POWERTOOLS_LOG_LEVEL": config.log_level,
-        }
 
         def make(
-            function_id: str, description: str, handler: str, reserved: int
+            function: str, function_id: str, description: str, reserved: int
         ) -> lambda_.Function:
             return vpc_python_function(
                 self,
                 function_id,
                 description=description,
-                handler=handler,
+                function=function,
                 code=code,
                 vpc=vpc,
                 subnets=subnets,
                 config=config,
                 timeout_s=config.timeout_s,
                 reserved_concurrency=reserved,
-                environment=environment,
+                environment={
+                    contract.DB_HOST.name: proxy.endpoint,
+                    contract.DB_PORT.name: port,
+                    contract.DB_NAME.name: database_name,
+                    contract.DB_USER.name: app_db_user,
+                    contract.DB_CONNECT_TIMEOUT_S.name: config.connect_timeout_s,
+                    **powertools_environment(function, project, config),
+                },
             )
 
         self.api = make(
+            contract.API,
             "Api",
-            f"{service} HTTP API (payload v2) -> RDS Proxy (IAM, TLS)",
-            "orders.handlers.api.handler",
+            f"{project.service_name} HTTP API (payload v2) -> RDS Proxy (IAM, TLS)",
             config.api_reserved_concurrency,
         )
         self.direct = make(
+            contract.DIRECT,
             "Direct",
-            f"{service} direct invoke (JSON) -> RDS Proxy (IAM, TLS)",
-            "orders.handlers.direct.handler",
+            f"{project.service_name} direct invoke (JSON) -> RDS Proxy (IAM, TLS)",
             config.direct_reserved_concurrency,
         )
         for fn in (self.api, self.direct):

@@ -15,8 +15,9 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from orders import contract
 from stacks.components._common import retention
-from stacks.components.functions import vpc_python_function
+from stacks.components.functions import powertools_environment, vpc_python_function
 from stacks.components.nag import acknowledge
 from stacks.config import AppConfig
 
@@ -40,6 +41,18 @@ def source_hash(lambda_src: Path, paths: tuple[str, ...] = MIGRATION_SOURCES) ->
             digest.update(path.relative_to(lambda_src).as_posix().encode())
             digest.update(path.read_bytes() if path.is_file() else b"<absent>")
     return digest.hexdigest()
+
+
+def role_settings(config: AppConfig) -> dict[str, str | int]:
+    """The app-role settings the migration applies (environment variables of orders.contract)."""
+    role = config.app_role
+    return {
+        contract.APP_DB_USER.name: config.proxy.app_db_user,
+        contract.DB_AUTH_MODE.name: config.proxy.auth_mode,
+        contract.APP_STATEMENT_TIMEOUT_MS.name: role.statement_timeout_ms,
+        contract.APP_LOCK_TIMEOUT_MS.name: role.lock_timeout_ms,
+        contract.APP_IDLE_IN_TRANSACTION_TIMEOUT_MS.name: role.idle_in_transaction_timeout_ms,
+    }
 
 
 class Migration(Construct):
@@ -69,40 +82,51 @@ class Migration(Construct):
         config: AppConfig,
     ) -> None:
         super().__init__(scope, construct_id)
-        fn_cfg, role = config.functions, config.app_role
-        settings = {
-            "APP_DB_USER": config.proxy.app_db_user,
-            "DB_AUTH_MODE": config.proxy.auth_mode,
-            "APP_STATEMENT_TIMEOUT_MS": str(role.statement_timeout_ms),
-            "APP_LOCK_TIMEOUT_MS": str(role.lock_timeout_ms),
-            "APP_IDLE_IN_TRANSACTION_TIMEOUT_MS": str(role.idle_in_transaction_timeout_ms),
-        }
-        environment = {
-            "DB_HOST": db_host,
-            "DB_PORT": str(port),
-            "DB_NAME": config.database.database_name,
-            "DB_ADMIN_SECRET_ARN": admin_secret.secret_arn,
-            "DB_CONNECT_TIMEOUT_S": str(fn_cfg.connect_timeout_s),
+        # Also custom resource properties: a change to any of them re-runs the migration.
+        settings = role_settings(config)
+        environment: dict[str, str | int] = {
+            contract.DB_HOST.name: db_host,
+            contract.DB_PORT.name: port,
+            contract.DB_NAME.name: config.database.database_name,
+            contract.DB_ADMIN_SECRET_ARN.name: admin_secret.secret_arn,
+            contract.DB_CONNECT_TIMEOUT_S.name: config.functions.connect_timeout_s,
+            **powertools_environment(contract.MIGRATE, config.project, config.functions),
             **settings,
         }
         if app_user_secret is not None:
-            environment["APP_USER_SECRET_ARN"] = app_user_secret.secret_arn
+            environment[contract.APP_USER_SECRET_ARN.name] = app_user_secret.secret_arn
         self.function = vpc_python_function(
             self,
             "Function",
             description="Applies schema migrations and the app role settings (custom resource)",
-            handler="orders.handlers.migrate.handler",
+            function=contract.MIGRATE,
             code=code,
             vpc=vpc,
             subnets=subnets,
-            config=fn_cfg,
-            timeout_s=fn_cfg.migration_timeout_s,
-            reserved_concurrency=fn_cfg.migration_reserved_concurrency,
+            config=config.functions,
+            timeout_s=config.functions.migration_timeout_s,
+            reserved_concurrency=config.functions.migration_reserved_concurrency,
             environment=environment,
         )
         self.function.connections.allow_to(
             database_security_group, ec2.Port.tcp(port), "migration to PostgreSQL (admin)"
         )
+        self._grant_secrets(admin_secret, app_user_secret, key)
+        self.provider = self._build_provider(config.functions.log_retention_days)
+        self.resource = CustomResource(
+            self,
+            "Resource",
+            service_token=self.provider.service_token,
+            resource_type=f"Custom::{config.project.service_name.capitalize()}Migration",
+            properties={"SourceHash": source_hash(lambda_src), **contract.render(settings)},
+        )
+
+    def _grant_secrets(
+        self,
+        admin_secret: secretsmanager.ISecret,
+        app_user_secret: secretsmanager.ISecret | None,
+        key: kms.IKey,
+    ) -> None:
         # Explicit identity-policy grants: Secret.grant_read on the RDS-managed secret would edit
         # the CMK's key policy in the data stack and make it reference this stack (a cycle).
         secret_arns = [admin_secret.secret_arn]
@@ -126,19 +150,20 @@ class Migration(Construct):
             )
         )
 
+    def _build_provider(self, log_retention_days: int) -> cr.Provider:
         provider_logs = logs.LogGroup(
             self,
             "ProviderLogGroup",
-            retention=retention(fn_cfg.log_retention_days),
+            retention=retention(log_retention_days),
             removal_policy=RemovalPolicy.DESTROY,
         )
-        self.provider = cr.Provider(
+        provider = cr.Provider(
             self,
             "Provider",
             on_event_handler=self.function,
             log_group=provider_logs,
         )
-        on_event = self.provider.node.find_child("framework-onEvent")
+        on_event = provider.node.find_child("framework-onEvent")
         on_event_role = on_event.node.find_child("ServiceRole")
         acknowledge(
             on_event_role,
@@ -154,10 +179,4 @@ class Migration(Construct):
             "lambda:InvokeFunction on the migration function's versions/aliases (ARN:*) is what "
             "the Provider framework generates; compensating control: scoped to that one function.",
         )
-        self.resource = CustomResource(
-            self,
-            "Resource",
-            service_token=self.provider.service_token,
-            resource_type=f"Custom::{config.project.service_name.capitalize()}Migration",
-            properties={"SourceHash": source_hash(lambda_src), **settings},
-        )
+        return provider

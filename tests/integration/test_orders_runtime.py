@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import shutil
 import threading
 import time
 import uuid
@@ -17,13 +18,13 @@ import psycopg
 import pytest
 
 from localpg import LocalPgBouncer, LocalPostgres
-from orders import migration, runtime, service
+from orders import contract, migration, runtime, service
 from orders import settings as settings_module
 from orders.db import Database
-from orders.errors import DatabaseTimeoutError, DatabaseUnavailableError
+from orders.errors import DatabaseError, DatabaseTimeoutError, DatabaseUnavailableError
 from orders.handlers import api, direct
 from orders.migration import MigrationError
-from orders.settings import BUNDLED_CA, DbSettings, MigrationSettings
+from orders.settings import BUNDLED_CA, MIGRATIONS_DIR, DbSettings, MigrationSettings
 from orders.validation import parse_create_order
 from tests.lambdas.fakes import LambdaContext
 
@@ -68,6 +69,7 @@ class Cluster:
             "DB_CONNECT_TIMEOUT_S": "5",
             "DB_SSLMODE": "verify-full",
             "DB_SSLROOTCERT": str(self.postgres.ca_cert_path),
+            "AWS_REGION": "eu-west-1",
             **overrides,
         }
         return MigrationSettings.from_env(env)
@@ -88,6 +90,7 @@ class Cluster:
             "DB_USER": APP_USER,
             "DB_CONNECT_TIMEOUT_S": "3",
             "DB_SSLROOTCERT": str(self.postgres.ca_cert_path),
+            "AWS_REGION": "eu-west-1",
             **overrides,
         }
         return DbSettings.from_env(env)
@@ -143,8 +146,13 @@ def http(method: str, path: str, body: Any = None, key: str | None = None) -> di
 def catalog_state(cluster: Cluster) -> list[Any]:
     return [
         cluster.sql(
-            "SELECT a.rolname, a.rolcanlogin, a.rolpassword, r.rolconfig "
-            "FROM pg_authid a JOIN pg_roles r USING (oid) WHERE a.rolname = %s",
+            "SELECT a.rolname, a.rolcanlogin, a.rolinherit, a.rolpassword, r.rolconfig "
+            "FROM pg_authid a JOIN pg_roles r USING (oid) WHERE a.rolname IN (%s, %s) ORDER BY 1",
+            (APP_USER, contract.APP_GROUP_ROLE),
+        ),
+        cluster.sql(
+            "SELECT roleid::regrole::text, member::regrole::text FROM pg_auth_members "
+            "WHERE member = %s::regrole ORDER BY 1",
             (APP_USER,),
         ),
         cluster.sql("SELECT relacl::text FROM pg_class WHERE oid = 'shop.orders'::regclass"),
@@ -162,10 +170,16 @@ def catalog_state(cluster: Cluster) -> list[Any]:
 def test_first_migration_creates_schema_role_timeouts_and_grants(
     cluster: Cluster, first_migration: migration.MigrationResult
 ) -> None:
-    assert first_migration.applied == ["0001_create_orders"]
-    assert {"create-role", "set-password", "set-statement_timeout", "grant-insert"} <= set(
-        first_migration.role_changes
-    )
+    assert first_migration.applied == ["0001_create_orders", "0002_grant_app_group"]
+    assert first_migration.schema_version == "0002_grant_app_group"
+    assert {
+        "create-group-role",
+        "create-role",
+        "set-password",
+        "set-statement_timeout",
+        "grant-group",
+    } <= set(first_migration.role_changes)
+    assert first_migration.role_changes[0] == "create-group-role", "before the SQL grants to it"
     [(config,)] = cluster.sql("SELECT rolconfig FROM pg_roles WHERE rolname = %s", (APP_USER,))
     assert sorted(config) == [
         "idle_in_transaction_session_timeout=5000",
@@ -184,7 +198,36 @@ def test_running_the_migration_again_changes_nothing(
     assert catalog_state(cluster) == before
 
 
+TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
+
+
+def table_privileges(cluster: Cluster, role: str, table: str) -> set[str]:
+    return {
+        privilege
+        for privilege in TABLE_PRIVILEGES
+        if cluster.sql("SELECT has_table_privilege(%s, %s, %s)", (role, table, privilege))[0][0]
+    }
+
+
+def direct_grants(cluster: Cluster, role: str) -> list[tuple[Any, ...]]:
+    """Schemas and relations on which ``role`` itself (not a group it is in) holds privileges."""
+    return cluster.sql(
+        "SELECT c.oid::regclass::text, a.privilege_type FROM pg_class c "
+        "CROSS JOIN LATERAL aclexplode(c.relacl) a WHERE a.grantee = %s::regrole "
+        "UNION ALL SELECT n.nspname, a.privilege_type FROM pg_namespace n "
+        "CROSS JOIN LATERAL aclexplode(n.nspacl) a WHERE a.grantee = %s::regrole",
+        (role, role),
+    )
+
+
 def test_app_role_can_only_read_and_insert_orders(cluster: Cluster, app: Database) -> None:
+    # Least privilege, through the group role: SELECT and INSERT, nothing granted directly.
+    assert table_privileges(cluster, APP_USER, "shop.orders") == {"SELECT", "INSERT"}
+    assert direct_grants(cluster, APP_USER) == []
+    group = contract.APP_GROUP_ROLE
+    assert cluster.sql("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (group,)) == [
+        (False,)
+    ]
     forbidden = [
         "UPDATE shop.orders SET status = 'PAID'",
         "DELETE FROM shop.orders",
@@ -192,8 +235,101 @@ def test_app_role_can_only_read_and_insert_orders(cluster: Cluster, app: Databas
         "CREATE TABLE shop.extra (id int)",
     ]
     for statement in forbidden:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        with pytest.raises(DatabaseError) as caught:
             app.run(lambda conn, s=statement: conn.execute(s), retry_safe=False)
+        assert caught.value.sqlstate == "42501", statement  # insufficient_privilege
+
+
+def test_privileges_an_earlier_version_granted_directly_are_revoked(
+    cluster: Cluster, app: Database
+) -> None:
+    # GIVEN a database migrated by an earlier version (grants on the app user itself), plus a
+    # privilege the migrations never granted
+    cluster.sql(f"GRANT USAGE ON SCHEMA shop TO {APP_USER}")
+    cluster.sql(f"GRANT SELECT, INSERT, UPDATE ON shop.orders TO {APP_USER}")
+    assert "UPDATE" in table_privileges(cluster, APP_USER, "shop.orders")
+    # WHEN this version migrates
+    result = cluster.migrate()
+    # THEN the direct grants are gone and the app keeps exactly what the group holds
+    assert {"revoke-direct:shop.orders", "revoke-direct:schema shop"} <= set(result.role_changes)
+    assert direct_grants(cluster, APP_USER) == []
+    assert table_privileges(cluster, APP_USER, "shop.orders") == {"SELECT", "INSERT"}
+    assert (
+        app.run(lambda conn: conn.execute("SELECT 1 FROM shop.orders").fetchall(), retry_safe=True)
+        is not None
+    )
+    assert cluster.migrate().role_changes == []
+
+
+def test_an_app_role_that_does_not_inherit_is_made_to(cluster: Cluster, app: Database) -> None:
+    cluster.sql(f"ALTER ROLE {APP_USER} NOINHERIT")
+    assert table_privileges(cluster, APP_USER, "shop.orders") == set()
+    assert "set-inherit" in cluster.migrate().role_changes
+    assert table_privileges(cluster, APP_USER, "shop.orders") == {"SELECT", "INSERT"}
+
+
+def test_a_login_role_with_the_group_roles_name_is_refused(cluster: Cluster) -> None:
+    group = contract.APP_GROUP_ROLE
+    cluster.postgres.execute(f"ALTER ROLE {group} LOGIN")
+    try:
+        with pytest.raises(MigrationError, match=f"role {group} exists and can log in"):
+            cluster.migrate()
+    finally:
+        cluster.postgres.execute(f"ALTER ROLE {group} NOLOGIN")
+
+
+def test_a_table_added_by_a_new_migration_file_alone_is_usable_by_the_app(
+    cluster: Cluster,
+    first_migration: migration.MigrationResult,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # GIVEN a copy of the migrations plus one new file that creates a table and grants to the
+    # group role, and nothing else changed (no code, no grants in orders/migration.py)
+    migrations = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, migrations)
+    (migrations / "0003_create_order_notes.sql").write_text(
+        "-- depends: 0002_grant_app_group\n"
+        "CREATE TABLE shop.order_notes (\n"
+        "    note_id uuid PRIMARY KEY DEFAULT gen_random_uuid(),\n"
+        "    order_id uuid NOT NULL,\n"
+        "    note text NOT NULL\n"
+        ");\n"
+        f"GRANT SELECT, INSERT ON shop.order_notes TO {contract.APP_GROUP_ROLE};\n"
+    )
+    (migrations / "0003_create_order_notes.rollback.sql").write_text(
+        "DROP TABLE shop.order_notes;\n"
+    )
+    monkeypatch.setattr(migration, "MIGRATIONS_DIR", migrations)
+    dbname = f"orders_it_{secrets.token_hex(4)}"
+    cluster.postgres.execute(f'CREATE DATABASE "{dbname}"')
+    fresh = replace(cluster, dbname=dbname)
+    # WHEN the migration runs
+    result = fresh.migrate()
+    # THEN the app can read and insert notes, and nothing more
+    assert result.applied[-1] == "0003_create_order_notes"
+    assert table_privileges(fresh, APP_USER, "shop.order_notes") == {"SELECT", "INSERT"}
+    database = fresh.app_database(through_pooler=False)
+    try:
+        order_id = uuid.uuid4()
+        database.run(
+            lambda conn: conn.execute(
+                "INSERT INTO shop.order_notes (order_id, note) VALUES (%s, 'gift')", (order_id,)
+            ),
+            retry_safe=False,
+        )
+        rows = database.run(
+            lambda conn: conn.execute("SELECT note FROM shop.order_notes").fetchall(),
+            retry_safe=True,
+        )
+        assert rows == [("gift",)]
+        with pytest.raises(DatabaseError):
+            database.run(
+                lambda conn: conn.execute("DELETE FROM shop.order_notes"), retry_safe=False
+            )
+    finally:
+        database.close()
+    assert fresh.migrate().applied == []
 
 
 def test_iam_mode_fails_clearly_where_rds_iam_does_not_exist(

@@ -1,4 +1,4 @@
-"""Unit-test setup: no AWS, no tracing, no database; every test here is marked `lambdas`."""
+"""Unit-test setup: no AWS, no database; every test here is marked `lambdas`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import pytest
 
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "orders")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "OrdersTest")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")

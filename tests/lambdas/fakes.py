@@ -79,6 +79,7 @@ def db_settings(**overrides: Any) -> DbSettings:
         "DB_PORT": "5432",
         "DB_NAME": "orders",
         "DB_USER": "orders_app",
+        "DB_CONNECT_TIMEOUT_S": "2",
         "AWS_REGION": "eu-west-1",
         **overrides,
     }

@@ -15,7 +15,7 @@ import pytest
 
 from orders import db as db_module
 from orders.db import Database, IamTokenProvider, connect_psycopg, is_connection_lost
-from orders.errors import DatabaseTimeoutError, DatabaseUnavailableError
+from orders.errors import DatabaseError, DatabaseTimeoutError, DatabaseUnavailableError
 from orders.settings import BUNDLED_CA
 from tests.lambdas.fakes import (
     FakeConnection,
@@ -50,8 +50,11 @@ def test_creating_a_database_opens_no_connection_and_signs_no_token(
 
 
 def test_importing_the_handlers_opens_nothing_and_keeps_heavy_modules_off_the_cold_path() -> None:
+    # As inside Lambda (LAMBDA_TASK_ROOT set): no tracing SDK is imported whatever the stack's
+    # tracing setting, since Lambda active tracing needs none in the function.
     code = (
-        "import sys, orders.handlers.api, orders.handlers.direct, orders.runtime as r;"
+        "import sys, orders.handlers.api, orders.handlers.direct, orders.handlers.migrate,"
+        " orders.runtime as r;"
         "assert r._database is None;"
         "heavy = ('botocore.session', 'botocore.client', 'boto3', 'yoyo', 'aws_xray_sdk');"
         "print(','.join(m for m in heavy if m in sys.modules))"
@@ -61,7 +64,7 @@ def test_importing_the_handlers_opens_nothing_and_keeps_heavy_modules_off_the_co
         capture_output=True,
         text=True,
         check=True,
-        env={"PYTHONPATH": "lambda_src", "POWERTOOLS_TRACE_DISABLED": "true", "PATH": ""},
+        env={"PYTHONPATH": "lambda_src", "LAMBDA_TASK_ROOT": "/var/task", "PATH": ""},
     )
     assert out.stdout.strip() == ""
 
@@ -131,13 +134,42 @@ def test_connection_dropped_twice_gives_service_unavailable_without_a_third_atte
 def test_statement_errors_on_a_live_connection_are_not_retried(
     database: Database, factory: FakeConnectionFactory, error: psycopg.Error
 ) -> None:
+    calls = []
+
     def operation(conn: Any) -> None:
+        calls.append(conn)
         raise error
 
-    with pytest.raises(type(error)):
+    # THEN the driver's error does not leave the connection layer: a DatabaseError (500, safe
+    # message) with the SQLSTATE for the log, and the driver's error as its cause
+    with pytest.raises(DatabaseError) as caught:
         database.run(operation, retry_safe=True)
+    assert caught.value.sqlstate == error.sqlstate
+    assert caught.value.sqlstate is not None
+    assert caught.value.__cause__ is error
+    assert (caught.value.status, caught.value.message) == (500, "internal error")
+    assert len(calls) == 1
     assert len(factory.opened) == 1
     assert database.connected, "a failed statement must not throw the connection away"
+
+
+def test_a_statement_error_after_the_retry_is_translated_too(
+    database: Database, factory: FakeConnectionFactory
+) -> None:
+    calls = []
+
+    def operation(conn: Any) -> None:
+        calls.append(conn)
+        if len(calls) == 1:
+            conn.die()
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        raise psycopg.errors.UndefinedTable("no such table")
+
+    with pytest.raises(DatabaseError) as caught:
+        database.run(operation, retry_safe=True)
+    assert caught.value.sqlstate == "42P01"
+    assert len(factory.opened) == 2
+    assert database.connected
 
 
 @pytest.mark.parametrize(

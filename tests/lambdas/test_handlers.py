@@ -18,7 +18,7 @@ from orders.errors import ConflictError, NotFoundError
 from orders.handlers import api, direct
 from orders.service import CreateResult, Order
 from orders.validation import CreateOrder, ListOrders
-from tests.lambdas.fakes import FakeTokenProvider, LambdaContext, db_settings
+from tests.lambdas.fakes import FakeConnectionFactory, FakeTokenProvider, LambdaContext, db_settings
 
 CUSTOMER = "3f2b8c1e-0d4a-4e8b-9c7d-2a1b3c4d5e6f"
 ITEMS = [{"sku": "TSHIRT-M", "quantity": 2, "unit_price_cents": 1500}]
@@ -303,15 +303,24 @@ def test_unreachable_database_is_a_503_with_a_generic_message(
 
 
 def test_sql_errors_are_a_500_that_does_not_leak_the_sql_error(
-    fake_orders: FakeOrders, monkeypatch: pytest.MonkeyPatch
+    fake_orders: FakeOrders, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def broken(db: Database, order_id: uuid.UUID) -> Order:
+    # GIVEN a statement the database rejects, run through the real connection layer
+    runtime.set_database(Database(db_settings(), FakeTokenProvider(), FakeConnectionFactory()))
+
+    def fail(conn: Any) -> None:
         raise psycopg.errors.UndefinedTable('relation "shop.orders" does not exist')
+
+    def broken(db: Database, order_id: uuid.UUID) -> Order:
+        return db.run(fail, retry_safe=True)  # type: ignore[func-returns-value]
 
     monkeypatch.setattr(service, "get_order", broken)
     response = api.handler(http_event("GET", f"/orders/{uuid.uuid4()}"), CTX)
+    # THEN the caller gets a generic 500 and the log gets the SQLSTATE
     assert response["statusCode"] == 500
     assert parsed(response) == {"error": {"code": "InternalError", "message": "internal error"}}
+    assert "shop.orders" not in response["body"]
+    assert any("sqlstate=42P01" in record.getMessage() for record in caplog.records)
 
 
 def test_missing_configuration_is_a_500_that_names_nothing_internal(

@@ -25,6 +25,9 @@ ENV = {
     "DB_ADMIN_SECRET_ARN": "arn:admin",
     "APP_DB_USER": "orders_app",
     "DB_AUTH_MODE": "iam",
+    "APP_STATEMENT_TIMEOUT_MS": "3000",
+    "APP_LOCK_TIMEOUT_MS": "1000",
+    "APP_IDLE_IN_TRANSACTION_TIMEOUT_MS": "5000",
     "DB_CONNECT_TIMEOUT_S": "5",
     "AWS_REGION": "eu-west-1",
 }

@@ -5,13 +5,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import ssl
+import typing
 from pathlib import Path
 
 import pytest
 
+from orders import contract
 from orders import settings as settings_module
 from orders.errors import SettingsError
-from orders.settings import BUNDLED_CA, RDS_CA_BUNDLE, DbSettings, MigrationSettings
+from orders.settings import BUNDLED_CA, RDS_CA_BUNDLE, DbSettings, MigrationSettings, SslMode
 
 AMAZON_ROOT_CA_1_SHA256 = "8ecde6884f3d87b1125ba31ac3fcb13d7016de7f57cc904fe1cb97c6ae98196e"
 
@@ -57,11 +59,36 @@ def test_settings_are_frozen() -> None:
         settings.host = "elsewhere"  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("key", ["DB_HOST", "DB_NAME", "DB_USER"])
-def test_missing_required_variable_is_named(key: str) -> None:
-    env = {k: v for k, v in APP_ENV.items() if k != key}
-    with pytest.raises(SettingsError, match=key):
-        DbSettings.from_env(env)
+def _required_from_the_stack(function: str) -> list[str]:
+    return [
+        v.name
+        for v in contract.variables_for(function, set_by="stack")
+        if v.read_by == "settings" and v.required
+    ]
+
+
+@pytest.mark.parametrize(
+    ("settings_class", "env", "key"),
+    [(DbSettings, APP_ENV, key) for key in _required_from_the_stack(contract.API)]
+    + [(MigrationSettings, MIGRATE_ENV, key) for key in _required_from_the_stack(contract.MIGRATE)]
+    + [(DbSettings, APP_ENV, "AWS_REGION"), (MigrationSettings, MIGRATE_ENV, "AWS_REGION")],
+)
+def test_what_the_stack_always_sets_has_no_runtime_default(
+    settings_class: type[DbSettings] | type[MigrationSettings], env: dict[str, str], key: str
+) -> None:
+    # GIVEN the function's environment without one variable the stack (or Lambda) always sets
+    # THEN reading the settings fails naming it, instead of running on a default that may
+    # differ from the config (DB_CONNECT_TIMEOUT_S used to default to 5 here and 2 in config)
+    assert key in env
+    without = {k: v for k, v in env.items() if k != key}
+    with pytest.raises(SettingsError, match=f"^{key} is required"):
+        settings_class.from_env(without)
+    with pytest.raises(SettingsError, match=f"^{key} is required"):
+        settings_class.from_env({**without, key: "  "})
+
+
+def test_the_tls_modes_the_contract_accepts_are_the_settings_type() -> None:
+    assert contract.DB_SSLMODE.choices == typing.get_args(SslMode)
 
 
 @pytest.mark.parametrize(
@@ -92,6 +119,37 @@ def test_migration_settings_in_iam_mode_need_no_app_secret() -> None:
 def test_migration_in_secrets_mode_requires_the_app_user_secret() -> None:
     with pytest.raises(SettingsError, match="APP_USER_SECRET_ARN is required"):
         MigrationSettings.from_env({**MIGRATE_ENV, "DB_AUTH_MODE": "secrets"})
+
+
+def test_migration_in_iam_mode_ignores_an_app_user_secret() -> None:
+    settings = MigrationSettings.from_env({**MIGRATE_ENV, "APP_USER_SECRET_ARN": "arn:app"})
+    assert settings.app_user_secret_arn is None
+
+
+def test_migration_in_secrets_mode_reads_the_app_user_secret() -> None:
+    env = {**MIGRATE_ENV, "DB_AUTH_MODE": "secrets", "APP_USER_SECRET_ARN": "arn:app"}
+    assert MigrationSettings.from_env(env).app_user_secret_arn == "arn:app"
+
+
+def test_the_app_user_cannot_be_the_group_role() -> None:
+    with pytest.raises(SettingsError, match="is reserved: it is the app's group role"):
+        MigrationSettings.from_env({**MIGRATE_ENV, "APP_DB_USER": contract.APP_GROUP_ROLE})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("APP_STATEMENT_TIMEOUT_MS", "99", r"APP_STATEMENT_TIMEOUT_MS=99 is out of range"),
+        ("APP_LOCK_TIMEOUT_MS", "600001", r"\(100..600000\)"),
+        ("APP_IDLE_IN_TRANSACTION_TIMEOUT_MS", "999", r"\(1000..3600000\)"),
+        ("DB_NAME", "Orders", r"DB_NAME='Orders' must be a lower-case identifier"),
+    ],
+)
+def test_migration_settings_accept_the_ranges_the_config_accepts(
+    key: str, value: str, message: str
+) -> None:
+    with pytest.raises(SettingsError, match=message):
+        MigrationSettings.from_env({**MIGRATE_ENV, key: value})
 
 
 def test_migration_rejects_an_unknown_auth_mode() -> None:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
-import psycopg
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as NoRouteError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orders import service
+from orders import contract, service
+from orders.contract import CREATE_ORDER, GET_ORDER, LIST_CUSTOMER_ORDERS, Route
 from orders.errors import NotFoundError, OrdersError, SettingsError, ValidationError
 from orders.handlers.common import error_response
-from orders.observability import MetricUnit, logger, metrics, tracer
+from orders.observability import MetricUnit, logger, metrics
 from orders.runtime import get_database
 from orders.validation import (
     ListOrders,
@@ -29,11 +29,7 @@ from orders.validation import (
 # answers unhandled errors with a traceback.
 app = APIGatewayHttpResolver(debug=False)
 
-CUSTOMER_ORDERS = "/customers/<customer_id>/orders"
-ORDER = "/orders/<order_id>"
-ORDERS = "/orders"
-# The methods an HTTP API route can have ("ANY" is these); used to answer 405 on a known path.
-HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+F = TypeVar("F", bound=Callable[..., Response[Any]])
 
 
 class MethodNotAllowedError(OrdersError):
@@ -52,9 +48,23 @@ def _json(
     )
 
 
-# Each rule also with a trailing slash, which HTTP API passes through as is.
-@app.get(CUSTOMER_ORDERS)
-@app.get(f"{CUSTOMER_ORDERS}/")
+def _paths(route: Route) -> tuple[str, str]:
+    """The route's path in resolver syntax, and with a trailing slash (HTTP API passes it as is)."""
+    return route.resolver_path, f"{route.resolver_path}/"
+
+
+def serves(route: Route) -> Callable[[F], F]:
+    """Register the decorated function for ``route`` (a route of orders.contract.ROUTES)."""
+
+    def register(function: F) -> F:
+        for path in _paths(route):
+            app.route(path, [route.method])(function)
+        return function
+
+    return register
+
+
+@serves(LIST_CUSTOMER_ORDERS)
 def list_customer_orders(customer_id: str) -> Response[Any]:
     query = ListOrders(
         customer_id=parse_uuid(customer_id, "customer_id"),
@@ -65,16 +75,14 @@ def list_customer_orders(customer_id: str) -> Response[Any]:
     return _json(200, {"orders": [order.as_dict() for order in orders]})
 
 
-@app.get(ORDER)
-@app.get(f"{ORDER}/")
+@serves(GET_ORDER)
 def get_order(order_id: str) -> Response[Any]:
     order = service.get_order(get_database(), parse_uuid(order_id, "order_id"))
     metrics.add_metric(name="OrdersFetched", unit=MetricUnit.Count, value=1)
     return _json(200, order.as_dict())
 
 
-@app.post(ORDERS)
-@app.post(f"{ORDERS}/")
+@serves(CREATE_ORDER)
 def create_order() -> Response[Any]:
     event = app.current_event
     header_key = event.headers.get("idempotency-key")
@@ -104,12 +112,20 @@ def _method_not_allowed(allowed: str) -> Callable[..., Response[Any]]:
     return reject
 
 
-# The resolver answers a known path with an unknown method as "not found"; these routes make it
-# a 405 that names the allowed method, as clients of this API expect.
-for _rule, _allowed in ((CUSTOMER_ORDERS, "GET"), (ORDER, "GET"), (ORDERS, "POST")):
-    _others = [method for method in HTTP_METHODS if method != _allowed]
-    for _path in (_rule, f"{_rule}/"):
-        app.route(_path, _others, include_in_schema=False)(_method_not_allowed(_allowed))
+def _register_method_not_allowed(routes: tuple[Route, ...]) -> None:
+    """The resolver answers a known path with an unknown method as "not found"; these routes
+    make it a 405 that names the allowed methods, as clients of this API expect."""
+    allowed: dict[str, list[str]] = {}
+    for route in routes:
+        allowed.setdefault(route.path, []).append(route.method)
+    for path, methods in allowed.items():
+        others = [method for method in contract.HTTP_METHODS if method not in methods]
+        reject = _method_not_allowed(", ".join(methods))
+        for rule in _paths(Route(methods[0], path)):
+            app.route(rule, others, include_in_schema=False)(reject)
+
+
+_register_method_not_allowed(contract.ROUTES)
 
 
 def _error(exc: Exception) -> Response[Any]:
@@ -119,7 +135,7 @@ def _error(exc: Exception) -> Response[Any]:
 
 
 # Registered by call: powertools' exception_handler decorator is untyped (mypy --strict).
-app.exception_handler([OrdersError, SettingsError, psycopg.Error, Exception])(_error)
+app.exception_handler([OrdersError, SettingsError, Exception])(_error)
 
 
 @app.not_found
@@ -156,7 +172,6 @@ def _check_event(event: object) -> Mapping[str, Any]:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
-@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     """Entry point ``orders.handlers.api.handler``; never raises, always returns a response."""
     try:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
-
-from orders.errors import OrdersError, SettingsError
+from orders.errors import DatabaseError, OrdersError, SettingsError
 from orders.observability import MetricUnit, logger, metrics
 
 
 def error_response(exc: BaseException) -> tuple[int, dict[str, Any]]:
     """Status and body for ``exc``; server-side details go to the log, never to the caller."""
-    if isinstance(exc, OrdersError):
+    if isinstance(exc, DatabaseError):
+        # The driver's error (SQL, SQLSTATE) is the chained cause: logged, never returned.
+        logger.error("database error (sqlstate=%s)", exc.sqlstate, exc_info=exc)
+        status, code, message = exc.status, exc.code, exc.message
+    elif isinstance(exc, OrdersError):
         if exc.status >= 500:
             logger.warning("request failed: %s", exc.message, exc_info=exc)
         else:
@@ -21,9 +23,6 @@ def error_response(exc: BaseException) -> tuple[int, dict[str, Any]]:
     elif isinstance(exc, SettingsError):
         logger.error("function misconfigured: %s", exc)
         status, code, message = 500, "InternalError", "the function is misconfigured"
-    elif isinstance(exc, psycopg.Error):
-        logger.error("database error (sqlstate=%s)", getattr(exc, "sqlstate", None), exc_info=exc)
-        status, code, message = 500, "InternalError", "internal error"
     else:
         logger.error("unexpected error", exc_info=exc)
         status, code, message = 500, "InternalError", "internal error"

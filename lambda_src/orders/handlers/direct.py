@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from orders import service
 from orders.errors import ValidationError
 from orders.handlers.common import error_response
-from orders.observability import MetricUnit, logger, metrics, tracer
+from orders.observability import MetricUnit, logger, metrics
 from orders.runtime import get_database
 from orders.validation import ListOrders, field_names, parse_create_order, parse_limit, parse_uuid
 
@@ -61,7 +61,6 @@ _ACTIONS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
-@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     """Entry point ``orders.handlers.direct.handler``; errors come back as statusCode + error."""
     try:

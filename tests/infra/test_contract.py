@@ -1,0 +1,224 @@
+"""orders.contract against the config schema and the synthesized templates (fixture configs).
+
+The contract names each environment variable and route once; these tests check that what the
+stacks render and what the functions read agree with it, and with each other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+from infra_support import Synthesized
+
+from orders import contract, runtime
+from orders.contract import Variable
+from orders.handlers import api as api_handler
+from orders.handlers import direct as direct_handler
+from orders.settings import MigrationSettings
+from stacks.config import SECTIONS, ProjectConfig
+
+pytestmark = pytest.mark.infra
+
+WITH_CONFIG_KEY = [v for v in contract.VARIABLES.values() if v.config_key is not None]
+
+
+def config_field(key: str) -> dataclasses.Field[Any]:
+    section, name = key.split(".")
+    cls = ProjectConfig if section == "project" else SECTIONS[section]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    assert name in fields, f"{key} is not a config key"
+    return fields[name]
+
+
+def config_value(config: Any, key: str) -> Any:
+    section, name = key.split(".")
+    return getattr(getattr(config, section), name)
+
+
+@pytest.mark.parametrize("variable", WITH_CONFIG_KEY, ids=lambda v: v.name)
+def test_a_variable_accepts_exactly_what_its_config_key_accepts(variable: Variable) -> None:
+    assert variable.config_key is not None
+    meta = config_field(variable.config_key).metadata
+    assert variable.range == meta["range"]
+    assert variable.choices == meta["choices"]
+    assert variable.pattern == (meta["pattern"].pattern if meta["pattern"] else None)
+    assert (variable.range, variable.choices, variable.pattern) != (None, None, None)
+
+
+def test_the_comparison_sees_a_range_that_differs() -> None:
+    # The runtime used to accept 1..900000 for a key the config allows 100..600000.
+    old = dataclasses.replace(contract.APP_STATEMENT_TIMEOUT_MS, range=(1, 900_000))
+    assert old.config_key is not None
+    assert old.range != config_field(old.config_key).metadata["range"]
+
+
+# --- environment: what each function receives == what its handler reads ----------------------
+
+
+def functions_by_handler(synth: Synthesized) -> dict[str, dict[str, Any]]:
+    found = synth.service.find_resources("AWS::Lambda::Function")
+    by_handler = {r["Properties"]["Handler"]: r["Properties"] for r in found.values()}
+    return {name: by_handler[handler] for name, handler in contract.HANDLERS.items()}
+
+
+class RecordingEnv(Mapping[str, str]):
+    """An environment that remembers every key looked up (present or not)."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = dict(values)
+        self.read: set[str] = set()
+
+    def __getitem__(self, key: str) -> str:
+        self.read.add(key)
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+def _app_settings() -> object:
+    runtime.set_database(None)
+    try:
+        return runtime.get_database().settings  # what api and direct build on first use
+    finally:
+        runtime.set_database(None)
+
+
+# How each handler builds its settings from the environment.
+SETTINGS_OF: dict[str, Callable[[], object]] = {
+    contract.API: _app_settings,
+    contract.DIRECT: _app_settings,
+    contract.MIGRATE: MigrationSettings.from_env,
+}
+
+
+def keys_read(
+    function: str, received: Mapping[str, str], monkeypatch: pytest.MonkeyPatch
+) -> set[str]:
+    """Build ``function``'s settings from ``received`` plus what Lambda adds; the keys read."""
+    from_lambda = {v.name: "eu-west-1" for v in contract.variables_for(function, set_by="lambda")}
+    env = RecordingEnv({**received, **from_lambda})
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "environ", env)
+        SETTINGS_OF[function]()
+    return env.read
+
+
+def test_the_app_handlers_build_their_settings_through_the_runtime() -> None:
+    assert api_handler.get_database is runtime.get_database
+    assert direct_handler.get_database is runtime.get_database
+
+
+def test_recording_env_records_hits_and_misses() -> None:
+    env = RecordingEnv({"A": "1"})
+    assert env.get("A") == "1"
+    assert env.get("B") is None
+    assert env.read == {"A", "B"}
+
+
+def received_env(props: Mapping[str, Any]) -> dict[str, str]:
+    """A function's environment; deploy-time references (endpoints, ARNs) as plain strings."""
+    variables = props["Environment"]["Variables"]
+    return {k: v if isinstance(v, str) else "resolved-at-deploy" for k, v in variables.items()}
+
+
+def check_keys(synth: Synthesized, monkeypatch: pytest.MonkeyPatch) -> None:
+    for function, props in functions_by_handler(synth).items():
+        received = received_env(props)
+        read = keys_read(function, received, monkeypatch)
+        by_powertools = {
+            v.name for v in contract.variables_for(function) if v.read_by == "powertools"
+        }
+        not_from_stack = {v.name for v in contract.variables_for(function) if v.set_by != "stack"}
+        # THEN every variable the stack sets is read (by our settings or by Powertools), and
+        # everything our settings read is set by the stack, by Lambda or is a local override
+        assert set(received) - by_powertools == read - not_from_stack, function
+        assert by_powertools <= set(received), function
+        assert read <= set(contract.VARIABLES), f"{function} reads {read - set(contract.VARIABLES)}"
+
+
+def test_each_function_receives_exactly_the_keys_its_handler_reads(
+    synth: Synthesized, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    check_keys(synth, monkeypatch)
+
+
+def test_in_secrets_mode_too(secrets_mode: Synthesized, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = functions_by_handler(secrets_mode)[contract.MIGRATE]["Environment"]["Variables"]
+    assert contract.APP_USER_SECRET_ARN.name in env
+    check_keys(secrets_mode, monkeypatch)
+
+
+def test_the_key_check_sees_a_variable_nobody_reads(
+    synth: Synthesized, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    received = received_env(functions_by_handler(synth)[contract.API])
+    read = keys_read(contract.API, {**received, "UNUSED": "1"}, monkeypatch)
+    assert "UNUSED" not in read
+    assert read >= {"DB_HOST", "DB_CONNECT_TIMEOUT_S"}
+
+
+def test_values_from_config_are_set_as_the_config_says(synth: Synthesized) -> None:
+    config = synth.built.config
+    for function, props in functions_by_handler(synth).items():
+        variables = props["Environment"]["Variables"]
+        for variable in contract.variables_for(function, set_by="stack"):
+            if variable.config_key is not None:
+                expected = str(config_value(config, variable.config_key))
+                assert variables[variable.name] == expected, (function, variable.name)
+    # The fixture's value is neither old default (5 at runtime, 2 in cdk.json).
+    assert config.functions.connect_timeout_s == 3
+
+
+def test_tracing_is_lambda_active_tracing_without_a_tracer_switch(synth: Synthesized) -> None:
+    tracing = synth.built.config.functions.tracing
+    for props in functions_by_handler(synth).values():
+        assert not [k for k in props["Environment"]["Variables"] if "TRACE" in k]
+        if tracing:
+            assert props["TracingConfig"] == {"Mode": "Active"}
+        else:
+            assert "TracingConfig" not in props
+
+
+# --- routes: the HTTP API and the resolver serve the same ones --------------------------------
+
+
+def resolver_route_keys() -> set[str]:
+    """Routes the api handler's resolver serves, in API Gateway syntax (405 catch routes and
+    the trailing-slash twins left out)."""
+    keys = set()
+    app = api_handler.app
+    for route in [*app._static_routes, *app._dynamic_routes]:
+        if route.include_in_schema:  # the 405 routes are registered with include_in_schema=False
+            path = re.sub(r"<(\w+)>", r"{\1}", route.path.rstrip("/"))
+            keys.add(f"{route.method} {path}")
+    return keys
+
+
+def test_the_http_api_and_the_resolver_serve_the_same_routes(synth: Synthesized) -> None:
+    routes = synth.service.find_resources("AWS::ApiGatewayV2::Route")
+    in_template = {r["Properties"]["RouteKey"] for r in routes.values()}
+    assert len(in_template) == len(routes)
+    assert in_template == resolver_route_keys()
+    assert in_template == {route.route_key for route in contract.ROUTES}
+
+
+def test_every_other_method_on_a_route_path_is_a_405_route() -> None:
+    app = api_handler.app
+    catch = {
+        (route.method, route.path)
+        for route in [*app._static_routes, *app._dynamic_routes]
+        if not route.include_in_schema
+    }
+    for route in contract.ROUTES:
+        served = {r.method for r in contract.ROUTES if r.path == route.path}
+        for path in (route.resolver_path, f"{route.resolver_path}/"):
+            assert {m for m, p in catch if p == path} == set(contract.HTTP_METHODS) - served
