@@ -15,8 +15,6 @@ from orders.settings import MIGRATIONS_DIR
 
 PACKAGE = Path(contract.__file__).resolve().parent
 HANDLERS_DIR = PACKAGE / "handlers"
-STACK_COMPONENTS = Path(__file__).resolve().parents[2] / "stacks" / "components"
-MAX_FUNCTION_LINES = 60
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -58,28 +56,6 @@ def test_the_contract_module_uses_only_the_standard_library_and_orders_errors() 
     allowed = {"__future__", "re", "collections.abc", "dataclasses", "typing", "orders.errors"}
     assert imported_modules(PACKAGE / "contract.py") <= allowed
     assert imported_modules(PACKAGE / "errors.py") <= {"__future__"}
-
-
-def _function_lengths(path: Path) -> list[tuple[str, int]]:
-    lengths = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-            lengths.append((node.name, (node.end_lineno or node.lineno) - first + 1))
-    return lengths
-
-
-@pytest.mark.parametrize(
-    "path",
-    [
-        *sorted(PACKAGE.rglob("*.py")),
-        *(STACK_COMPONENTS / f"{name}.py" for name in ("functions", "api", "migration")),
-    ],
-    ids=lambda p: str(p.relative_to(PACKAGE.parents[1])),
-)
-def test_functions_stay_under_60_lines(path: Path) -> None:
-    too_long = [(name, n) for name, n in _function_lengths(path) if n > MAX_FUNCTION_LINES]
-    assert not too_long, f"{path.name}: {too_long}"
 
 
 # --- grants live in the SQL migrations --------------------------------------------------------
