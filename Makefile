@@ -24,7 +24,7 @@ PY_STAMP := $(VENV)/.installed
 FAST_TESTS := not integration and not bench and not bundling
 NODE_STAMP := node_modules/.installed
 
-.PHONY: docs help setup synth test check lint typecheck fmt snapshot-update lock lock-upgrade unit integration bench drill budget diff deploy destroy smoke burst rds-ca clean
+.PHONY: docs help setup synth test check lint typecheck fmt snapshot-update lock lock-upgrade unit integration bench drill budget preflight diff deploy destroy smoke burst rds-ca clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -101,7 +101,11 @@ burst: setup ## Bounded burst against deployed ENV, then CloudWatch side by side
 diff: setup ## cdk diff ENV against your account
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) diff $(CDK_ARGS) --all
 
-deploy: setup ## cdk deploy ENV into your account
+preflight: setup ## Read-only check of your account/region for ENV before a deploy (exit 1: a check failed)
+	$(BIN)/python -m ops.preflight $(ENV_ARG)
+
+deploy: setup ## make preflight (SKIP_PREFLIGHT=1: offline config checks only), then cdk deploy ENV
+	$(BIN)/python -m ops.preflight $(ENV_ARG)$(if $(SKIP_PREFLIGHT), --offline)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) deploy $(CDK_ARGS) --all
 
 destroy: setup ## cdk destroy ENV (prod keeps its database: RETAIN/SNAPSHOT)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -44,7 +45,7 @@ SERVICE_OUTPUTS = (
     out.MIGRATION_FUNCTION_NAME,
 )
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
-_AUTH_ERRORS = {
+AUTH_ERRORS = {
     "ExpiredToken",
     "ExpiredTokenException",
     "InvalidClientTokenId",
@@ -89,7 +90,12 @@ BASE_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"mode": "stand
 
 
 def open_session(region: str | None, profile: str | None) -> Session:
-    """The default credential chain; raise OpsError for what the user must fix."""
+    """The default credential chain; raise OpsError for what the user must fix.
+
+    botocore reads AWS_DEFAULT_REGION but not AWS_REGION, which the CDK CLI (the deploy) reads
+    first: honour it the same way, so both talk to one region.
+    """
+    region = region or os.environ.get("AWS_REGION") or None
     try:
         session = boto3.Session(region_name=region, profile_name=profile)
     except ProfileNotFound as exc:
@@ -153,16 +159,19 @@ def aws_errors(region: str | None) -> Iterator[None]:
         ) from None
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
-        if code in _AUTH_ERRORS:
+        if code in AUTH_ERRORS:
             message = exc.response.get("Error", {}).get("Message", code)
             raise OpsError(f"AWS rejected the credentials{where}: {code}: {message}") from None
         raise
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+def add_common_arguments(
+    parser: argparse.ArgumentParser, context: Mapping[str, Any] | None = None
+) -> None:
+    """--env (the environments of cdk.json, or of `context`), --region, --profile."""
     parser.add_argument(
         "--env",
-        choices=environment_names(),
+        choices=environment_names(context),
         help="deployed environment (default: cdk.json project.default_env)",
     )
     parser.add_argument("--region", help="AWS region (default: AWS_REGION / profile)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import boto3
@@ -10,7 +11,9 @@ import pytest
 from botocore.stub import Stubber
 
 from ops.aws import Clients
+from ops.preflight_checks import PreflightClients
 from tests.ops.aws_stubs import ACCESS_KEY, REGION, Stubbed
+from tests.ops.preflight_stubs import Stubs
 
 
 @pytest.fixture
@@ -63,4 +66,34 @@ def stubbed(aws_env: None, fake_clients: Clients) -> Iterator[Stubbed]:
         Stubber(fake_clients.cloudwatch),
     )
     with stubs.cloudformation, stubs.lambda_, stubs.cloudwatch:
+        yield stubs
+
+
+@pytest.fixture(scope="session")
+def preflight_clients() -> PreflightClients:
+    session = boto3.Session(
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        region_name=REGION,
+    )
+    return PreflightClients(
+        region=REGION,
+        sts=session.client("sts"),
+        ssm=session.client("ssm"),
+        cloudformation=session.client("cloudformation"),
+        lambda_=session.client("lambda"),
+        rds=session.client("rds"),
+        ec2=session.client("ec2"),
+        sns=session.client("sns"),
+        service_quotas=session.client("service-quotas"),
+    )
+
+
+@pytest.fixture
+def account_stubs(aws_env: None, preflight_clients: PreflightClients) -> Iterator[Stubs]:
+    names = ("sts", "ssm", "cloudformation", "lambda_", "rds", "ec2", "sns", "service_quotas")
+    stubs = Stubs(preflight_clients, {n: Stubber(getattr(preflight_clients, n)) for n in names})
+    with ExitStack() as stack:
+        for stub in stubs.stubbers.values():
+            stack.enter_context(stub)
         yield stubs
