@@ -65,6 +65,7 @@ class BurstOutcome:
     samples: list[tuple[float, int]] = field(default_factory=list)
     pools: list[PoolSample] = field(default_factory=list)
     sched: list[tuple[float, float, float]] = field(default_factory=list)
+    gc_pauses: list[tuple[float, float]] = field(default_factory=list)
     extras: list[Any] = field(default_factory=list)
     connections_opened: int = 0
     cpu: dict[str, float] | None = None
@@ -168,6 +169,7 @@ class BurstEngine:
         for payload in results:
             outcome.records.extend(payload["records"])
             outcome.extras.extend(payload.get("extras", []))
+            outcome.gc_pauses.extend(payload.get("gc_pauses", []))
             outcome.connections_opened += payload["connections_opened"]
             workers_cpu += payload.get("cpu_user_s", 0.0) + payload.get("cpu_sys_s", 0.0)
         outcome.cpu = meter.stop(workers_cpu, sampler.pgbouncer_peak)

@@ -47,6 +47,7 @@ def _scenario_compact(sc: dict[str, Any]) -> dict[str, Any]:
         "pgbouncer_peak_1s_cores": cpu.get("pgbouncer_peak_1s_cores"),
         "bench_clients_cores": cpu.get("bench_clients_cores"),
         "pgbouncer_runqueue_wait_peak_1s": sc.get("pgbouncer_runqueue_wait_peak_1s"),
+        "worker_gc_pause_max_ms": sc.get("worker_gc_pause_max_ms"),
     }
 
 

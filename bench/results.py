@@ -53,6 +53,7 @@ class ScenarioRun:
     samples: list[tuple[float, int]] = field(default_factory=list)
     pools: list[tuple[float, int, int, int, int, int, float]] = field(default_factory=list)
     sched: list[tuple[float, float, float]] = field(default_factory=list)
+    gc_pauses: list[tuple[float, float]] = field(default_factory=list)
     connections_opened: int = 0
     wall_s: float = 0.0
     cpu: dict[str, float] | None = None
@@ -111,6 +112,7 @@ class ScenarioRun:
             "wall_s": round(self.wall_s, 1),
             "cpu": self.cpu,
             "pgbouncer_runqueue_wait_peak_1s": max((r[2] for r in self.sched), default=None),
+            "worker_gc_pause_max_ms": max((p[1] for p in self.gc_pauses), default=None),
             "timeline": self.timeline(),
         }
 
@@ -140,6 +142,11 @@ class ScenarioRun:
                             "maxwait_s"],
                 "rows": [list(row) for row in self.pools],
             }  # fmt: skip
+        if self.gc_pauses:
+            timeline["worker_gc_pauses"] = {
+                "columns": ["t", "pause_ms"],
+                "rows": [list(row) for row in sorted(self.gc_pauses)],
+            }
         if self.sched:
             timeline["pgbouncer_sched"] = {
                 "columns": ["t", "cpu_cores", "runqueue_wait_cores"],

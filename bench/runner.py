@@ -263,6 +263,7 @@ class Bench:
             samples=outcome.samples,
             pools=outcome.pools,
             sched=outcome.sched,
+            gc_pauses=outcome.gc_pauses,
             connections_opened=outcome.connections_opened,
             wall_s=outcome.wall_s,
             cpu=outcome.cpu,

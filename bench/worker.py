@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import resource
 import signal
@@ -125,7 +126,12 @@ def run_worker(job: WorkerJob, ipc: WorkerIpc) -> None:
         return
     before = resource.getrusage(resource.RUSAGE_SELF)
     burst = _Burst(job, ipc, float(ipc.t0.value))
-    burst.run(envs)
+    pauses = GcPauses(burst.t0)
+    gc.callbacks.append(pauses.callback)
+    try:
+        burst.run(envs)
+    finally:
+        gc.callbacks.remove(pauses.callback)
     after = resource.getrusage(resource.RUSAGE_SELF)
     payload = {
         "records": list(burst.records),
@@ -135,8 +141,31 @@ def run_worker(job: WorkerJob, ipc: WorkerIpc) -> None:
         "cpu_sys_s": after.ru_stime - before.ru_stime,
         # What a drill environment kept: its write ledger and its attempts
         "extras": [env.report() for env in envs if hasattr(env, "report")],
+        # Full (generation 2) garbage collections: (start s, pause ms); every thread of this
+        # process waits for the GIL meanwhile.
+        "gc_pauses": pauses.pauses,
     }
     ipc.out.put(("result", job.index, payload))
+
+
+class GcPauses:
+    """Records the worker's generation-2 collections (stop-the-world for its threads)."""
+
+    def __init__(self, t0: float) -> None:
+        self.t0 = t0
+        self.pauses: list[tuple[float, float]] = []
+        self._started = 0.0
+
+    def callback(self, phase: str, info: dict[str, int]) -> None:
+        if info.get("generation") != 2:
+            return
+        now = time.monotonic()
+        if phase == "start":
+            self._started = now
+        else:
+            self.pauses.append(
+                (round(self._started - self.t0, 3), round((now - self._started) * 1000, 1))
+            )
 
 
 class _Burst:
