@@ -481,3 +481,21 @@ def test_make_deploy_runs_preflight_before_cdk_deploy(
 
 def test_make_preflight_target() -> None:
     assert _make_n("preflight", "ENV=prod")[-1].endswith("-m ops.preflight --env prod")
+
+
+@pytest.mark.parametrize(
+    ("multi_az", "status"),
+    [(False, "WARN"), (True, "FAIL")],  # a Multi-AZ standby needs a second AZ of the class
+)
+def test_pinned_azs_the_class_is_not_offered_in(
+    account_stubs: Stubs, capsys: pytest.CaptureFixture[str], multi_az: bool, status: str
+) -> None:
+    ctx = context(
+        network={"availability_zones": [ZONES[0], ZONES[2]]}, database={"multi_az": multi_az}
+    )
+    acct = Account(options=[option(AvailabilityZones=[{"Name": ZONES[0]}, {"Name": ZONES[1]}])])
+    code, table = check_and_run(account_stubs, capsys, acct, ctx, SMALL)
+    assert code == (1 if status == "FAIL" else 0)
+    assert table["instance class"][0] == status
+    assert "not offered in pinned eu-west-1c" in table["instance class"][1]
+    assert table["availability zones"] == ("PASS", "pinned eu-west-1a, eu-west-1c available", "")
