@@ -16,8 +16,9 @@ PYTHON_VERSION = "3.14"
 _ARCH = {"arm64": "aarch64", "x86_64": "x86_64"}
 # Distributions the Lambda Python runtime already provides (boto3 and its dependency tree).
 # requirements.txt pins everything else, transitive dependencies included, and pip runs with
-# --no-deps: otherwise aws-xray-sdk alone drags a second botocore (~25 MB unzipped) into every
-# function. tests/infra/test_bundling.py checks the bundle's dependency closure against this.
+# --no-deps: otherwise any package that depends on botocore drags a second copy (~25 MB
+# unzipped) into every function. tests/infra/test_bundling.py checks the bundle's dependency
+# closure against this.
 RUNTIME_PROVIDED = frozenset(
     {"boto3", "botocore", "jmespath", "python-dateutil", "s3transfer", "six", "urllib3"}
 )

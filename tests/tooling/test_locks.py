@@ -63,15 +63,17 @@ def test_new_requirement_is_reported_until_locked(repo: Path) -> None:
     ]
 
 
-def test_dropping_the_xray_line_is_one_edit_that_makes_both_locks_stale(repo: Path) -> None:
+def test_dropping_a_lambda_requirement_is_one_edit_that_makes_both_locks_stale(
+    repo: Path,
+) -> None:
     source = repo / "lambda_src/requirements.in"
-    line = _requirement_line(source, "aws-xray-sdk")
+    line = _requirement_line(source, "yoyo-migrations")
     _edit(source, line + "\n", "")
     problems = check(repo)
     for out in ("lambda_src/requirements.txt", "requirements-dev.txt"):
         assert (
-            f"{out} pins aws-xray-sdk via lambda_src/requirements.in, which no longer asks for it"
-            in problems
+            f"{out} pins yoyo-migrations via lambda_src/requirements.in, "
+            "which no longer asks for it" in problems
         )
 
 
@@ -160,7 +162,8 @@ def test_lambda_lock_targets_the_bundle() -> None:
     assert parsed.excluded, "uv lists the runtime packages it left out (botocore at least)"
 
 
-def test_xray_sdk_is_one_line_of_the_lambda_input() -> None:
-    lines = (ROOT / "lambda_src/requirements.in").read_text().splitlines()
-    assert len([line for line in lines if re.match(r"aws-xray-sdk\b", line)]) == 1
-    assert not [line for line in lines if re.match(r"wrapt\b", line)], "wrapt comes with the SDK"
+def test_the_functions_bundle_no_tracing_sdk() -> None:
+    # Lambda active tracing needs none; the X-Ray SDKs reach end of support on 2027-02-25.
+    for lock in ("lambda_src/requirements.in", "lambda_src/requirements.txt"):
+        text = (ROOT / lock).read_text()
+        assert not re.search(r"^(aws-xray-sdk|wrapt)\b", text, flags=re.MULTILINE), lock
