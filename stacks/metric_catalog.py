@@ -20,6 +20,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from orders.contract import CLIENT_ERRORS_METRIC, ENTRYPOINT_DIMENSION, SERVER_ERRORS_METRIC
+
 RDS_PROXY_DOC = "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.monitoring.html"
 RDS_DOC = "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-metrics.html"
 LAMBDA_DOC = "https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html"
@@ -42,8 +44,8 @@ INSTANCE = frozenset({"DBInstanceIdentifier"})
 FUNCTION = frozenset({"FunctionName"})
 API = frozenset({"ApiId"})
 # Powertools adds `service` when a service name is set (POWERTOOLS_SERVICE_NAME); the handlers
-# add `entrypoint` (api | direct) as a default dimension.
-SERVICE_ENTRYPOINT = frozenset({"service", "entrypoint"})
+# tag every metric with their entry point (orders.contract.ENTRYPOINT_DIMENSION).
+SERVICE_ENTRYPOINT = frozenset({"service", ENTRYPOINT_DIMENSION})
 
 # Dimension values AWS fixes rather than us.
 TARGET_GROUP_DEFAULT = "default"  # AWS::RDS::DBProxyTargetGroup: "must be set to default"
@@ -162,7 +164,7 @@ CATALOG: tuple[MetricFact, ...] = (
     # --- The functions' own metrics (Powertools EMF) ---------------------------------------------
     MetricFact(
         SERVICE,
-        "ServerErrors",
+        SERVER_ERRORS_METRIC,
         (SERVICE_ENTRYPOINT,),
         ("Sum",),
         "Count",
@@ -170,7 +172,12 @@ CATALOG: tuple[MetricFact, ...] = (
         "Handled 5xx answers (the handler caught the error: Lambda Errors never counts them).",
     ),
     MetricFact(
-        SERVICE, "ClientErrors", (SERVICE_ENTRYPOINT,), ("Sum",), "Count", POWERTOOLS_METRICS_DOC
+        SERVICE,
+        CLIENT_ERRORS_METRIC,
+        (SERVICE_ENTRYPOINT,),
+        ("Sum",),
+        "Count",
+        POWERTOOLS_METRICS_DOC,
     ),
 )
 

@@ -26,6 +26,15 @@ HANDLERS = {
     MIGRATE: "orders.handlers.migrate.handler",
 }
 
+# --- the functions' own metrics (Powertools EMF) -------------------------------------------
+
+# Every metric the api and direct functions emit carries `service` (POWERTOOLS_SERVICE_NAME) and
+# this default dimension, whose value is the entry point (API or DIRECT): the alarms on handled
+# failures (stacks/components/monitoring.py) read exactly this dimension set.
+ENTRYPOINT_DIMENSION = "entrypoint"
+SERVER_ERRORS_METRIC = "ServerErrors"  # answers with a 5xx status (handled: not Lambda Errors)
+CLIENT_ERRORS_METRIC = "ClientErrors"  # answers with a 4xx status
+
 # --- database roles -------------------------------------------------------------------------
 
 # A NOLOGIN role that owns the app's privileges. The migration creates it before any SQL

@@ -19,4 +19,17 @@ from orders import contract
 logger = Logger(service=os.environ.get(contract.POWERTOOLS_SERVICE_NAME.name) or "orders")
 metrics = Metrics(namespace=os.environ.get(contract.POWERTOOLS_METRICS_NAMESPACE.name) or "Orders")
 
-__all__ = ["MetricUnit", "logger", "metrics"]
+
+def tag_entrypoint(entrypoint: str) -> None:
+    """Tag every metric of this invocation with its entry point (contract.ENTRYPOINT_DIMENSION).
+
+    Called first thing in each handler: Powertools Metrics instances share their state, so a
+    default set at import would be whichever handler module was imported last.
+    """
+    if metrics.default_dimensions.get(contract.ENTRYPOINT_DIMENSION) != entrypoint:
+        # Only on a change (first invocation; tests switching handlers): Powertools warns each
+        # time an existing dimension is set again.
+        metrics.set_default_dimensions(**{contract.ENTRYPOINT_DIMENSION: entrypoint})
+
+
+__all__ = ["MetricUnit", "logger", "metrics", "tag_entrypoint"]

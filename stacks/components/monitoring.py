@@ -17,6 +17,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from orders import contract
 from stacks import metric_catalog as mc
 from stacks.aws_facts import ALARM_ARN_FORMAT
 from stacks.budget import connection_budget
@@ -28,8 +29,6 @@ GTE = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 LT = cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
 MISSING = cloudwatch.TreatMissingData.MISSING
 NOT_BREACHING = cloudwatch.TreatMissingData.NOT_BREACHING
-# The handlers tag their own EMF metrics with this dimension (see orders.observability).
-DIRECT_ENTRYPOINT = "direct"
 
 
 @dataclass(frozen=True)
@@ -187,8 +186,8 @@ class Monitoring(Construct):
         return self._metric(mc.API_GATEWAY, name, {"ApiId": self._watched.http_api_id})
 
     def _server_errors(self, entrypoint: str) -> cloudwatch.Metric:
-        dims = {"service": self._service, "entrypoint": entrypoint}
-        return self._metric(self._namespace, "ServerErrors", dims)
+        dims = {"service": self._service, contract.ENTRYPOINT_DIMENSION: entrypoint}
+        return self._metric(self._namespace, contract.SERVER_ERRORS_METRIC, dims)
 
     def _availability(self) -> cloudwatch.Metric:
         dims = mc.proxy_availability_dimensions(self._watched.proxy_name)
@@ -306,7 +305,7 @@ class Monitoring(Construct):
             ),
             AlarmSpec(
                 "DirectServerErrors",
-                self._server_errors(DIRECT_ENTRYPOINT),
+                self._server_errors(contract.DIRECT),
                 c.server_errors_threshold,
                 c.lambda_evaluation_periods,
                 GTE,
@@ -490,7 +489,7 @@ class Monitoring(Construct):
                 "Handled server errors (5xx)",
                 left=[
                     self._api("5xx").with_(label="HTTP API 5xx"),
-                    self._server_errors(DIRECT_ENTRYPOINT).with_(label="direct ServerErrors"),
+                    self._server_errors(contract.DIRECT).with_(label="direct ServerErrors"),
                 ],
                 width=6,
             ),

@@ -14,7 +14,7 @@ from orders import contract, service
 from orders.contract import CREATE_ORDER, GET_ORDER, LIST_CUSTOMER_ORDERS, Route
 from orders.errors import NotFoundError, OrdersError, SettingsError, ValidationError
 from orders.handlers.common import error_response
-from orders.observability import MetricUnit, logger, metrics
+from orders.observability import MetricUnit, logger, metrics, tag_entrypoint
 from orders.runtime import get_database
 from orders.validation import (
     ListOrders,
@@ -174,6 +174,7 @@ def _check_event(event: object) -> Mapping[str, Any]:
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     """Entry point ``orders.handlers.api.handler``; never raises, always returns a response."""
+    tag_entrypoint(contract.API)
     try:
         return app.resolve(_check_event(event), context)
     except Exception as exc:  # a malformed event, or a failure outside the resolver's handlers

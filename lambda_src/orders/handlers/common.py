@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from orders import contract
 from orders.errors import DatabaseError, OrdersError, SettingsError
 from orders.observability import MetricUnit, logger, metrics
 
@@ -27,6 +28,8 @@ def error_response(exc: BaseException) -> tuple[int, dict[str, Any]]:
         logger.error("unexpected error", exc_info=exc)
         status, code, message = 500, "InternalError", "internal error"
     metrics.add_metric(
-        name="ClientErrors" if status < 500 else "ServerErrors", unit=MetricUnit.Count, value=1
+        name=contract.CLIENT_ERRORS_METRIC if status < 500 else contract.SERVER_ERRORS_METRIC,
+        unit=MetricUnit.Count,
+        value=1,
     )
     return status, {"error": {"code": code, "message": message}}

@@ -7,10 +7,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orders import service
+from orders import contract, service
 from orders.errors import ValidationError
 from orders.handlers.common import error_response
-from orders.observability import MetricUnit, logger, metrics
+from orders.observability import MetricUnit, logger, metrics, tag_entrypoint
 from orders.runtime import get_database
 from orders.validation import ListOrders, field_names, parse_create_order, parse_limit, parse_uuid
 
@@ -63,6 +63,7 @@ _ACTIONS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     """Entry point ``orders.handlers.direct.handler``; errors come back as statusCode + error."""
+    tag_entrypoint(contract.DIRECT)
     try:
         if not isinstance(event, dict):
             raise ValidationError("the event must be a JSON object")
