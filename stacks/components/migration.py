@@ -61,7 +61,8 @@ class Migration(Construct):
     Creates: the migration function (VPC, reserved concurrency 1, the only function with a
     direct security-group path to PostgreSQL, reads the RDS-managed admin secret), a Provider
     framework (onEvent only) and a custom resource whose properties carry a content hash of the
-    migration sources and the app-role settings, so a change to either re-runs it (Update).
+    migration sources, the app-role settings and the target database's endpoint, so a change to
+    any of them re-runs it (Update): new code, new role settings, or a replaced database.
     """
 
     def __init__(
@@ -84,10 +85,14 @@ class Migration(Construct):
         super().__init__(scope, construct_id)
         # Also custom resource properties: a change to any of them re-runs the migration.
         settings = role_settings(config)
-        environment: dict[str, str | int] = {
+        # The database it migrates: a replaced instance (new endpoint) must be migrated too.
+        target: dict[str, str | int] = {
             contract.DB_HOST.name: db_host,
             contract.DB_PORT.name: port,
             contract.DB_NAME.name: config.database.database_name,
+        }
+        environment: dict[str, str | int] = {
+            **target,
             contract.DB_ADMIN_SECRET_ARN.name: admin_secret.secret_arn,
             contract.DB_CONNECT_TIMEOUT_S.name: config.functions.connect_timeout_s,
             **powertools_environment(contract.MIGRATE, config.project, config.functions),
@@ -113,12 +118,24 @@ class Migration(Construct):
         )
         self._grant_secrets(admin_secret, app_user_secret, key)
         self.provider = self._build_provider(config.functions.log_retention_days)
-        self.resource = CustomResource(
+        self.resource = self._trigger(
+            config, {"SourceHash": source_hash(lambda_src)}, settings, target
+        )
+
+    def _trigger(
+        self,
+        config: AppConfig,
+        source: dict[str, str],
+        settings: dict[str, str | int],
+        target: dict[str, str | int],
+    ) -> CustomResource:
+        """The custom resource: its properties are what re-runs the migration when they change."""
+        return CustomResource(
             self,
             "Resource",
             service_token=self.provider.service_token,
             resource_type=f"Custom::{config.project.service_name.capitalize()}Migration",
-            properties={"SourceHash": source_hash(lambda_src), **contract.render(settings)},
+            properties={**source, **contract.render({**settings, **target})},
         )
 
     def _grant_secrets(

@@ -174,3 +174,14 @@ def test_database_insights_mode_is_explicit(
 def test_every_cdk_json_environment_sets_the_insights_mode(shipped: Synthesized) -> None:
     (db,) = shipped.data.find_resources("AWS::RDS::DBInstance").values()
     assert db["Properties"]["DatabaseInsightsMode"] in ("standard", "advanced")
+
+
+def test_a_replaced_database_is_migrated_too(synth: Synthesized) -> None:
+    # The migration re-runs when its custom resource's properties change: they must name the
+    # database it migrates, or a replaced instance (new endpoint) would never get the schema.
+    resources = synth.service.to_json()["Resources"]
+    (custom,) = [r for r in resources.values() if r["Type"].startswith("Custom::")]
+    props = custom["Properties"]
+    assert STATEFUL_LOGICAL_IDS["instance"] in json.dumps(props["DB_HOST"])
+    assert props["DB_NAME"] == synth.built.config.database.database_name
+    assert props["DB_PORT"] == "5432"
