@@ -1,0 +1,247 @@
+"""docs/forking.md, performed: every step on a copy of the repository, then synth and tests.
+
+The guide's code blocks are the steps (`<!-- fork: <action> <args> -->` before each block); this
+module applies them in order to a copy, counts the files each step touches, synthesizes the
+result with the cdk-nag gate and runs the copy's contract tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GUIDE = ROOT / "docs" / "forking.md"
+_SECTION = re.compile(r"^## (?P<title>.+)$", re.MULTILINE)
+_STEP = re.compile(
+    r"<!-- fork: (?P<action>[a-z-]+)(?P<args>[^>]*?) -->\s*\n```[a-z]*\n(?P<body>.*?)```",
+    re.DOTALL,
+)
+# Files a forker edits per step (generated files such as snapshots and README tables excluded).
+GOALS = {
+    "Rename the app and the service": 1,
+    "Add an environment": 1,
+    "Retune an environment": 1,
+    "Add a route": 3,
+    "Add a table": 3,
+}
+REMOVE_LAB = "Remove the burst lab"
+
+
+@dataclass(frozen=True)
+class Step:
+    section: str
+    action: str
+    args: list[str]
+    body: str
+
+
+def guide_steps(text: str) -> list[Step]:
+    steps = []
+    sections = [(m.start(), m.group("title")) for m in _SECTION.finditer(text)]
+    for match in _STEP.finditer(text):
+        section = [title for start, title in sections if start < match.start()][-1]
+        steps.append(
+            Step(section, match.group("action"), match.group("args").split(), match.group("body"))
+        )
+    return steps
+
+
+def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = value
+
+
+def _edit_json(path: Path, change: Any) -> None:
+    document = json.loads(path.read_text())
+    change(document)
+    path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def apply(step: Step, repo: Path) -> set[str]:
+    """Perform one step on `repo`; return the files it touched (relative paths)."""
+    args, body = step.args, step.body
+    if step.action == "merge":
+        _edit_json(repo / args[0], lambda doc: _merge(doc, json.loads(body)))
+    elif step.action == "copy-environment":
+        file, source, target = args
+
+        def copy(doc: dict[str, Any]) -> None:
+            envs = doc["context"]["environments"]
+            envs[target] = json.loads(json.dumps(envs[source]))
+            _merge(envs[target], json.loads(body))
+
+        _edit_json(repo / file, copy)
+        args = [file]
+    elif step.action == "append":
+        path = repo / args[0]
+        path.write_text(path.read_text() + body)
+    elif step.action == "create":
+        path = repo / args[0]
+        assert not path.exists(), f"{args[0]} exists already"
+        path.write_text(body)
+    elif step.action == "delete":
+        args = body.split()
+        for rel in args:
+            target = repo / rel
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+    elif step.action == "remove-lines":
+        path = repo / args[0]
+        prefixes = body.splitlines()
+        lines = path.read_text().splitlines(keepends=True)
+        kept = [line for line in lines if not any(line.startswith(p) for p in prefixes)]
+        assert len(lines) - len(kept) == len(prefixes), f"{args[0]}: not every line was found"
+        path.write_text("".join(kept))
+    elif step.action == "replace":
+        path = repo / args[0]
+        old, new = body.splitlines()
+        assert old in path.read_text(), f"{args[0]}: {old!r} not found"
+        path.write_text(path.read_text().replace(old, new, 1))
+    else:
+        raise AssertionError(f"unknown fork action {step.action!r}")
+    return set(args)
+
+
+def _copy_repo(target: Path) -> Path:
+    files = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    for name in filter(None, files):
+        rel = name.decode()
+        if not (ROOT / rel).exists():  # deleted in the work tree, not yet committed
+            continue
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, target / rel)
+    return target
+
+
+def _run(repo: Path, *argv: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{repo / 'lambda_src'}"}
+    env.pop("PYTEST_ADDOPTS", None)
+    return subprocess.run(
+        argv, cwd=repo, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+_SYNTH = """
+import json, sys
+sys.path[:0] = ['.', 'lambda_src']
+from aws_cdk.assertions import Template
+from stacks.app_builder import build_from_context
+from stacks.components.migration import source_hash
+from stacks.loader import read_context
+from pathlib import Path
+out = {}
+for env in sys.argv[1:]:
+    built = build_from_context(read_context(), env)
+    data, service = Template.from_stack(built.data), Template.from_stack(built.service)
+    (db,) = data.find_resources('AWS::RDS::DBInstance').values()
+    out[env] = {
+        'stacks': [built.data.stack_name, built.service.stack_name],
+        'routes': sorted(r['Properties']['RouteKey']
+                         for r in service.find_resources('AWS::ApiGatewayV2::Route').values()),
+        'instance_class': db['Properties']['DBInstanceClass'],
+    }
+out['source_hash'] = source_hash(Path('lambda_src'))
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def forked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, set[str]]]:
+    repo = _copy_repo(tmp_path_factory.mktemp("fork"))
+    touched: dict[str, set[str]] = {}
+    for step in guide_steps(GUIDE.read_text()):
+        if step.section != REMOVE_LAB:
+            touched.setdefault(step.section, set()).update(apply(step, repo))
+    return repo, touched
+
+
+def test_the_guide_has_every_step_with_its_code() -> None:
+    sections = {step.section for step in guide_steps(GUIDE.read_text())}
+    assert sections == {*GOALS, REMOVE_LAB}
+
+
+def test_each_step_touches_at_most_its_goal(forked: tuple[Path, dict[str, set[str]]]) -> None:
+    _, touched = forked
+    counts = {section: len(files) for section, files in touched.items()}
+    assert counts == {
+        "Rename the app and the service": 1,
+        "Add an environment": 1,
+        "Retune an environment": 1,
+        "Add a route": 3,
+        "Add a table": 2,
+    }
+    for section, goal in GOALS.items():
+        assert counts[section] <= goal, (section, touched[section])
+
+
+def test_the_fork_synthesizes_nag_clean(forked: tuple[Path, dict[str, set[str]]]) -> None:
+    repo, _ = forked
+    result = _run(repo, sys.executable, "-c", _SYNTH, "staging", "dev")
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    # renamed through project.app_name, staging from cdk.json alone, dev retuned
+    assert out["staging"]["stacks"] == ["Acme-staging-Data", "Acme-staging-Service"]
+    assert out["dev"]["instance_class"] == "db.t4g.medium"
+    # the new route is deployed (and IAM-authorized like the others: the copy's tests check)
+    assert "GET /customers/{customer_id}/orders/count" in out["staging"]["routes"]
+    # the new migration changes the package hash: the next deploy re-runs the migration
+    from stacks.components.migration import source_hash  # noqa: PLC0415
+
+    assert out["source_hash"] != source_hash(ROOT / "lambda_src")
+
+
+def test_the_forks_own_contract_tests_pass(forked: tuple[Path, dict[str, set[str]]]) -> None:
+    repo, _ = forked
+    result = _run(
+        repo,
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "tests/infra/test_contract.py",
+        "tests/lambdas/test_runtime_contract.py",
+        "tests/infra/test_config_validation.py",
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_the_lab_comes_out_cleanly(tmp_path: Path) -> None:
+    repo = _copy_repo(tmp_path)
+    for step in guide_steps(GUIDE.read_text()):
+        if step.section == REMOVE_LAB:
+            apply(step, repo)
+    assert not (repo / "bench").exists()
+    assert "-m bench" not in (repo / "Makefile").read_text()
+    pyproject = (repo / "pyproject.toml").read_text()
+    files = re.search(r"^files = \[(.*)\]$", pyproject, re.MULTILINE)
+    assert files is not None
+    for entry in re.findall(r'"([^"]+)"', files.group(1)):
+        assert (repo / entry).exists(), f"mypy would fail: {entry} is gone"
+    result = _run(
+        repo,
+        sys.executable,
+        "-m",
+        "pytest",
+        "--collect-only",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--snapshot-warn-unused",
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
