@@ -85,9 +85,9 @@ def apply(step: Step, repo: Path) -> set[str]:
 
         _edit_json(repo / file, copy)
         args = [file]
-    elif step.action == "append":
+    elif step.action == "append":  # after two blank lines, as PEP 8 separates top-level code
         path = repo / args[0]
-        path.write_text(path.read_text() + body)
+        path.write_text(path.read_text().rstrip("\n") + "\n\n\n" + body)
     elif step.action == "create":
         path = repo / args[0]
         assert not path.exists(), f"{args[0]} exists already"
