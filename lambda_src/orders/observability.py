@@ -16,8 +16,14 @@ from orders import contract
 # Service name, namespace and log level come from POWERTOOLS_* variables the stack sets
 # (orders.contract); the fallbacks only keep local runs and tests from failing (an EMF flush
 # without a namespace raises).
-logger = Logger(service=os.environ.get(contract.POWERTOOLS_SERVICE_NAME.name) or "orders")
-metrics = Metrics(namespace=os.environ.get(contract.POWERTOOLS_METRICS_NAMESPACE.name) or "Orders")
+_SERVICE = os.environ.get(contract.POWERTOOLS_SERVICE_NAME.name) or "orders"
+logger = Logger(service=_SERVICE)
+# `service` given explicitly: Powertools adds it as a dimension only when one is set, and the
+# alarms read the {service, entrypoint} dimension set (stacks/metric_catalog.py).
+metrics = Metrics(
+    namespace=os.environ.get(contract.POWERTOOLS_METRICS_NAMESPACE.name) or "Orders",
+    service=_SERVICE,
+)
 
 
 def tag_entrypoint(entrypoint: str) -> None:

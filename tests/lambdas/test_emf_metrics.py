@@ -9,13 +9,12 @@ check it against stacks/metric_catalog.py.
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from typing import Any
 
 import pytest
 
-from orders import contract, runtime
+from orders import contract, observability, runtime
 from orders.db import Database
 from orders.handlers import api, direct
 from stacks import metric_catalog as mc
@@ -83,9 +82,10 @@ def test_a_handled_outage_emits_server_errors_as_the_alarm_reads_it(
     assert response["statusCode"] == 503
     # THEN it emitted ServerErrors under {service, entrypoint}, a dimension set the catalog allows
     ((namespace, _, dims),) = _server_errors(capsys.readouterr().out)
-    assert namespace == os.environ[contract.POWERTOOLS_METRICS_NAMESPACE.name]
+    # (namespace and service are read from POWERTOOLS_* when orders.observability is imported)
+    assert namespace == observability.metrics.namespace
     assert dims == {
-        "service": os.environ[contract.POWERTOOLS_SERVICE_NAME.name],
+        "service": observability.metrics.service,
         contract.ENTRYPOINT_DIMENSION: entrypoint,
     }
     mc.check(namespace, contract.SERVER_ERRORS_METRIC, dims, "Sum", service_namespace=namespace)

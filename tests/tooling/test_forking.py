@@ -116,7 +116,11 @@ def apply(step: Step, repo: Path) -> set[str]:
 
 def _copy_repo(target: Path) -> Path:
     files = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+        # tracked and untracked-but-not-ignored files: the work tree as it would be committed
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
     ).stdout.split(b"\0")
     for name in filter(None, files):
         rel = name.decode()
