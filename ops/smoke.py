@@ -1,10 +1,12 @@
-"""Post-deploy smoke test: invoke each function and the HTTP API once, then show proxy metrics."""
+"""Post-deploy smoke test: invoke each function and the HTTP API once, show proxy metrics, then
+check that every alarm of the service stack watches a metric CloudWatch has."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -16,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
+from ops import alarm_metrics
+from ops.alarm_metrics import Expectations
 from ops.aws import (
     Clients,
     MetricSpec,
@@ -30,6 +34,8 @@ from ops.aws import (
     run_guarded,
     stack_names,
 )
+from stacks import metric_catalog as mc
+from stacks.loader import load
 
 if TYPE_CHECKING:
     from botocore.credentials import ReadOnlyCredentials
@@ -75,6 +81,7 @@ def signed_request(
 @dataclass
 class Report:
     failures: int = 0
+    warnings: int = 0
 
     def check(self, name: str, ok: bool, detail: str) -> bool:
         print(f"{'ok  ' if ok else 'FAIL'}  {name:<22} {detail}")
@@ -182,7 +189,8 @@ def check_api(
     customer_id: str,
     order_id: str | None,
     http: HttpSend,
-) -> None:
+) -> bool:
+    """GET the new customer's orders through the API; True when it answered 200 with them."""
     if clients.credentials is None:
         raise OpsError("no AWS credentials to sign the API request with")
     url = f"{outputs.api_url.rstrip('/')}/customers/{customer_id}/orders"
@@ -200,7 +208,7 @@ def check_api(
     hint = " (403: does your identity have execute-api:Invoke on the API?)" * (
         response.status == 403
     )
-    report.check(
+    return report.check(
         "api GET orders",
         ok,
         f"HTTP {response.status}, {len(ids)} order(s) via {outputs.api_function}{hint}"
@@ -242,21 +250,65 @@ def print_metrics(clients: Clients, outputs: Outputs, now: datetime) -> None:
         print(f"  {name:<42} {value}")
 
 
-def smoke(clients: Clients, env: str | None, http: HttpSend, now: Callable[[], datetime]) -> int:
+def traffic_events(order_id: str | None, api_ok: bool) -> frozenset[str]:
+    """The catalog's publishing events this run's traffic caused (mc.AFTER_*): every function
+    was invoked; a created order or an API answer went through the proxy to the database."""
+    events = {mc.AFTER_INVOCATION}
+    if order_id is not None or api_ok:
+        events.add(mc.AFTER_PROXY_CONNECTION)
+    if api_ok:
+        events.add(mc.AFTER_API_REQUEST)
+    return frozenset(events)
+
+
+@dataclass(frozen=True)
+class Options:
+    env: str | None
+    wait_metrics_s: int
+    http: HttpSend
+    now: Callable[[], datetime]
+    sleep: Callable[[float], None]
+
+
+def smoke(clients: Clients, options: Options) -> int:
+    env = options.env
     outputs = read_outputs(clients.cloudformation, env, clients.region)
-    data_stack, _ = stack_names(env)
+    data_stack, service_stack = stack_names(env)
     print(f"{data_stack} in {clients.region}: proxy {outputs.proxy_endpoint}")
     report = Report()
     customer_id = str(uuid.uuid4())
     check_migration(clients, outputs, report)
     order_id = check_orders(clients, outputs, report, customer_id)
-    check_api(clients, outputs, report, customer_id=customer_id, order_id=order_id, http=http)
-    print_metrics(clients, outputs, now())
+    api_ok = check_api(
+        clients, outputs, report, customer_id=customer_id, order_id=order_id, http=options.http
+    )
+    print_metrics(clients, outputs, options.now())
+    expect = Expectations(load(env).project.metrics_namespace, traffic_events(order_id, api_ok))
+    alarms = alarm_metrics.check_alarm_metrics(
+        clients.cloudformation,
+        clients.cloudwatch,
+        service_stack,
+        expect,
+        wait_s=options.wait_metrics_s,
+        sleep=options.sleep,
+    )
+    report.failures += alarms.failures
+    report.warnings += alarms.warnings
+    warned = f" ({report.warnings} warning(s))" if report.warnings else ""
     if report.failures:
-        print(f"\nsmoke: {report.failures} check(s) failed")
+        print(f"\nsmoke: {report.failures} check(s) failed{warned}")
         return 1
-    print("\nsmoke: all checks passed")
+    print(f"\nsmoke: all checks passed{warned}")
     return 0
+
+
+def wait_seconds(value: str) -> int:
+    seconds = int(value)
+    if not 0 <= seconds <= alarm_metrics.MAX_WAIT_S:
+        raise argparse.ArgumentTypeError(
+            f"{seconds} refused: allowed 0..{alarm_metrics.MAX_WAIT_S} seconds"
+        )
+    return seconds
 
 
 def main(
@@ -265,15 +317,26 @@ def main(
     clients: Clients | None = None,
     http: HttpSend = urllib_send,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.smoke", description=__doc__)
     add_common_arguments(parser)
+    parser.add_argument(
+        "--wait-metrics",
+        type=wait_seconds,
+        default=alarm_metrics.DEFAULT_WAIT_S,
+        metavar="SECONDS",
+        help="how long to keep asking CloudWatch for alarm metrics that should exist after the "
+        "smoke traffic but are not listed yet (ListMetrics is eventually consistent; "
+        f"default {alarm_metrics.DEFAULT_WAIT_S}, at most {alarm_metrics.MAX_WAIT_S})",
+    )
     args = parser.parse_args(argv)
+    options = Options(args.env, args.wait_metrics, http, now, sleep)
 
     return run_guarded(
         clients,
         lambda: make_clients(args.region, args.profile),
-        lambda resolved: smoke(resolved, args.env, http, now),
+        lambda resolved: smoke(resolved, options),
     )
 
 

@@ -12,6 +12,10 @@ Two facts shape most rows:
   are read with Sum; a Maximum would show one node's share and alarm N times too late.
 - RDS Proxy publishes AvailabilityPercentage only under ProxyName + TargetGroup + TargetRole,
   and some proxy metrics only after the first successful connection.
+
+Many metrics have no data point before some activity (a connection, an invocation, a failure):
+`published_when` names that event, so `make smoke` (ops/alarm_metrics.py) can tell an alarm
+metric that is not published yet from one that does not exist under these dimensions.
 """
 
 from __future__ import annotations
@@ -57,6 +61,33 @@ DIMENSION_VALUE_SOURCES = {
 
 _PERCENTILE = re.compile(r"^p(\d{1,2}(\.\d+)?|100)$")
 
+# Events before which a metric has no data point at all, so CloudWatch does not list it
+# (MetricFact.published_when; ops/alarm_metrics.py tells "not yet published" from "wrong").
+AFTER_PROXY_CONNECTION = "the proxy's first successful connection"
+AFTER_INVOCATION = "the function's first invocation"
+AFTER_FUNCTION_ERROR = "the function's first failed invocation"
+AFTER_THROTTLE = "the function's first throttled invocation"
+AFTER_API_REQUEST = "the API's first request"
+AFTER_SERVER_ERROR = "the entry point's first handled 5xx answer"
+AFTER_CLIENT_ERROR = "the entry point's first 4xx answer"
+_PROXY_FIRST_CONNECTION = (
+    "rds-proxy.monitoring: 'Some of these metrics might not be visible until after the first "
+    "successful connection by a proxy' (which ones is not said: every proxy row is treated so)"
+)
+_LAMBDA_ON_ACTIVITY = (
+    "Lambda sends a function's metrics for periods in which it was invoked; zero values of "
+    "Errors/Throttles for clean invocations are not documented, so they count as published "
+    "only once the function has failed or been throttled"
+)
+_API_ON_REQUEST = (
+    "API Gateway sends HTTP API metrics for periods with requests; 4xx/5xx assumed sent with "
+    "every request (as zero), like REST APIs' 4XXError/5XXError: not stated for HTTP APIs"
+)
+_EMF_ON_ANSWER = (
+    "The handlers add ServerErrors/ClientErrors only when they answer 5xx/4xx "
+    "(orders.handlers.common.error_response); an EMF metric exists from its first data point"
+)
+
 
 @dataclass(frozen=True)
 class MetricFact:
@@ -70,6 +101,11 @@ class MetricFact:
     source: str
     note: str = ""
     verified: bool = True
+    # None: CloudWatch has data from the resource's creation on. Otherwise the event (one of the
+    # AFTER_* constants) before which the metric has no data point and ListMetrics omits it;
+    # `published_reason` says why (doc quote or stated assumption).
+    published_when: str | None = None
+    published_reason: str = ""
 
     def allows_statistic(self, statistic: str) -> bool:
         if statistic in self.statistics:
@@ -83,7 +119,16 @@ class MetricFact:
 def _proxy(
     name: str, statistics: tuple[str, ...], sets: tuple[frozenset[str], ...], unit: str = "Count"
 ) -> MetricFact:
-    return MetricFact(RDS, name, sets, statistics, unit, RDS_PROXY_DOC)
+    return MetricFact(
+        RDS,
+        name,
+        sets,
+        statistics,
+        unit,
+        RDS_PROXY_DOC,
+        published_when=AFTER_PROXY_CONNECTION,
+        published_reason=_PROXY_FIRST_CONNECTION,
+    )
 
 
 _PROXY_GAUGE_SETS = (PROXY, PROXY_TARGET, PROXY_TARGET_ROLE)
@@ -120,6 +165,8 @@ CATALOG: tuple[MetricFact, ...] = (
         RDS_PROXY_DOC,
         "Only under ProxyName + TargetGroup + TargetRole; Average across nodes (SampleCount "
         "counts them). Published only after the proxy's first successful connection.",
+        published_when=AFTER_PROXY_CONNECTION,
+        published_reason=_PROXY_FIRST_CONNECTION,
     ),
     # --- RDS instance (one data point a minute) ------------------------------------------------
     MetricFact(RDS, "DatabaseConnections", (INSTANCE,), ("Maximum", "Average"), "Count", RDS_DOC),
@@ -127,9 +174,36 @@ CATALOG: tuple[MetricFact, ...] = (
     MetricFact(RDS, "FreeStorageSpace", (INSTANCE,), ("Minimum", "Average"), "Bytes", RDS_DOC),
     MetricFact(RDS, "FreeableMemory", (INSTANCE,), ("Minimum", "Average"), "Bytes", RDS_DOC),
     # --- Lambda ----------------------------------------------------------------------------------
-    MetricFact(LAMBDA, "Errors", (FUNCTION,), ("Sum",), "Count", LAMBDA_DOC),
-    MetricFact(LAMBDA, "Throttles", (FUNCTION,), ("Sum",), "Count", LAMBDA_DOC),
-    MetricFact(LAMBDA, "Invocations", (FUNCTION,), ("Sum",), "Count", LAMBDA_DOC),
+    MetricFact(
+        LAMBDA,
+        "Errors",
+        (FUNCTION,),
+        ("Sum",),
+        "Count",
+        LAMBDA_DOC,
+        published_when=AFTER_FUNCTION_ERROR,
+        published_reason=_LAMBDA_ON_ACTIVITY,
+    ),
+    MetricFact(
+        LAMBDA,
+        "Throttles",
+        (FUNCTION,),
+        ("Sum",),
+        "Count",
+        LAMBDA_DOC,
+        published_when=AFTER_THROTTLE,
+        published_reason=_LAMBDA_ON_ACTIVITY,
+    ),
+    MetricFact(
+        LAMBDA,
+        "Invocations",
+        (FUNCTION,),
+        ("Sum",),
+        "Count",
+        LAMBDA_DOC,
+        published_when=AFTER_INVOCATION,
+        published_reason=_LAMBDA_ON_ACTIVITY,
+    ),
     MetricFact(
         LAMBDA,
         "Duration",
@@ -137,6 +211,8 @@ CATALOG: tuple[MetricFact, ...] = (
         ("Average", "Maximum", "percentiles"),
         "Milliseconds",
         LAMBDA_DOC,
+        published_when=AFTER_INVOCATION,
+        published_reason=_LAMBDA_ON_ACTIVITY,
     ),
     MetricFact(
         LAMBDA,
@@ -146,12 +222,39 @@ CATALOG: tuple[MetricFact, ...] = (
         "Count",
         LAMBDA_CONCURRENCY_DOC,
         "Emitted for all functions, versions and aliases (older docs: only reserved ones).",
+        published_when=AFTER_INVOCATION,
+        published_reason=_LAMBDA_ON_ACTIVITY,
     ),
     # --- HTTP API (ApiId alone: the Stage value of $default is not documented) --------------------
-    MetricFact(API_GATEWAY, "5xx", (API, API | {"Stage"}), ("Sum",), "Count", HTTP_API_DOC),
-    MetricFact(API_GATEWAY, "4xx", (API, API | {"Stage"}), ("Sum",), "Count", HTTP_API_DOC),
     MetricFact(
-        API_GATEWAY, "Count", (API, API | {"Stage"}), ("Sum", "SampleCount"), "Count", HTTP_API_DOC
+        API_GATEWAY,
+        "5xx",
+        (API, API | {"Stage"}),
+        ("Sum",),
+        "Count",
+        HTTP_API_DOC,
+        published_when=AFTER_API_REQUEST,
+        published_reason=_API_ON_REQUEST,
+    ),
+    MetricFact(
+        API_GATEWAY,
+        "4xx",
+        (API, API | {"Stage"}),
+        ("Sum",),
+        "Count",
+        HTTP_API_DOC,
+        published_when=AFTER_API_REQUEST,
+        published_reason=_API_ON_REQUEST,
+    ),
+    MetricFact(
+        API_GATEWAY,
+        "Count",
+        (API, API | {"Stage"}),
+        ("Sum", "SampleCount"),
+        "Count",
+        HTTP_API_DOC,
+        published_when=AFTER_API_REQUEST,
+        published_reason=_API_ON_REQUEST,
     ),
     MetricFact(
         API_GATEWAY,
@@ -160,6 +263,8 @@ CATALOG: tuple[MetricFact, ...] = (
         ("Average", "Maximum", "percentiles"),
         "Milliseconds",
         HTTP_API_DOC,
+        published_when=AFTER_API_REQUEST,
+        published_reason=_API_ON_REQUEST,
     ),
     # --- The functions' own metrics (Powertools EMF) ---------------------------------------------
     MetricFact(
@@ -170,6 +275,8 @@ CATALOG: tuple[MetricFact, ...] = (
         "Count",
         POWERTOOLS_METRICS_DOC,
         "Handled 5xx answers (the handler caught the error: Lambda Errors never counts them).",
+        published_when=AFTER_SERVER_ERROR,
+        published_reason=_EMF_ON_ANSWER,
     ),
     MetricFact(
         SERVICE,
@@ -178,6 +285,8 @@ CATALOG: tuple[MetricFact, ...] = (
         ("Sum",),
         "Count",
         POWERTOOLS_METRICS_DOC,
+        published_when=AFTER_CLIENT_ERROR,
+        published_reason=_EMF_ON_ANSWER,
     ),
 )
 

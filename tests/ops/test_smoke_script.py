@@ -19,6 +19,7 @@ from ops import smoke
 from ops.aws import Clients
 from ops.smoke import HttpResponse
 from stacks import outputs as out
+from tests.ops.alarm_stubs import add_all_found
 from tests.ops.aws_stubs import (
     ACCESS_KEY,
     API_URL,
@@ -173,6 +174,7 @@ def test_smoke_passes_and_reports_proxy_metrics(
     add_migration(stubbed)
     create = add_direct_calls(stubbed)
     add_metrics(stubbed)
+    add_all_found(stubbed.cloudformation, stubbed.cloudwatch)
     http = FakeHttp()
 
     assert run(stubbed, http) == 0
@@ -186,6 +188,8 @@ def test_smoke_passes_and_reports_proxy_metrics(
     assert "ClientConnections                          1 at 12:29 UTC" in out
     assert "MaxDatabaseConnectionsAllowed              68 at 12:29 UTC" in out
     assert "DatabaseConnectionsBorrowLatency           52 us at 12:29 UTC" in out
+    # then every alarm of the service stack: its metric is listed by CloudWatch
+    assert "15 alarm(s): 15 found, 0 not yet published (warning), 0 missing (failure)" in out
     # the create carried a fresh customer id, an idempotency key and a valid item
     assert create.seen is not None
     customer_id = create.seen["customer_id"]
@@ -199,6 +203,7 @@ def test_smoke_signs_the_api_request_with_sigv4(stubbed: Stubbed) -> None:
     add_migration(stubbed)
     create = add_direct_calls(stubbed)
     add_metrics(stubbed)
+    add_all_found(stubbed.cloudformation, stubbed.cloudwatch)
     http = FakeHttp()
 
     run(stubbed, http)
@@ -218,6 +223,7 @@ def test_api_403_fails_with_a_hint(stubbed: Stubbed, capsys: pytest.CaptureFixtu
     add_migration(stubbed)
     add_direct_calls(stubbed)
     add_metrics(stubbed)
+    add_all_found(stubbed.cloudformation, stubbed.cloudwatch)
     http = FakeHttp(status=403, body={"message": "Forbidden"})
 
     assert run(stubbed, http) == 1
@@ -243,6 +249,7 @@ def test_function_error_on_create_skips_dependent_checks(
         function_error="Unhandled",
     )
     add_metrics(stubbed)
+    add_all_found(stubbed.cloudformation, stubbed.cloudwatch)
     http = FakeHttp(body={"orders": []})
 
     assert run(stubbed, http) == 1
@@ -266,6 +273,7 @@ def test_migration_failure_is_reported(
     )
     add_direct_calls(stubbed)
     add_metrics(stubbed)
+    add_all_found(stubbed.cloudformation, stubbed.cloudwatch)
 
     assert run(stubbed, FakeHttp()) == 1
     out = capsys.readouterr().out
@@ -280,6 +288,7 @@ def test_metrics_without_datapoints_say_so(
     add_migration(stubbed)
     add_direct_calls(stubbed)
     add_metrics(stubbed, {q: [] for q in ("client", "dbconn", "maxdb", "pinned", "borrow")})
+    add_all_found(stubbed.cloudformation, stubbed.cloudwatch)
 
     assert run(stubbed, FakeHttp()) == 0
     assert "no data (no traffic in the window?)" in capsys.readouterr().out
