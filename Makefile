@@ -14,6 +14,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 DRILL_ARGS ?=
 BURST_ARGS ?= --count 100 --duration 30
+SMOKE_ARGS ?=
 
 # jsii prints an end-of-life banner for the running Node major on every CDK import; it is noise
 # here (the variable takes the major version(s) to silence).
@@ -92,8 +93,8 @@ docs: setup ## Regenerate README.md's configuration and budget tables from stack
 budget: setup ## Print the connection and timeout budget of ENV
 	$(BIN)/python -m stacks.loader $(ENV_ARG)
 
-smoke: setup ## Invoke the deployed ENV's functions and API once, print proxy connection metrics
-	$(BIN)/python -m ops.smoke $(ENV_ARG)
+smoke: setup ## Invoke the deployed ENV's functions and API once, check the alarms' metrics exist (SMOKE_ARGS="--wait-metrics 600")
+	$(BIN)/python -m ops.smoke $(ENV_ARG) $(SMOKE_ARGS)
 
 burst: setup ## Bounded burst against deployed ENV, then CloudWatch side by side (BURST_ARGS="--count 500 --duration 60")
 	$(BIN)/python -m ops.burst $(ENV_ARG) $(BURST_ARGS)
