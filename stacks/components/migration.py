@@ -22,24 +22,40 @@ from stacks.components.nag import acknowledge
 from stacks.config import AppConfig
 
 # What re-runs the migration when it changes (besides the settings below): the whole function
-# package, not just the SQL. Every deploy that ships new function code first re-applies the
-# (idempotent) migrations and role settings, and the app functions depend on it, so new code
-# never runs against a schema or role it has not seen; a deploy that changes nothing else
-# costs nothing.
-MIGRATION_SOURCES = ("orders",)
+# package and its pinned dependencies, not just the SQL. Every deploy that ships new function
+# code first re-applies the (idempotent) migrations and role settings, and the app functions
+# depend on it, so new code never runs against a schema or role it has not seen; a deploy that
+# changes nothing else costs nothing.
+MIGRATION_SOURCES = ("orders", "requirements.txt")
+# Never part of the asset (stacks/components/bundling.py), so never part of the hash either.
+_NOT_SHIPPED = ("__pycache__", ".mypy_cache", ".pytest_cache", ".DS_Store")
+
+
+def _shipped(path: Path) -> bool:
+    return not (
+        any(part in _NOT_SHIPPED or part.endswith(".egg-info") for part in path.parts)
+        or path.suffix == ".pyc"
+    )
 
 
 def source_hash(lambda_src: Path, paths: tuple[str, ...] = MIGRATION_SOURCES) -> str:
-    """sha256 over the relative paths and bytes of the migration sources ("absent" parts too)."""
+    """sha256 over the relative paths and bytes of the migration sources ("absent" parts too).
+
+    Each path and each content is length-prefixed, so no two different file sets digest the
+    same bytes.
+    """
     digest = hashlib.sha256()
     for rel in paths:
         root = lambda_src / rel
         files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
         for path in files:
-            if "__pycache__" in path.parts or path.suffix == ".pyc":
+            if not _shipped(path.relative_to(lambda_src)):
                 continue
-            digest.update(path.relative_to(lambda_src).as_posix().encode())
-            digest.update(path.read_bytes() if path.is_file() else b"<absent>")
+            name = path.relative_to(lambda_src).as_posix().encode()
+            content = path.read_bytes() if path.is_file() else b"<absent>"
+            for chunk in (name, content):
+                digest.update(len(chunk).to_bytes(8, "big"))
+                digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -85,7 +101,8 @@ class Migration(Construct):
         super().__init__(scope, construct_id)
         # Also custom resource properties: a change to any of them re-runs the migration.
         settings = role_settings(config)
-        # The database it migrates: a replaced instance (new endpoint) must be migrated too.
+        # The database it migrates (and, in secrets mode, the secret whose password it sets): a
+        # replaced instance or secret must be migrated too.
         target: dict[str, str | int] = {
             contract.DB_HOST.name: db_host,
             contract.DB_PORT.name: port,
@@ -99,6 +116,8 @@ class Migration(Construct):
             **settings,
         }
         if app_user_secret is not None:
+            # Also a trigger: a replaced secret holds a new password the role must get.
+            target[contract.APP_USER_SECRET_ARN.name] = app_user_secret.secret_arn
             environment[contract.APP_USER_SECRET_ARN.name] = app_user_secret.secret_arn
         self.function = vpc_python_function(
             self,

@@ -33,11 +33,12 @@ def copy(tmp_path: Path) -> Path:
 
 def _sources(root: Path) -> list[Path]:
     """The files the hash reads: the migration sources without bytecode caches."""
+    found = []
+    for rel in MIGRATION_SOURCES:
+        path = root / rel
+        found += sorted(path.rglob("*")) if path.is_dir() else [path]
     return sorted(
-        p
-        for rel in MIGRATION_SOURCES
-        for p in (root / rel).rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+        p for p in found if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
     )
 
 
@@ -65,8 +66,10 @@ def test_a_copy_elsewhere_hashes_like_the_original(copy: Path) -> None:
 def test_one_changed_byte_in_any_source_file_changes_the_hash(copy: Path) -> None:
     original = source_hash(copy)
     files = _sources(copy)
-    # The package ships SQL migrations, Python modules and the CA bundle: all of them count.
-    assert {".sql", ".py", ".pem"} <= {p.suffix for p in files}
+    # The package ships SQL migrations, Python modules and the CA bundle, and its pinned
+    # dependencies ship with it: all of them count.
+    assert {".sql", ".py", ".pem", ".txt"} <= {p.suffix for p in files}
+    assert copy / "requirements.txt" in files
     for path in files:
         before = _flip_one_byte(path)
         assert source_hash(copy) != original, path.relative_to(copy)
@@ -161,3 +164,26 @@ def test_the_service_stack_hashes_the_lambda_src_it_is_given(copy: Path) -> None
     (custom,) = [r for r in resources.values() if r["Type"] == "Custom::ShopMigration"]
     assert custom["Properties"]["SourceHash"] == source_hash(copy)
     assert source_hash(copy) != source_hash(LAMBDA_SRC)
+
+
+def test_caches_and_build_leftovers_the_asset_excludes_do_not_change_the_hash(copy: Path) -> None:
+    original = source_hash(copy)
+    for leftover in (".mypy_cache/x.json", "orders.egg-info/PKG-INFO", ".DS_Store"):
+        path = copy / "orders" / leftover
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"not shipped")
+    assert source_hash(copy) == original
+
+
+def test_a_replaced_app_user_secret_sends_an_update(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Secrets mode: the migration sets the app user's password from the secret; a replaced
+    # secret (new ARN, new password) must re-run it, or the proxy logs in with a password the
+    # database never got.
+    import service_support  # noqa: PLC0415
+
+    secrets = load(SMALL, fixture_context(small={"proxy": {"auth_mode": "secrets"}}))
+    before = build_migration("SecretA", secrets)
+    replaced = service_support.APP_SECRET_ARN.replace("GhIjKl", "MnOpQr")
+    monkeypatch.setattr(service_support, "APP_SECRET_ARN", replaced)
+    after = build_migration("SecretB", secrets)
+    assert _changed_keys(before.trigger, after.trigger) == {"APP_USER_SECRET_ARN"}
