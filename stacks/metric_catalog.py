@@ -116,6 +116,20 @@ class MetricFact:
         return names in self.dimension_sets
 
 
+def _http_api(name: str, statistics: tuple[str, ...], unit: str = "Count") -> MetricFact:
+    """An HTTP API metric, read by ApiId (the Stage value of $default is not documented)."""
+    return MetricFact(
+        API_GATEWAY,
+        name,
+        (API, API | {"Stage"}),
+        statistics,
+        unit,
+        HTTP_API_DOC,
+        published_when=AFTER_API_REQUEST,
+        published_reason=_API_ON_REQUEST,
+    )
+
+
 def _proxy(
     name: str, statistics: tuple[str, ...], sets: tuple[frozenset[str], ...], unit: str = "Count"
 ) -> MetricFact:
@@ -226,46 +240,10 @@ CATALOG: tuple[MetricFact, ...] = (
         published_reason=_LAMBDA_ON_ACTIVITY,
     ),
     # --- HTTP API (ApiId alone: the Stage value of $default is not documented) --------------------
-    MetricFact(
-        API_GATEWAY,
-        "5xx",
-        (API, API | {"Stage"}),
-        ("Sum",),
-        "Count",
-        HTTP_API_DOC,
-        published_when=AFTER_API_REQUEST,
-        published_reason=_API_ON_REQUEST,
-    ),
-    MetricFact(
-        API_GATEWAY,
-        "4xx",
-        (API, API | {"Stage"}),
-        ("Sum",),
-        "Count",
-        HTTP_API_DOC,
-        published_when=AFTER_API_REQUEST,
-        published_reason=_API_ON_REQUEST,
-    ),
-    MetricFact(
-        API_GATEWAY,
-        "Count",
-        (API, API | {"Stage"}),
-        ("Sum", "SampleCount"),
-        "Count",
-        HTTP_API_DOC,
-        published_when=AFTER_API_REQUEST,
-        published_reason=_API_ON_REQUEST,
-    ),
-    MetricFact(
-        API_GATEWAY,
-        "Latency",
-        (API, API | {"Stage"}),
-        ("Average", "Maximum", "percentiles"),
-        "Milliseconds",
-        HTTP_API_DOC,
-        published_when=AFTER_API_REQUEST,
-        published_reason=_API_ON_REQUEST,
-    ),
+    _http_api("5xx", ("Sum",)),
+    _http_api("4xx", ("Sum",)),
+    _http_api("Count", ("Sum", "SampleCount")),
+    _http_api("Latency", ("Average", "Maximum", "percentiles"), "Milliseconds"),
     # --- The functions' own metrics (Powertools EMF) ---------------------------------------------
     MetricFact(
         SERVICE,
