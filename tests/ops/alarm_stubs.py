@@ -1,9 +1,10 @@
-"""The dev service stack's alarms as CloudFormation and CloudWatch describe them, and a small
+"""The service stack's alarms as CloudFormation and CloudWatch describe them, and a small
 model of what ListMetrics lists, for the alarm-metric check of `make smoke`.
 
-The alarms mirror the synthesized template (cdk.out/PgProxy-dev-Service.template.json): logical
-ids, namespaces, metric names, dimensions and statistics; names are generated like
-CloudFormation's (`<stack>-<logical id>-<suffix>`).
+The alarms mirror the synthesized service template (cdk.out/<app>-<env>-Service.template.json):
+logical ids, namespaces, metric names, dimensions and statistics; the stack name, the service
+namespace and the service dimension are the fixture configuration's (tests/ops/aws_stubs.py);
+names are generated like CloudFormation's (`<stack>-<logical id>-<suffix>`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,22 @@ from typing import Any
 
 from botocore.stub import Stubber
 
-from tests.ops.aws_stubs import ACCOUNT, API_FN, DB_ID, MIGRATION_FN, ORDERS_FN, PROXY_NAME, REGION
+from tests.ops.aws_stubs import (
+    ACCOUNT,
+    ALARM_TOPIC_ARN,
+    API_FN,
+    DB_ID,
+    DIRECT_FN,
+    MIGRATION_FN,
+    PROXY_NAME,
+    REGION,
+    SERVICE_NAME,
+    SERVICE_NAMESPACE,
+    SERVICE_STACK,
+)
 
-SERVICE_STACK = "PgProxy-dev-Service"
 API_ID = "a1b2c3d4e5"
-SERVICE_NAMESPACE = "PgProxyOrders"
 WHEN = datetime(2026, 11, 25, 8, 3, 12, tzinfo=UTC)
-TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:PgProxy-dev-Service-MonitoringAlarmTopicAF62D4F1-Xy12"
 
 Dims = Mapping[str, str]
 
@@ -48,10 +58,10 @@ PROXY = {"ProxyName": PROXY_NAME}
 AVAILABILITY = {**PROXY, "TargetGroup": "default", "TargetRole": "READ_WRITE"}
 DB = {"DBInstanceIdentifier": DB_ID}
 API = {"ApiId": API_ID}
-DIRECT = {"entrypoint": "direct", "service": "orders"}
+DIRECT = {"entrypoint": "direct", "service": SERVICE_NAME}
 FUNCTIONS = {
     "FunctionsApi": API_FN,
-    "FunctionsDirect": ORDERS_FN,
+    "FunctionsDirect": DIRECT_FN,
     "MigrationFunction": MIGRATION_FN,
 }
 FUNCTION_IDS = {
@@ -76,8 +86,8 @@ def _alarm(logical_id: str, threshold: float, comparison: str, missing: str) -> 
         "AlarmDescription": f"{logical_id} (stubbed)",
         "AlarmConfigurationUpdatedTimestamp": WHEN,
         "ActionsEnabled": True,
-        "OKActions": [TOPIC_ARN],
-        "AlarmActions": [TOPIC_ARN],
+        "OKActions": [ALARM_TOPIC_ARN],
+        "AlarmActions": [ALARM_TOPIC_ARN],
         "InsufficientDataActions": [],
         "StateValue": "INSUFFICIENT_DATA",
         "StateReason": "Unchecked: Initial alarm creation",
@@ -132,8 +142,8 @@ def math_alarm(logical_id: str, inputs: Mapping[str, Metric]) -> dict[str, Any]:
     }
 
 
-def dev_alarms() -> dict[str, dict[str, Any]]:
-    """Logical id -> DescribeAlarms entry, for the 15 alarms of the dev service stack."""
+def service_alarms() -> dict[str, dict[str, Any]]:
+    """Logical id -> DescribeAlarms entry, for the 15 alarms of the service stack."""
     rds = "AWS/RDS"
     alarms = {
         "MonitoringProxyPoolSaturatedBEE8497D": math_alarm(
@@ -203,10 +213,10 @@ def alarm_metrics(alarms: Mapping[str, Mapping[str, Any]]) -> list[Metric]:
     return list(found)
 
 
-def published_by_dev(alarms: Mapping[str, Mapping[str, Any]]) -> set[Metric]:
-    """What CloudWatch lists for a dev stack after traffic: every alarm metric, plus metrics of
-    the same resources under other dimension sets (ListMetrics returns those too when they
-    carry the filter's dimensions)."""
+def published_after_traffic(alarms: Mapping[str, Mapping[str, Any]]) -> set[Metric]:
+    """What CloudWatch lists for the service stack after traffic: every alarm metric, plus
+    metrics of the same resources under other dimension sets (ListMetrics returns those too
+    when they carry the filter's dimensions)."""
     extra = [
         Metric.of(
             "AWS/RDS", "DatabaseConnections", {**PROXY, "TargetGroup": "default", "Target": DB_ID}
@@ -246,8 +256,8 @@ def stack_resources(alarm_ids: Iterable[str]) -> list[dict[str, Any]]:
     """The stack's resources: its alarms among a few others (not alarms: skipped)."""
     others = [
         _resource("FunctionsApi45DE0CE2", API_FN, "AWS::Lambda::Function"),
-        _resource("FunctionsDirect5CF5CD0F", ORDERS_FN, "AWS::Lambda::Function"),
-        _resource("MonitoringAlarmTopicAF62D4F1", TOPIC_ARN, "AWS::SNS::Topic"),
+        _resource("FunctionsDirect5CF5CD0F", DIRECT_FN, "AWS::Lambda::Function"),
+        _resource("MonitoringAlarmTopicAF62D4F1", ALARM_TOPIC_ARN, "AWS::SNS::Topic"),
     ]
     alarms = [_resource(i, alarm_name(i), "AWS::CloudWatch::Alarm") for i in sorted(alarm_ids)]
     return others[:2] + alarms + others[2:]
@@ -363,11 +373,11 @@ class CloudWatchMetrics:
 
 
 def add_all_found(cloudformation: Stubber, cloudwatch: Stubber) -> CloudWatchMetrics:
-    """The alarm check of a dev stack whose every alarm metric is listed."""
-    alarms = dev_alarms()
+    """The alarm check of a service stack whose every alarm metric is listed."""
+    alarms = service_alarms()
     add_stack_resources(cloudformation, stack_resources(alarms))
     add_describe_alarms(cloudwatch, list(alarms.values()))
-    world = CloudWatchMetrics(published_by_dev(alarms))
+    world = CloudWatchMetrics(published_after_traffic(alarms))
     for metric in alarm_metrics(alarms):
         world.add_lookup(cloudwatch, metric)
     return world

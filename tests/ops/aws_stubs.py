@@ -15,16 +15,35 @@ from botocore.stub import Stubber
 
 from ops.aws import Clients
 from stacks import outputs as out
+from stacks.config import AppConfig
+from stacks.loader import load
+from tests.fixture_config import fixture_context
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
-PROXY_NAME = "pgproxy-dev-proxy"
-DB_ID = "pgproxy-dev-data-databaseb269d8bb-abc123def456"
-ORDERS_FN = "PgProxy-dev-Service-OrdersFunction1A2B3C4D-AbCdEf123456"
-API_FN = "PgProxy-dev-Service-OrdersApiFunction5E6F7A8B-BcDeFg234567"
-MIGRATION_FN = "PgProxy-dev-Service-MigrationFunction9C0D1E2F-CdEfGh345678"
-API_URL = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/"
+
+# What the scripts load (tests/ops/conftest.py gives them the fixture configuration): its
+# default environment, stack names, metrics namespace and service name. Nothing here comes from
+# cdk.json, which a fork renames and retunes.
+CONFIG = load(None, fixture_context())
+ENV = CONFIG.env_name
+DATA_STACK = CONFIG.data_stack_name
+SERVICE_STACK = CONFIG.service_stack_name
+SERVICE_NAMESPACE = CONFIG.project.metrics_namespace
+SERVICE_NAME = CONFIG.project.service_name
+
+# Physical names as AWS generates them from the stack and logical ids (cdk.out templates):
+# RDS lower-cases them; CloudFormation names a resource <stack>-<logical id>-<random suffix>.
+PROXY_NAME = f"{DATA_STACK.replace('-', '')}Proxy538AF1B0".lower()
+DB_ID = f"{DATA_STACK}-DatabaseB269D8BB-abc123def456".lower()
+DIRECT_FN = f"{SERVICE_STACK}-FunctionsDirect5CF5CD0F-AbCdEf123456"
+API_FN = f"{SERVICE_STACK}-FunctionsApi45DE0CE2-BcDeFg234567"
+MIGRATION_FN = f"{SERVICE_STACK}-MigrationFunction6E05CD6E-CdEfGh345678"
+ALARM_TOPIC_ARN = (
+    f"arn:aws:sns:{REGION}:{ACCOUNT}:{SERVICE_STACK}-MonitoringAlarmTopicAF62D4F1-Xy12"
+)
+API_URL = f"https://a1b2c3d4e5.execute-api.{REGION}.amazonaws.com/"
 
 
 @dataclass
@@ -74,22 +93,22 @@ DATA_OUTPUTS = {
 }
 SERVICE_OUTPUTS = {
     out.API_URL: API_URL,
-    out.DIRECT_FUNCTION_NAME: ORDERS_FN,
+    out.DIRECT_FUNCTION_NAME: DIRECT_FN,
     out.API_FUNCTION_NAME: API_FN,
     out.MIGRATION_FUNCTION_NAME: MIGRATION_FN,
-    out.ALARM_TOPIC_ARN: f"arn:aws:sns:{REGION}:{ACCOUNT}:PgProxy-dev-Service-AlarmTopic1A2B3C4D",
+    out.ALARM_TOPIC_ARN: ALARM_TOPIC_ARN,
     out.DASHBOARD_URL: f"https://{REGION}.console.aws.amazon.com/cloudwatch/home",
 }
 
 
 def add_stacks(
     stub: Stubber,
-    env: str = "dev",
+    config: AppConfig = CONFIG,
     data: Mapping[str, str] = DATA_OUTPUTS,
     service: Mapping[str, str] = SERVICE_OUTPUTS,
 ) -> None:
-    for suffix, outputs in (("Data", data), ("Service", service)):
-        name = f"PgProxy-{env}-{suffix}"
+    """DescribeStacks of `config`'s data then service stack, as the scripts read them."""
+    for name, outputs in ((config.data_stack_name, data), (config.service_stack_name, service)):
         stub.add_response(
             "describe_stacks", stack_response(name, outputs), expected_params={"StackName": name}
         )

@@ -1,19 +1,57 @@
-"""Fixtures for the ops script tests: a clean AWS environment and stubbed clients."""
+"""Fixtures for the ops script tests: the fixture configuration instead of cdk.json, a clean
+AWS environment and stubbed clients."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 
+import ops.cdk_app
+import stacks.loader
 from ops.aws import Clients
 from ops.preflight_checks import PreflightClients
+from tests.fixture_config import fixture_context
 from tests.ops.aws_stubs import ACCESS_KEY, REGION, Stubbed
 from tests.ops.preflight_stubs import Stubs
+
+_read_shipped = stacks.loader.read_context
+
+
+def _read_fixture(cdk_json: Path | None = None) -> dict[str, Any]:
+    """The fixture configuration; a test that names a file (read_context(CDK_JSON)) reads it."""
+    return fixture_context() if cdk_json is None else _read_shipped(cdk_json)
+
+
+def _readers() -> list[ModuleType]:
+    """Every loaded module of ops/ and stacks/ that holds read_context under its own name:
+    stacks.loader (load, environment_names, default_env: what ops.aws, ops.smoke, ops.preflight
+    and add_common_arguments' --env choices call), ops.cdk_app (the bootstrap qualifier) and,
+    once imported, stacks.app_builder (build_for_env, which preflight's synthesis runs: CDK
+    takes seconds to import, so test_cdk_app.py imports it, not this file)."""
+    return [
+        module
+        for name, module in list(sys.modules.items())
+        if name.split(".")[0] in {"ops", "stacks"}
+        and getattr(module, "read_context", None) is _read_shipped
+    ]
+
+
+@pytest.fixture(autouse=True)
+def fixture_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ops scripts load tests/fixture_config.py, never cdk.json: a fork renames the app,
+    adds environments and retunes them, and these tests still test the scripts."""
+    readers = _readers()
+    assert {stacks.loader, ops.cdk_app} <= set(readers)
+    for module in readers:
+        monkeypatch.setattr(module, "read_context", _read_fixture)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from ops.cdk_app import BootstrapRequirement
 from ops.preflight_checks import PreflightClients
 from stacks import outputs as out
 from stacks.config import AppConfig
+from tests.fixture_config import APP_NAME, SMALL
 from tests.ops.aws_stubs import ACCOUNT, REGION, stack_response
 
 REQUIREMENT = BootstrapRequirement(
@@ -26,7 +27,8 @@ REQUIREMENT = BootstrapRequirement(
     toolkit_stack="CDKToolkit",
 )
 CALLER_ARN = f"arn:aws:sts::{ACCOUNT}:assumed-role/Deployer/jane"
-OUR_PROXY = "fixture-small-proxy"
+OUR_PROXY = f"{APP_NAME}{SMALL}DataProxy538AF1B0".lower()  # as RDS lists the data stack's
+OTHER_PROXY = "billing-legacy-proxy"  # another application's proxy in the account
 ZONES = (f"{REGION}a", f"{REGION}b", f"{REGION}c")
 
 
@@ -87,7 +89,7 @@ class Account:
     )
     zones: dict[str, str] = field(default_factory=lambda: dict.fromkeys(ZONES, "available"))
     default_subnet_zones: tuple[str, ...] = ZONES
-    proxies: tuple[str, ...] | None = ("orders-legacy-proxy",)  # None: the read is denied
+    proxies: tuple[str, ...] | None = (OTHER_PROXY,)  # None: the read is denied
     proxy_quota: int | None = 20  # None: Service Quotas denies the read
     rds_quotas: dict[str, tuple[int, int]] = field(
         default_factory=lambda: {

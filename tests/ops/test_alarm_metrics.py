@@ -17,37 +17,44 @@ from stacks import metric_catalog as mc
 from tests.ops.alarm_stubs import (
     AVAILABILITY,
     DB,
+    DIRECT,
     FUNCTION_IDS,
     PROXY,
-    SERVICE_NAMESPACE,
     CloudWatchMetrics,
     Metric,
     add_describe_alarms,
     add_stack_resources,
     alarm_metrics,
-    dev_alarms,
     math_alarm,
     plain_alarm,
-    published_by_dev,
+    published_after_traffic,
+    service_alarms,
     stack_resources,
 )
-from tests.ops.aws_stubs import DB_ID, PROXY_NAME, Stubbed, add_stacks
+from tests.ops.aws_stubs import (
+    API_FN,
+    DB_ID,
+    ENV,
+    PROXY_NAME,
+    SERVICE_NAME,
+    SERVICE_NAMESPACE,
+    SERVICE_STACK,
+    Stubbed,
+    add_stacks,
+)
 from tests.ops.test_smoke_script import NOW, FakeHttp, add_direct_calls, add_metrics, add_migration
 
 pytestmark = pytest.mark.ops
 
-SERVICE_STACK = "PgProxy-dev-Service"
 AFTER_SMOKE = Expectations(SERVICE_NAMESPACE, smoke.traffic_events("an-order-id", api_ok=True))
 NO_TRAFFIC = Expectations(SERVICE_NAMESPACE, frozenset())
 LAMBDA_ACTIVITY = {
     Metric.of("AWS/Lambda", name, {"FunctionName": fn})
-    for m in dev_alarms().values()
+    for m in service_alarms().values()
     if m.get("Namespace") == "AWS/Lambda"
     for name, fn in [(m["MetricName"], m["Dimensions"][0]["Value"])]
 }
-SERVER_ERRORS = Metric.of(
-    SERVICE_NAMESPACE, "ServerErrors", {"entrypoint": "direct", "service": "orders"}
-)
+SERVER_ERRORS = Metric.of(SERVICE_NAMESPACE, "ServerErrors", DIRECT)
 PROXY_NAME_ONLY = {"ProxyName": PROXY_NAME}
 
 
@@ -114,7 +121,7 @@ def add_smoke_traffic(stubbed: Stubbed) -> None:
 
 def run_smoke(stubbed: Stubbed, *argv: str, sleep: Sleeps | None = None) -> int:
     return smoke.main(
-        ["--env", "dev", *argv],
+        ["--env", ENV, *argv],
         clients=stubbed.clients,
         http=FakeHttp(),
         now=lambda: NOW,
@@ -144,7 +151,7 @@ def test_only_database_instance_metrics_exist_before_any_activity() -> None:
 def test_which_alarm_metrics_must_exist_after_the_smoke_traffic() -> None:
     verdicts = {
         logical_id: AFTER_SMOKE.must_exist(WatchedMetric(m.namespace, m.name, m.dims))
-        for logical_id, alarm in dev_alarms().items()
+        for logical_id, alarm in service_alarms().items()
         for m in alarm_metrics({logical_id: alarm})
     }
     activity_only = {"MonitoringDirectServerErrorsAE44F76A"} | {
@@ -171,9 +178,9 @@ def test_traffic_events_follow_what_the_smoke_run_reached() -> None:
 
 
 def test_every_alarm_metric_found(stubbed: Stubbed, capsys: pytest.CaptureFixture[str]) -> None:
-    alarms = dev_alarms()
+    alarms = service_alarms()
     add_alarms(stubbed, alarms)
-    world = CloudWatchMetrics(published_by_dev(alarms))
+    world = CloudWatchMetrics(published_after_traffic(alarms))
     for metric in alarm_metrics(alarms):
         world.add_lookup(stubbed.cloudwatch, metric)
     sleeps = Sleeps()
@@ -187,7 +194,7 @@ def test_every_alarm_metric_found(stubbed: Stubbed, capsys: pytest.CaptureFixtur
     assert "eventually consistent" in out
     assert "ok    MonitoringProxyAvailability9D6ED15D  " in out
     assert (
-        "AvailabilityPercentage (ProxyName=pgproxy-dev-proxy, TargetGroup=default, "
+        f"AvailabilityPercentage (ProxyName={PROXY_NAME}, TargetGroup=default, "
         "TargetRole=READ_WRITE): found"
     ) in out
     assert (
@@ -200,9 +207,9 @@ def test_activity_only_metrics_not_yet_published_are_warnings(
     stubbed: Stubbed, capsys: pytest.CaptureFixture[str]
 ) -> None:
     add_smoke_traffic(stubbed)
-    alarms = dev_alarms()
+    alarms = service_alarms()
     add_alarms(stubbed, alarms)
-    world = CloudWatchMetrics(published_by_dev(alarms) - LAMBDA_ACTIVITY - {SERVER_ERRORS})
+    world = CloudWatchMetrics(published_after_traffic(alarms) - LAMBDA_ACTIVITY - {SERVER_ERRORS})
     for metric in alarm_metrics(alarms):
         world.add_lookup(stubbed.cloudwatch, metric)
     add_diagnostics(stubbed, world, alarms, AFTER_SMOKE)
@@ -215,14 +222,14 @@ def test_activity_only_metrics_not_yet_published_are_warnings(
     out = capsys.readouterr().out
     assert (
         "warn  MonitoringFunctionsApiErrors770641E7         AWS/Lambda Errors "
-        "(FunctionName=PgProxy-dev-Service-OrdersApiFunction5E6F7A8B-BcDeFg234567): "
+        f"(FunctionName={API_FN}): "
         "not yet published (expected until the function's first failed invocation)"
     ) in out
     assert "not yet published (expected until the function's first throttled invocation)" in out
     assert "these dimensions already carry Duration, Invocations" in out
     assert (
-        "PgProxyOrders ServerErrors (entrypoint=direct, service=orders): not yet published "
-        "(expected until the entry point's first handled 5xx answer)"
+        f"{SERVICE_NAMESPACE} ServerErrors (entrypoint=direct, service={SERVICE_NAME}): "
+        "not yet published (expected until the entry point's first handled 5xx answer)"
     ) in out
     assert "these dimensions already carry OrdersCreated" in out
     assert "15 alarm(s): 8 found, 7 not yet published (warning), 0 missing (failure)" in out
@@ -235,13 +242,13 @@ def test_metric_that_should_exist_after_the_traffic_but_does_not_fails(
 ) -> None:
     # AWS lists availability under another TargetRole value than the one the alarm reads.
     add_smoke_traffic(stubbed)
-    alarms = dev_alarms()
+    alarms = service_alarms()
     add_alarms(stubbed, alarms)
     availability = Metric.of("AWS/RDS", "AvailabilityPercentage", AVAILABILITY)
     elsewhere = Metric.of(
         "AWS/RDS", "AvailabilityPercentage", {**AVAILABILITY, "TargetRole": "UNKNOWN"}
     )
-    world = CloudWatchMetrics(published_by_dev(alarms) - {availability} | {elsewhere})
+    world = CloudWatchMetrics(published_after_traffic(alarms) - {availability} | {elsewhere})
     for metric in alarm_metrics(alarms):
         world.add_lookup(stubbed.cloudwatch, metric)
     world.add_lookup(stubbed.cloudwatch, availability)  # asked again after 15 s
@@ -257,17 +264,17 @@ def test_metric_that_should_exist_after_the_traffic_but_does_not_fails(
     assert "1 metric(s) not listed yet: asking again every 15 s for up to 30 s" in out
     assert (
         "FAIL  MonitoringProxyAvailability9D6ED15D          AWS/RDS AvailabilityPercentage "
-        "(ProxyName=pgproxy-dev-proxy, TargetGroup=default, TargetRole=READ_WRITE): not "
+        f"(ProxyName={PROXY_NAME}, TargetGroup=default, TargetRole=READ_WRITE): not "
         "published: should be listed by now (this run's traffic caused the proxy's first "
         "successful connection)"
     ) in out
     assert (
-        "listed instead under: ProxyName=pgproxy-dev-proxy, TargetGroup=default, TargetRole=UNKNOWN"
+        f"listed instead under: ProxyName={PROXY_NAME}, TargetGroup=default, TargetRole=UNKNOWN"
         in out
     )
     assert (
         "`aws cloudwatch list-metrics --namespace AWS/RDS --metric-name AvailabilityPercentage "
-        "--dimensions Name=ProxyName,Value=pgproxy-dev-proxy`"
+        f"--dimensions Name=ProxyName,Value={PROXY_NAME}`"
     ) in out
     assert "up to 15 minutes to list a new metric" in out
     assert "15 alarm(s): 14 found, 0 not yet published (warning), 1 missing (failure)" in out
@@ -323,7 +330,7 @@ def test_proxy_metrics_before_the_first_connection_are_warnings(
 ) -> None:
     # smoke could not create an order nor call the API: no connection went through the proxy.
     logical_id = "MonitoringProxyPoolSaturatedBEE8497D"
-    alarms = {logical_id: dev_alarms()[logical_id]}
+    alarms = {logical_id: service_alarms()[logical_id]}
     add_alarms(stubbed, alarms)
     world = CloudWatchMetrics()
     expect = Expectations(SERVICE_NAMESPACE, smoke.traffic_events(None, api_ok=False))
@@ -371,10 +378,9 @@ def test_metric_math_inputs_are_checked_each_with_their_exact_dimensions(
     lines = capsys.readouterr().out.splitlines()
     first = next(i for i, line in enumerate(lines) if logical_id in line)
     assert lines[first].startswith("FAIL  ")
-    assert lines[first].endswith("AWS/RDS DatabaseConnections (ProxyName=pgproxy-dev-proxy): found")
+    assert lines[first].endswith(f"AWS/RDS DatabaseConnections (ProxyName={PROXY_NAME}): found")
     assert (
-        "MaxDatabaseConnectionsAllowed (ProxyName=pgproxy-dev-proxy): not published"
-        in lines[first + 1]
+        f"MaxDatabaseConnectionsAllowed (ProxyName={PROXY_NAME}): not published" in lines[first + 1]
     )
     assert (
         f"listed instead under: ProxyName={PROXY_NAME}, Target={DB_ID}, TargetGroup=default"
@@ -383,9 +389,9 @@ def test_metric_math_inputs_are_checked_each_with_their_exact_dimensions(
 
 
 def test_every_listing_is_paginated(stubbed: Stubbed, capsys: pytest.CaptureFixture[str]) -> None:
-    alarms = dev_alarms()
+    alarms = service_alarms()
     add_alarms(stubbed, alarms, resource_pages=3, alarm_pages=2)
-    world = CloudWatchMetrics(published_by_dev(alarms))
+    world = CloudWatchMetrics(published_after_traffic(alarms))
     for metric in alarm_metrics(alarms):
         # the exact match comes after the metrics with more dimensions, on the second page
         world.add_lookup(stubbed.cloudwatch, metric, pages=2, exact_last=True)
@@ -449,7 +455,7 @@ def test_metric_outside_the_catalog_is_a_warning(
 def test_a_denied_read_is_a_warning_that_names_the_permissions(
     stubbed: Stubbed, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    add_stack_resources(stubbed.cloudformation, stack_resources(dev_alarms()))
+    add_stack_resources(stubbed.cloudformation, stack_resources(service_alarms()))
     stubbed.cloudwatch.add_client_error(
         "describe_alarms",
         service_error_code="AccessDenied",
@@ -470,7 +476,7 @@ def test_a_denied_read_is_a_warning_that_names_the_permissions(
 
 def test_wait_metrics_is_bounded(aws_env: None, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
-        smoke.main(["--env", "dev", "--wait-metrics", "901"])
+        smoke.main(["--env", ENV, "--wait-metrics", "901"])
     assert exited.value.code == 2
     assert "901 refused: allowed 0..900 seconds" in capsys.readouterr().err
 
@@ -496,5 +502,6 @@ def test_a_missing_emf_metric_is_looked_up_without_a_resource_filter(
     assert "this run's traffic caused the entry point's first handled 5xx answer" in out
     assert "listed instead under: entrypoint=direct, service=svc" in out
     assert (
-        "`aws cloudwatch list-metrics --namespace PgProxyOrders --metric-name ServerErrors`" in out
+        f"`aws cloudwatch list-metrics --namespace {SERVICE_NAMESPACE} --metric-name ServerErrors`"
+        in out
     )

@@ -11,9 +11,12 @@ import pytest
 from ops import burst
 from ops.burst import Io
 from tests.ops.aws_stubs import (
+    DATA_STACK,
     DB_ID,
-    ORDERS_FN,
+    DIRECT_FN,
+    ENV,
     PROXY_NAME,
+    REGION,
     FakeClock,
     JsonPayload,
     Stubbed,
@@ -62,7 +65,7 @@ def add_burst_metrics(stub: Stubbed) -> None:
     # Proxy connection counts are summed over the proxy's nodes (one data point per node).
     specs = [
         ("conc", "Lambda ConcurrentExecutions", "AWS/Lambda", "ConcurrentExecutions",
-         "FunctionName", ORDERS_FN, "Maximum", [0, 3, 2]),
+         "FunctionName", DIRECT_FN, "Maximum", [0, 3, 2]),
         ("client", "Proxy ClientConnections", "AWS/RDS", "ClientConnections",
          "ProxyName", PROXY_NAME, "Sum", [0, 3, 2]),
         ("dbconn", "Proxy DatabaseConnections", "AWS/RDS", "DatabaseConnections",
@@ -108,7 +111,7 @@ def ok_list() -> dict[str, Any]:
 
 
 def run(stub: Stubbed | None, fake: FakeIo, *argv: str) -> int:
-    return burst.main(["--env", "dev", *argv], clients=stub.clients if stub else None, io=fake.io())
+    return burst.main(["--env", ENV, *argv], clients=stub.clients if stub else None, io=fake.io())
 
 
 # --- caps and confirmation: refused before any AWS call ------------------------------------
@@ -154,7 +157,7 @@ def test_declined_prompt_starts_nothing(
     assert run(stubbed, fake, "--count", "5", "--duration", "10") == 1
 
     (prompt,) = fake.prompts
-    assert f"5 concurrent callers x 10 s of list_orders against {ORDERS_FN}" in prompt
+    assert f"5 concurrent callers x 10 s of list_orders against {DIRECT_FN}" in prompt
     assert prompt.endswith("[y/N] ")
     assert "burst: not started" in capsys.readouterr().out
     stubbed.assert_done()  # no invoke, no metrics
@@ -165,7 +168,7 @@ def test_confirmed_prompt_runs_the_burst(
 ) -> None:
     add_stacks(stubbed.cloudformation)
     for _ in range(2):
-        add_invoke(stubbed.lambda_, ORDERS_FN, ok_list(), expect=JsonPayload(action="list_orders"))
+        add_invoke(stubbed.lambda_, DIRECT_FN, ok_list(), expect=JsonPayload(action="list_orders"))
     add_burst_metrics(stubbed)
     fake = FakeIo(answer="y", allowed_invocations=2)
 
@@ -185,7 +188,7 @@ def test_burst_with_yes_invokes_concurrently_and_prints_side_by_side(
     add_stacks(stubbed.cloudformation)
     payloads = [JsonPayload(action="list_orders") for _ in range(7)]
     for expect in payloads:
-        add_invoke(stubbed.lambda_, ORDERS_FN, ok_list(), expect=expect)
+        add_invoke(stubbed.lambda_, DIRECT_FN, ok_list(), expect=expect)
     add_burst_metrics(stubbed)
     fake = FakeIo(tty=False, allowed_invocations=7)
 
@@ -217,7 +220,7 @@ def test_throttles_and_function_errors_are_counted_not_fatal(
     stubbed: Stubbed, capsys: pytest.CaptureFixture[str]
 ) -> None:
     add_stacks(stubbed.cloudformation)
-    add_invoke(stubbed.lambda_, ORDERS_FN, ok_list())
+    add_invoke(stubbed.lambda_, DIRECT_FN, ok_list())
     stubbed.lambda_.add_client_error(
         "invoke",
         service_error_code="TooManyRequestsException",
@@ -226,13 +229,13 @@ def test_throttles_and_function_errors_are_counted_not_fatal(
     )
     add_invoke(
         stubbed.lambda_,
-        ORDERS_FN,
+        DIRECT_FN,
         {"errorMessage": "Task timed out after 10.01 seconds", "errorType": "Sandbox.Timedout"},
         function_error="Unhandled",
     )
     add_invoke(
         stubbed.lambda_,
-        ORDERS_FN,
+        DIRECT_FN,
         {"statusCode": 500, "body": {"error": {"code": "InternalError", "message": "x"}}},
     )
     add_burst_metrics(stubbed)
@@ -248,7 +251,7 @@ def test_create_order_burst_uses_a_fresh_idempotency_key_per_call(stubbed: Stubb
     add_stacks(stubbed.cloudformation)
     payloads = [JsonPayload(action="create_order") for _ in range(3)]
     for expect in payloads:
-        add_invoke(stubbed.lambda_, ORDERS_FN, {"statusCode": 201, "body": {}}, expect=expect)
+        add_invoke(stubbed.lambda_, DIRECT_FN, {"statusCode": 201, "body": {}}, expect=expect)
     add_burst_metrics(stubbed)
     fake = FakeIo(allowed_invocations=3)
 
@@ -267,7 +270,7 @@ def test_no_successful_invocation_exits_1(stubbed: Stubbed) -> None:
     stubbed.lambda_.add_client_error(
         "invoke",
         service_error_code="ResourceNotFoundException",
-        service_message=f"Function not found: {ORDERS_FN}",
+        service_message=f"Function not found: {DIRECT_FN}",
         http_status_code=404,
     )
     add_burst_metrics(stubbed)
@@ -282,15 +285,15 @@ def test_missing_stack_is_a_clear_error(
     stubbed.cloudformation.add_client_error(
         "describe_stacks",
         service_error_code="ValidationError",
-        service_message="Stack with id PgProxy-dev-Data does not exist",
+        service_message=f"Stack with id {DATA_STACK} does not exist",
         http_status_code=400,
-        expected_params={"StackName": "PgProxy-dev-Data"},
+        expected_params={"StackName": DATA_STACK},
     )
     assert run(stubbed, FakeIo(), "--count", "5", "--duration", "5", "--yes") == 2
-    assert "PgProxy-dev-Data not found in eu-west-1" in capsys.readouterr().err
+    assert f"{DATA_STACK} not found in {REGION}" in capsys.readouterr().err
 
 
 def test_no_credentials_is_a_clear_error(aws_env: None, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["--count", "5", "--duration", "5", "--yes", "--region", "eu-west-1"]
+    args = ["--count", "5", "--duration", "5", "--yes", "--region", REGION]
     assert run(None, FakeIo(), *args) == 2
     assert "no AWS credentials found" in capsys.readouterr().err

@@ -6,12 +6,16 @@ from typing import Any
 
 import pytest
 
+# Imported here, before the autouse fixture of conftest.py runs, so that fixture also points
+# build_for_env's read_context at the fixture configuration (CDK takes seconds to import).
+import stacks.app_builder  # noqa: F401
 from ops.cdk_app import (
     QUALIFIER_CONTEXT_KEY,
     requirement_from_manifest,
     synthesized_requirement,
 )
 from stacks.loader import default_env, load
+from tests.fixture_config import APP_NAME, SMALL
 
 pytestmark = pytest.mark.ops
 
@@ -49,13 +53,13 @@ def test_the_qualifier_in_context_names_the_parameter() -> None:
     found = requirement_from_manifest(
         manifest(Data=stack(6), Service=stack(6)),
         ["Data", "Service"],
-        context={QUALIFIER_CONTEXT_KEY: "orders01"},
-        toolkit_stack="OrdersToolkit",
+        context={QUALIFIER_CONTEXT_KEY: "team01"},
+        toolkit_stack="TeamToolkit",
     )
     assert (found.parameter, found.qualifier, found.toolkit_stack) == (
-        "/cdk-bootstrap/orders01/version",
-        "orders01",
-        "OrdersToolkit",
+        "/cdk-bootstrap/team01/version",
+        "team01",
+        "TeamToolkit",
     )
 
 
@@ -78,8 +82,11 @@ def test_an_unexpected_assembly_is_an_error(artifacts: dict[str, Any], message: 
 
 
 def test_the_real_app_names_its_bootstrap_needs() -> None:
-    """Synthesizes the default environment in-process (a few seconds, as make preflight does)."""
-    need = synthesized_requirement(load(default_env()))
+    """Synthesizes the app's default environment in-process (a few seconds, as make preflight
+    does), here the fixture configuration's: its two stacks must be in the cloud assembly."""
+    config = load(default_env())
+    assert config.data_stack_name == f"{APP_NAME}-{SMALL}-Data"  # conftest.py: not cdk.json
+    need = synthesized_requirement(config)
     # DefaultStackSynthesizer's floor is 6; a newer CDK may ask for more, never less
     assert need.version >= 6
     assert need.parameter == f"/cdk-bootstrap/{need.qualifier}/version"

@@ -7,7 +7,7 @@ import pytest
 from ops import burst, smoke
 from ops.aws import MetricSpec, Outputs, proxy_metric
 from stacks import metric_catalog as mc
-from tests.ops.aws_stubs import API_FN, API_URL, DB_ID, MIGRATION_FN, ORDERS_FN, PROXY_NAME
+from tests.ops.aws_stubs import API_FN, API_URL, DB_ID, DIRECT_FN, MIGRATION_FN, PROXY_NAME
 
 pytestmark = pytest.mark.ops
 
@@ -16,7 +16,7 @@ OUTPUTS = Outputs(
     proxy_name=PROXY_NAME,
     db_instance_identifier=DB_ID,
     api_url=API_URL,
-    direct_function=ORDERS_FN,
+    direct_function=DIRECT_FN,
     api_function=API_FN,
     migration_function=MIGRATION_FN,
 )

@@ -14,10 +14,11 @@ import pytest
 
 from ops import preflight
 from ops.cdk_app import BootstrapRequirement
-from stacks.loader import environment_names, load
+from stacks.loader import CDK_JSON, environment_names, load, read_context
 from tests.fixture_config import LARGE, SMALL, fixture_context
 from tests.ops.aws_stubs import ACCOUNT, REGION
 from tests.ops.preflight_stubs import (
+    OTHER_PROXY,
     OUR_PROXY,
     REQUIREMENT,
     ZONES,
@@ -132,7 +133,7 @@ def test_deployed_environment_counts_what_it_already_holds(
         account_limit=400,
         unreserved=249,
         held={"api-fn": 120, "direct-fn": 30, "migration-fn": 1, "provider-fn": 0},
-        proxies=("orders-legacy-proxy", OUR_PROXY),
+        proxies=(OTHER_PROXY, OUR_PROXY),
         options=[option(DBInstanceClass="db.m7g.large")],
     )
     # WHEN preflight runs
@@ -312,7 +313,7 @@ def test_cross_account_topic_without_subscribers_warns(
     assert "no confirmed subscription" in detail
 
 
-def test_deprecated_engine_and_dev_without_destination_warn(
+def test_deprecated_engine_and_an_optional_destination_missing_warn(
     account_stubs: Stubs, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ctx = context(monitoring={"alarm_email": None})
@@ -436,14 +437,21 @@ def test_offline_needs_no_credentials(aws_env: None, capsys: pytest.CaptureFixtu
     }
 
 
-@pytest.mark.parametrize("env", environment_names())
+@pytest.mark.parametrize("env", environment_names(read_context(CDK_JSON)))
 def test_shipped_environments_offline_follow_their_destination_rule(
     aws_env: None, capsys: pytest.CaptureFixture[str], env: str
 ) -> None:
-    monitoring = load(env).monitoring
+    # cdk.json on purpose, whatever a fork names and tunes in it: the rule, not its values
+    shipped = read_context(CDK_JSON)
+    config = load(env, shipped)
+    monitoring = config.monitoring
     expected = 1 if monitoring.alarm_destination_required and not monitoring.has_destination else 0
-    assert preflight.main(["--env", env, "--offline"]) == expected
-    assert "alarm destination" in capsys.readouterr().out
+    assert preflight.main(["--env", env, "--offline"], context=shipped) == expected
+    out = capsys.readouterr().out
+    assert out.startswith(
+        f"preflight (offline: configuration only) {config.project.app_name}-{env}\n"
+    )
+    assert "alarm destination" in out
 
 
 # --- make deploy runs it first --------------------------------------------------------------------
@@ -466,8 +474,11 @@ def _position(lines: list[str], fragment: str) -> int:
 @pytest.mark.parametrize(
     ("args", "preflight_command"),
     [
-        (("deploy", "ENV=prod"), "-m ops.preflight --env prod"),
-        (("deploy", "ENV=prod", "SKIP_PREFLIGHT=1"), "-m ops.preflight --env prod --offline"),
+        (("deploy", f"ENV={LARGE}"), f"-m ops.preflight --env {LARGE}"),
+        (
+            ("deploy", f"ENV={LARGE}", "SKIP_PREFLIGHT=1"),
+            f"-m ops.preflight --env {LARGE} --offline",
+        ),
     ],
 )
 def test_make_deploy_runs_preflight_before_cdk_deploy(
@@ -480,7 +491,7 @@ def test_make_deploy_runs_preflight_before_cdk_deploy(
 
 
 def test_make_preflight_target() -> None:
-    assert _make_n("preflight", "ENV=prod")[-1].endswith("-m ops.preflight --env prod")
+    assert _make_n("preflight", f"ENV={LARGE}")[-1].endswith(f"-m ops.preflight --env {LARGE}")
 
 
 @pytest.mark.parametrize(

@@ -23,12 +23,16 @@ from tests.ops.alarm_stubs import add_all_found
 from tests.ops.aws_stubs import (
     ACCESS_KEY,
     API_URL,
+    CONFIG,
     DATA_OUTPUTS,
+    DATA_STACK,
+    DIRECT_FN,
+    ENV,
     MIGRATION_FN,
-    ORDERS_FN,
     PROXY_NAME,
     REGION,
     SERVICE_OUTPUTS,
+    SERVICE_STACK,
     JsonPayload,
     Stubbed,
     add_invoke,
@@ -73,7 +77,8 @@ def add_migration(stub: Stubbed) -> None:
         stub.lambda_,
         MIGRATION_FN,
         {
-            "PhysicalResourceId": "orders-schema-orders",
+            # the migration handler's PHYSICAL_ID_PREFIX and the database name
+            "PhysicalResourceId": f"orders-schema-{CONFIG.database.database_name}",
             "Data": {"SchemaVersion": "0003", "AppliedMigrations": "none", "RoleChanges": "none"},
         },
         expect=JsonPayload(RequestType="Update"),
@@ -87,19 +92,19 @@ def add_direct_calls(stub: Stubbed, create_status: int = 201) -> JsonPayload:
     placeholder = order(str(uuid.UUID(int=1)))
     add_invoke(
         stub.lambda_,
-        ORDERS_FN,
+        DIRECT_FN,
         {"statusCode": create_status, "replayed": False, "body": placeholder},
         expect=create,
     )
     add_invoke(
         stub.lambda_,
-        ORDERS_FN,
+        DIRECT_FN,
         {"statusCode": 200, "body": placeholder},
         expect=JsonPayload(action="get_order", order_id=ORDER_ID),
     )
     add_invoke(
         stub.lambda_,
-        ORDERS_FN,
+        DIRECT_FN,
         {"statusCode": 200, "body": {"orders": [placeholder]}},
         expect=JsonPayload(action="list_orders"),
     )
@@ -164,7 +169,7 @@ def add_metrics(stub: Stubbed, values: dict[str, list[float]] | None = None) -> 
 
 
 def run(stub: Stubbed, http: FakeHttp, *argv: str) -> int:
-    return smoke.main(["--env", "dev", *argv], clients=stub.clients, http=http, now=lambda: NOW)
+    return smoke.main(["--env", ENV, *argv], clients=stub.clients, http=http, now=lambda: NOW)
 
 
 def test_smoke_passes_and_reports_proxy_metrics(
@@ -183,6 +188,9 @@ def test_smoke_passes_and_reports_proxy_metrics(
     out = capsys.readouterr().out
     assert "smoke: all checks passed" in out
     assert "FAIL" not in out
+    # the stacks of the environment asked for, as the configuration names them
+    assert f"{DATA_STACK} in {REGION}: proxy {PROXY_NAME}.proxy-" in out
+    assert f"Alarms of {SERVICE_STACK}: " in out
     assert "schema 0003" in out
     assert f"order {ORDER_ID}" in out
     assert "ClientConnections                          1 at 12:29 UTC" in out
@@ -241,7 +249,7 @@ def test_function_error_on_create_skips_dependent_checks(
     add_migration(stubbed)
     add_invoke(
         stubbed.lambda_,
-        ORDERS_FN,
+        DIRECT_FN,
         {
             "errorMessage": "Task timed out after 10.01 seconds",
             "errorType": "Sandbox.Timedout",
@@ -311,15 +319,15 @@ def test_missing_stack_is_a_clear_error(
     stubbed.cloudformation.add_client_error(
         "describe_stacks",
         service_error_code="ValidationError",
-        service_message="Stack with id PgProxy-dev-Data does not exist",
+        service_message=f"Stack with id {DATA_STACK} does not exist",
         http_status_code=400,
-        expected_params={"StackName": "PgProxy-dev-Data"},
+        expected_params={"StackName": DATA_STACK},
     )
 
     assert run(stubbed, FakeHttp()) == 2
 
     line = one_line_error(capsys)
-    assert "PgProxy-dev-Data not found in eu-west-1" in line
+    assert f"{DATA_STACK} not found in {REGION}" in line
     assert "--region" in line
 
 
@@ -330,7 +338,7 @@ def test_missing_output_is_a_clear_error(
     add_stacks(stubbed.cloudformation, service=service)
 
     assert run(stubbed, FakeHttp()) == 2
-    assert f"PgProxy-dev-Service has no output {out.API_URL}" in one_line_error(capsys)
+    assert f"{SERVICE_STACK} has no output {out.API_URL}" in one_line_error(capsys)
 
 
 def test_stack_in_failed_state_is_a_clear_error(
@@ -338,8 +346,8 @@ def test_stack_in_failed_state_is_a_clear_error(
 ) -> None:
     stubbed.cloudformation.add_response(
         "describe_stacks",
-        stack_response("PgProxy-dev-Data", DATA_OUTPUTS, status="UPDATE_ROLLBACK_IN_PROGRESS"),
-        expected_params={"StackName": "PgProxy-dev-Data"},
+        stack_response(DATA_STACK, DATA_OUTPUTS, status="UPDATE_ROLLBACK_IN_PROGRESS"),
+        expected_params={"StackName": DATA_STACK},
     )
 
     assert run(stubbed, FakeHttp()) == 2
@@ -357,26 +365,26 @@ def test_expired_credentials_are_a_clear_error(
     )
 
     assert run(stubbed, FakeHttp()) == 2
-    assert "AWS rejected the credentials in eu-west-1: ExpiredToken" in one_line_error(capsys)
+    assert f"AWS rejected the credentials in {REGION}: ExpiredToken" in one_line_error(capsys)
 
 
 def test_no_credentials_anywhere(aws_env: None, capsys: pytest.CaptureFixture[str]) -> None:
-    assert smoke.main(["--env", "dev", "--region", REGION]) == 2
+    assert smoke.main(["--env", ENV, "--region", REGION]) == 2
     assert "no AWS credentials found" in one_line_error(capsys)
 
 
 def test_no_region_anywhere(aws_env: None, capsys: pytest.CaptureFixture[str]) -> None:
-    assert smoke.main(["--env", "dev"]) == 2
+    assert smoke.main(["--env", ENV]) == 2
     assert "no AWS region configured" in one_line_error(capsys)
 
 
 def test_malformed_region(aws_env: None, capsys: pytest.CaptureFixture[str]) -> None:
-    assert smoke.main(["--env", "dev", "--region", "eu-westt"]) == 2
+    assert smoke.main(["--env", ENV, "--region", "eu-westt"]) == 2
     assert "'eu-westt' is not an AWS region name" in one_line_error(capsys)
 
 
 def test_unknown_profile(aws_env: None, capsys: pytest.CaptureFixture[str]) -> None:
-    assert smoke.main(["--env", "dev", "--profile", "nope", "--region", REGION]) == 2
+    assert smoke.main(["--env", ENV, "--profile", "nope", "--region", REGION]) == 2
     assert "AWS profile not found" in one_line_error(capsys)
 
 
@@ -398,7 +406,7 @@ def test_no_credentials_error_from_a_call(
 ) -> None:
     """botocore raises NoCredentialsError while signing, before anything is sent."""
     clients = _clients_without_credentials()
-    assert smoke.main(["--env", "dev"], clients=clients, http=FakeHttp()) == 2
+    assert smoke.main(["--env", ENV], clients=clients, http=FakeHttp()) == 2
     assert "no usable AWS credentials" in one_line_error(capsys)
 
 
@@ -420,7 +428,7 @@ def test_unreachable_endpoint_suggests_wrong_region(
         lambda_=session.client("lambda"),
         cloudwatch=session.client("cloudwatch"),
     )
-    assert smoke.main(["--env", "dev"], clients=clients, http=FakeHttp()) == 2
+    assert smoke.main(["--env", ENV], clients=clients, http=FakeHttp()) == 2
     assert "wrong region" in one_line_error(capsys)
 
 
