@@ -81,15 +81,16 @@ def synthesized_requirement(config: AppConfig) -> BootstrapRequirement:
     lambda_src = str(PROJECT_ROOT / "lambda_src")
     if lambda_src not in sys.path:  # app.py does the same: constructs share orders.contract
         sys.path.insert(0, lambda_src)
-    from stacks.app_builder import build_for_env  # noqa: PLC0415  # CDK loads in ~2 s: on demand
+    from stacks.app_builder import build_from_context  # noqa: PLC0415  # CDK loads in ~2 s
 
+    context = read_context()  # once: the app and the qualifier see the same cdk.json
     with tempfile.TemporaryDirectory(prefix="preflight-cdk-out-") as outdir:
-        built = build_for_env(config.env_name, outdir=outdir)
+        built = build_from_context(context, config.env_name, outdir=outdir)
         built.app.synth()
         manifest = json.loads((Path(outdir) / "manifest.json").read_text())
     return requirement_from_manifest(
         manifest,
         [config.data_stack_name, config.service_stack_name],
-        context=read_context(),
+        context=context,
         toolkit_stack=toolkit_stack_name(),
     )
