@@ -9,7 +9,6 @@ and reads those two values back.
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from stacks.aws_facts import (
     CDK_TOOLKIT_STACK_NAME,
 )
 from stacks.config import AppConfig
-from stacks.loader import CDK_JSON, PROJECT_ROOT, read_context
+from stacks.loader import CDK_JSON, read_context
 
 QUALIFIER_CONTEXT_KEY = "@aws-cdk/core:bootstrapQualifier"
 STACK_ARTIFACT = "aws:cloudformation:stack"
@@ -78,9 +77,6 @@ def requirement_from_manifest(
 
 def synthesized_requirement(config: AppConfig) -> BootstrapRequirement:
     """Synthesize `config`'s environment in-process (no bundling) and read its manifest."""
-    lambda_src = str(PROJECT_ROOT / "lambda_src")
-    if lambda_src not in sys.path:  # app.py does the same: constructs share orders.contract
-        sys.path.insert(0, lambda_src)
     from stacks.app_builder import build_from_context  # noqa: PLC0415  # CDK loads in ~2 s
 
     context = read_context()  # once: the app and the qualifier see the same cdk.json
