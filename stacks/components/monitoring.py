@@ -38,7 +38,6 @@ class AlarmThresholds:
     max_connections: int
     db_connections: int
     proxy_ceiling: int
-    pool_saturation_percent: int
     borrow_latency_us: int
     free_storage_bytes: int
 
@@ -62,7 +61,6 @@ def derive_thresholds(
             1, math.floor(max_connections * config.db_connections_alarm_percent / 100)
         ),
         proxy_ceiling=proxy_ceiling,
-        pool_saturation_percent=config.pool_saturation_percent,
         # the proxy reports borrow latency in microseconds
         borrow_latency_us=config.borrow_latency_ms_threshold * 1000,
         free_storage_bytes=int(config.free_storage_gib * GIB),

@@ -26,6 +26,7 @@ from orders.handlers import api, direct
 from orders.migration import MigrationError
 from orders.settings import BUNDLED_CA, MIGRATIONS_DIR, DbSettings, MigrationSettings
 from orders.validation import parse_create_order
+from tests.integration.events import http
 from tests.lambdas.fakes import LambdaContext
 
 APP_USER = "orders_app_it"
@@ -131,16 +132,6 @@ def app(cluster: Cluster, first_migration: migration.MigrationResult) -> Iterato
     runtime.set_database(database)
     yield database
     runtime.set_database(None)
-
-
-def http(method: str, path: str, body: Any = None, key: str | None = None) -> dict[str, Any]:
-    return {
-        "version": "2.0",
-        "rawPath": path,
-        "headers": {"idempotency-key": key} if key else {},
-        "requestContext": {"http": {"method": method}},
-        "body": None if body is None else json.dumps(body),
-    }
 
 
 def catalog_state(cluster: Cluster) -> list[Any]:

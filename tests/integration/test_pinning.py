@@ -16,7 +16,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -26,6 +25,7 @@ from orders import migration, runtime
 from orders.db import Database
 from orders.handlers import api, direct
 from orders.settings import DbSettings, MigrationSettings
+from tests.integration.events import http
 from tests.lambdas.fakes import LambdaContext
 
 # What makes RDS Proxy pin a PostgreSQL session, as data (the list in the AWS guide's
@@ -113,16 +113,6 @@ def pinning_findings(statements: list[Logged]) -> list[tuple[str, str]]:
             found.append((NAMED_PREPARED, f"execute {st.portal}: {st.sql[:80]}"))
         found += [(t.name, st.sql[:80]) for t in PINNING_TRIGGERS if t.pattern.search(st.sql)]
     return found
-
-
-def http(method: str, path: str, body: Any = None, key: str | None = None) -> dict[str, Any]:
-    return {
-        "version": "2.0",
-        "rawPath": path,
-        "headers": {"idempotency-key": key} if key else {},
-        "requestContext": {"http": {"method": method}},
-        "body": None if body is None else json.dumps(body),
-    }
 
 
 @dataclass

@@ -33,9 +33,8 @@ def _read_fixture(cdk_json: Path | None = None) -> dict[str, Any]:
 def _readers() -> list[ModuleType]:
     """Every loaded module of ops/ and stacks/ that holds read_context under its own name:
     stacks.loader (load, environment_names, default_env: what ops.aws, ops.smoke, ops.preflight
-    and add_common_arguments' --env choices call), ops.cdk_app (the bootstrap qualifier) and,
-    once imported, stacks.app_builder (build_for_env, which preflight's synthesis runs: CDK
-    takes seconds to import, so test_cdk_app.py imports it, not this file)."""
+    and add_common_arguments' --env choices call) and ops.cdk_app (the context preflight's
+    synthesis and the bootstrap qualifier read)."""
     return [
         module
         for name, module in list(sys.modules.items())

@@ -6,9 +6,6 @@ from typing import Any
 
 import pytest
 
-# Imported here, before the autouse fixture of conftest.py runs, so that fixture also points
-# build_for_env's read_context at the fixture configuration (CDK takes seconds to import).
-import stacks.app_builder  # noqa: F401
 from ops.cdk_app import (
     QUALIFIER_CONTEXT_KEY,
     requirement_from_manifest,
