@@ -34,6 +34,7 @@ from ops.aws import (
     run_guarded,
     stack_names,
 )
+from orders import contract
 from stacks import metric_catalog as mc
 from stacks.loader import load
 
@@ -112,7 +113,11 @@ def check_migration(clients: Clients, outputs: Outputs, report: Report) -> None:
     result = invoke(
         clients.lambda_,
         outputs.migration_function,
-        {"RequestType": "Update", "ResourceProperties": {}, "OldResourceProperties": {}},
+        {
+            "RequestType": "Update",
+            "ResourceProperties": {contract.MIGRATION_STEP_PROPERTY: contract.SCHEMA_STEP},
+            "OldResourceProperties": {},
+        },
     )
     data = result.payload.get("Data") if isinstance(result.payload, dict) else None
     ok = result.function_error is None and isinstance(data, dict) and "SchemaVersion" in data

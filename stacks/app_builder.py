@@ -31,7 +31,7 @@ class BuiltApp:
 def build(app: App, lambda_src: Path = LAMBDA_SRC) -> BuiltApp:
     """Read config from the app's context once, create both stacks, register cdk-nag."""
     config = from_node(app.node)
-    data = DataStack(app, config.data_stack_name, config=config)
+    data = DataStack(app, config.data_stack_name, config=config, lambda_src=lambda_src)
     service = ServiceStack(
         app, config.service_stack_name, config=config, data=data, lambda_src=lambda_src
     )

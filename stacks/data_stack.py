@@ -1,16 +1,21 @@
-"""Stateful stack: network, KMS key, PostgreSQL and RDS Proxy."""
+"""Stateful stack: network, KMS key, PostgreSQL, the app-user bootstrap and RDS Proxy."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aws_cdk import CfnOutput, CfnResource, Fn, RemovalPolicy, Stack
 from constructs import Construct
 
+from orders import contract
 from stacks import outputs
 from stacks.budget import data_summary
+from stacks.components.bundling import lambda_code
 from stacks.components.database import Database
 from stacks.components.encryption import DataKey
+from stacks.components.functions import RUNTIME
+from stacks.components.migration import Migration
 from stacks.components.network import Network
 from stacks.components.proxy import Proxy
 from stacks.config import AppConfig
@@ -35,14 +40,20 @@ class DataStack(Stack):
     """Everything that holds data or addresses: replaced rarely, deployed first."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: AppConfig, **kwargs: Any
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: AppConfig,
+        lambda_src: Path,
+        **kwargs: Any,
     ) -> None:
         super().__init__(
             scope,
             construct_id,
             description=(
                 f"{config.project.app_name} {config.env_name} data tier (VPC, KMS, PostgreSQL, "
-                f"RDS Proxy); {data_summary(config)}"
+                f"app-user bootstrap, RDS Proxy); {data_summary(config)}"
             ),
             **kwargs,
         )
@@ -76,6 +87,7 @@ class DataStack(Stack):
         if self.proxy.app_user_secret is not None:
             self.network.allow_endpoint_from("secretsmanager", self.proxy.security_group)
             self.network.allow_endpoint_from("secretsmanager", self.proxy.rotation_security_group)
+        self._build_bootstrap(config, lambda_src)
 
         _pin_logical_id(self.encryption.key, STATEFUL_LOGICAL_IDS["key"])
         _pin_logical_id(self.network.vpc, STATEFUL_LOGICAL_IDS["vpc"])
@@ -87,6 +99,49 @@ class DataStack(Stack):
         CfnOutput(
             self, outputs.DB_INSTANCE_IDENTIFIER, value=self.database.instance.instance_identifier
         )
+
+    def _build_bootstrap(self, config: AppConfig, lambda_src: Path) -> None:
+        """The migration function, and the custom resource that runs its roles step here."""
+        self.migration = Migration(
+            self,
+            "Migration",
+            vpc=self.network.vpc,
+            subnets=self.network.app_subnets,
+            code=lambda_code(lambda_src, "orders", config.functions.architecture, RUNTIME),
+            lambda_src=lambda_src,
+            db_host=self.database.instance.db_instance_endpoint_address,
+            port=self.database.port,
+            database_security_group=self.database.security_group,
+            admin_secret=self.database.admin_secret,
+            key=self.encryption.key,
+            app_user_secret=self.proxy.app_user_secret,
+            config=config,
+        )
+        for endpoint in ("secretsmanager", "xray"):
+            self.network.allow_endpoint_from(endpoint, self.migration.function)
+        self.bootstrap = self.migration.run_step(self, "AppUserBootstrap", contract.ROLES_STEP)
+        self._order_first_deploy()
+
+    def _order_first_deploy(self) -> None:
+        """The app user exists before anything that logs in as it is created or updated.
+
+        The proxy target group's Create and Update wait until every target is AVAILABLE (20
+        minutes, then a rollback; aws_facts.PROXY_TARGET_GROUP_WAITS_FOR_HEALTH), and a target
+        whose login user does not exist yet never is; a new rotation schedule rotates the
+        app-user secret at once, as that user. CloudFormation runs resources in parallel unless
+        ordered, and the bootstrap itself must not start before the security-group rules that
+        let it reach PostgreSQL and the Secrets Manager endpoint exist.
+        """
+        for group in (
+            *self.migration.function.connections.security_groups,
+            self.database.security_group,
+            *self.network.endpoint_security_groups("secretsmanager"),
+            *self.network.endpoint_security_groups("xray"),
+        ):
+            self.bootstrap.node.add_dependency(group)
+        for waiter in (self.proxy.target_group, self.proxy.rotation_schedule):
+            if waiter is not None:
+                waiter.node.add_dependency(self.bootstrap)
 
     @property
     def availability_zones(self) -> list[str]:

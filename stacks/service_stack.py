@@ -1,4 +1,4 @@
-"""Stateless stack: functions, HTTP API, the migration custom resource, dashboard and alarms."""
+"""Stateless stack: functions, HTTP API, the schema-migration custom resource, dashboard, alarms."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from typing import Any
 from aws_cdk import Aws, CfnOutput, Stack
 from constructs import Construct
 
+from orders import contract
 from stacks import outputs
 from stacks.components.api import Api
 from stacks.components.bundling import lambda_code
 from stacks.components.functions import RUNTIME, Functions
-from stacks.components.migration import Migration
 from stacks.components.monitoring import Monitoring, Watched
 from stacks.config import AppConfig
 from stacks.data_stack import DataStack
@@ -36,7 +36,7 @@ class ServiceStack(Stack):
             construct_id,
             description=(
                 f"{config.project.app_name} {config.env_name} service tier (Lambda, HTTP API, "
-                "migration, alarms)"
+                "schema migration, alarms)"
             ),
             **kwargs,
         )
@@ -52,30 +52,18 @@ class ServiceStack(Stack):
                 proxy_name=data.proxy.proxy.db_proxy_name,
                 db_instance_identifier=data.database.instance.instance_identifier,
                 http_api_id=self.api.http_api.api_id,
-                functions=[self.functions.api, self.functions.direct, self.migration.function],
+                functions=[self.functions.api, self.functions.direct, data.migration.function],
             ),
             config=config,
         )
-        self._outputs()
+        self._outputs(data)
 
     def _build_functions(self, config: AppConfig, data: DataStack, lambda_src: Path) -> None:
         network, database, proxy = data.network, data.database, data.proxy
         code = lambda_code(lambda_src, "orders", config.functions.architecture, RUNTIME)
-
-        self.migration = Migration(
-            self,
-            "Migration",
-            vpc=network.vpc,
-            subnets=network.app_subnets,
-            code=code,
-            lambda_src=lambda_src,
-            db_host=database.instance.db_instance_endpoint_address,
-            port=database.port,
-            database_security_group=database.security_group,
-            admin_secret=database.admin_secret,
-            key=data.encryption.key,
-            app_user_secret=proxy.app_user_secret,
-            config=config,
+        # The data stack's migration function, through its provider: pending SQL migrations.
+        self.schema_migration = data.migration.run_step(
+            self, "SchemaMigration", contract.SCHEMA_STEP
         )
         self.functions = Functions(
             self,
@@ -95,26 +83,20 @@ class ServiceStack(Stack):
         self.api = Api(self, "Api", handler=self.functions.api, config=config.api)
 
     def _order_deployment(self, data: DataStack) -> None:
-        """Network paths first, then the migration, then the app functions."""
-        network = data.network
-        network.allow_endpoint_from("secretsmanager", self.migration.function)
-        for fn in (self.functions.api, self.functions.direct, self.migration.function):
-            network.allow_endpoint_from("xray", fn)
-        # CloudFormation creates resources in parallel unless told otherwise: the migration must
-        # not run before the security-group rules that let it reach PostgreSQL and the Secrets
-        # Manager endpoint exist (they live under its security group, so depend on that subtree).
-        for group in self.migration.function.connections.security_groups:
-            self.migration.resource.node.add_dependency(group)
-        # The app user and schema exist before any app function is updated.
+        """Network paths first, then the schema migration, then the app functions."""
         for fn in (self.functions.api, self.functions.direct):
-            fn.node.add_dependency(self.migration.resource)
+            data.network.allow_endpoint_from("xray", fn)
+        # The schema exists before any app function is updated (the app user and its grants
+        # already do: the data stack bootstraps them before the proxy).
+        for fn in (self.functions.api, self.functions.direct):
+            fn.node.add_dependency(self.schema_migration)
 
-    def _outputs(self) -> None:
+    def _outputs(self, data: DataStack) -> None:
         CfnOutput(self, outputs.API_URL, value=self.api.url)
         CfnOutput(self, outputs.DIRECT_FUNCTION_NAME, value=self.functions.direct.function_name)
         CfnOutput(self, outputs.API_FUNCTION_NAME, value=self.functions.api.function_name)
         CfnOutput(
-            self, outputs.MIGRATION_FUNCTION_NAME, value=self.migration.function.function_name
+            self, outputs.MIGRATION_FUNCTION_NAME, value=data.migration.function.function_name
         )
         CfnOutput(self, outputs.ALARM_TOPIC_ARN, value=self.monitoring.topic.topic_arn)
         CfnOutput(

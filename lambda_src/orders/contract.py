@@ -42,6 +42,16 @@ CLIENT_ERRORS_METRIC = "ClientErrors"  # answers with a 4xx status
 # grants live in the migration file that creates the table.
 APP_GROUP_ROLE = "orders_app_group"
 
+# --- deploy-time migration steps ------------------------------------------------------------
+
+# The migration function serves two custom resources; each names the step it runs in this
+# resource property. The data stack runs ROLES_STEP (group role, app user, its login, timeouts
+# and grants) before the proxy target group, which waits for a target it can log in to; the
+# service stack runs SCHEMA_STEP (the SQL migrations) before the app functions.
+MIGRATION_STEP_PROPERTY = "Step"
+ROLES_STEP, SCHEMA_STEP = "roles", "schema"
+MIGRATION_STEPS = (ROLES_STEP, SCHEMA_STEP)  # the order a first deploy runs them in
+
 # --- environment variables ------------------------------------------------------------------
 
 SetBy = Literal["stack", "lambda", "local"]

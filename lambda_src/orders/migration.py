@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import psycopg
 from psycopg import sql
 
-from orders.contract import APP_GROUP_ROLE
+from orders.contract import APP_GROUP_ROLE, MIGRATION_STEPS, ROLES_STEP, SCHEMA_STEP
 from orders.observability import logger
 from orders.settings import MIGRATIONS_DIR, MigrationSettings
 
@@ -101,17 +101,20 @@ def _credentials(secret: dict[str, Any], secret_arn: str) -> tuple[str, str]:
 
 @dataclass
 class MigrationResult:
-    applied: list[str]
-    schema_version: str
+    """What a run did; a step that did not run has None (and is left out of `as_data`)."""
+
+    applied: list[str] | None
+    schema_version: str | None
     role_changes: list[str]
 
     def as_data(self) -> dict[str, str]:
         """CloudFormation custom resource Data: string values only."""
-        return {
-            "SchemaVersion": self.schema_version,
-            "AppliedMigrations": ",".join(self.applied) or "none",
-            "RoleChanges": ",".join(self.role_changes) or "none",
-        }
+        data = {"RoleChanges": ",".join(self.role_changes) or "none"}
+        if self.applied is not None:
+            data["AppliedMigrations"] = ",".join(self.applied) or "none"
+        if self.schema_version is not None:
+            data["SchemaVersion"] = self.schema_version
+        return data
 
 
 def warn_if_server_unverified(settings: MigrationSettings) -> None:
@@ -221,6 +224,7 @@ class RoleManager:
     def apply(self, app_password: str | None) -> list[str]:
         app = sql.Identifier(self.settings.app_user)
         user = self.settings.app_user
+        self._refuse_privileged_role(user)
         has_rds_iam = self._one("SELECT 1 FROM pg_roles WHERE rolname = 'rds_iam'") is not None
         if self.settings.auth_mode == "iam" and not has_rds_iam:
             raise MigrationError(
@@ -262,6 +266,31 @@ class RoleManager:
             self._apply_timeouts(app)
             self._apply_grants(app)
         return self.changes
+
+    def _refuse_privileged_role(self, user: str) -> None:
+        """The proxy and every function would log in as this role: never take over one that
+        can do more than the app needs (nothing is changed when this refuses)."""
+        if user == self.conn.info.user:
+            raise MigrationError(
+                f"role {user} is the admin user the migration logs in as; set proxy.app_db_user "
+                "in cdk.json to another name (the app must not log in as the admin)"
+            )
+        row = self.conn.execute(
+            "SELECT rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls, "
+            "EXISTS (SELECT 1 FROM pg_roles g WHERE g.rolname = 'rds_superuser' "
+            "AND pg_has_role(r.oid, g.oid, 'MEMBER')) "
+            "FROM pg_roles r WHERE r.rolname = %s",
+            (user,),
+        ).fetchone()
+        names = ("SUPERUSER", "CREATEROLE", "CREATEDB", "REPLICATION", "BYPASSRLS", "rds_superuser")
+        held = [name for name, flag in zip(names, row or (), strict=False) if flag]
+        if held:
+            raise MigrationError(
+                f"role {user} already exists with {', '.join(held)}; the proxy would log in "
+                "with those rights. Set proxy.app_db_user in cdk.json to a new name, or take "
+                f"them away yourself (ALTER ROLE {user} NOSUPERUSER ...; REVOKE rds_superuser "
+                f"FROM {user}) and deploy again. Nothing was changed."
+            )
 
     def _apply_timeouts(self, app: sql.Identifier) -> None:
         wanted = {
@@ -346,7 +375,9 @@ def ensure_group_role(conn: psycopg.Connection[Any]) -> list[str]:
         if row[0]:
             raise MigrationError(
                 f"role {APP_GROUP_ROLE} exists and can log in; that name is reserved for the "
-                "app's NOLOGIN group role (orders.contract.APP_GROUP_ROLE)"
+                "app's NOLOGIN group role (orders.contract.APP_GROUP_ROLE). Rename that role "
+                f"(ALTER ROLE {APP_GROUP_ROLE} RENAME TO ...) and deploy again. Nothing was "
+                "changed."
             )
         return []
     conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(APP_GROUP_ROLE)))
@@ -355,23 +386,23 @@ def ensure_group_role(conn: psycopg.Connection[Any]) -> list[str]:
 
 
 def _read_secrets(
-    settings: MigrationSettings, secrets: SecretFetcher
+    settings: MigrationSettings, secrets: SecretFetcher, *, app_password: bool
 ) -> tuple[str, str, str | None]:
-    """Admin user and password, and the app user's password in secrets mode."""
+    """Admin user and password, and (when asked for, in secrets mode) the app user's password."""
     admin_user, admin_password = _credentials(
         secrets(settings.admin_secret_arn), settings.admin_secret_arn
     )
-    if settings.auth_mode != "secrets":
+    if settings.auth_mode != "secrets" or not app_password:
         return admin_user, admin_password, None
     assert settings.app_user_secret_arn is not None  # noqa: S101  # enforced by settings
     app_secret = secrets(settings.app_user_secret_arn)
-    secret_user, app_password = _credentials(app_secret, settings.app_user_secret_arn)
+    secret_user, password = _credentials(app_secret, settings.app_user_secret_arn)
     if secret_user != settings.app_user:
         raise MigrationError(
             f"secret {settings.app_user_secret_arn} is for user {secret_user!r}, "
             f"but APP_DB_USER is {settings.app_user!r}"
         )
-    return admin_user, admin_password, app_password
+    return admin_user, admin_password, password
 
 
 def _connect(
@@ -391,10 +422,23 @@ def _connect(
 def run(
     settings: MigrationSettings,
     secrets: SecretFetcher,
+    steps: Sequence[str] = MIGRATION_STEPS,
 ) -> MigrationResult:
-    """Create the group role, apply migrations, then configure the app role. Idempotent."""
+    """Run the given steps (orders.contract.MIGRATION_STEPS) in their deploy order. Idempotent.
+
+    Both create the NOLOGIN group role if it is missing. ROLES_STEP then creates and configures
+    the app user (login, rds_iam or password, timeouts, CONNECT, group membership); SCHEMA_STEP
+    applies the pending SQL migrations, which grant to the group role.
+    """
+    unknown = [step for step in steps if step not in MIGRATION_STEPS]
+    if unknown or not steps:
+        raise MigrationError(
+            f"migration steps must be some of {', '.join(MIGRATION_STEPS)}, got {list(steps)}"
+        )
     warn_if_server_unverified(settings)
-    admin_user, admin_password, app_password = _read_secrets(settings, secrets)
+    admin_user, admin_password, app_password = _read_secrets(
+        settings, secrets, app_password=ROLES_STEP in steps
+    )
 
     def can_login(user: str, password: str) -> bool:
         try:
@@ -408,17 +452,25 @@ def run(
     except psycopg.OperationalError as exc:
         raise MigrationError(
             f"could not connect to {settings.host}:{settings.port}/{settings.dbname} as "
-            f"{admin_user}: {str(exc).strip()}"
+            f"{admin_user}: {str(exc).strip()}. Check that the instance is available, that the "
+            "migration function's security group reaches it on that port, and the admin secret"
         ) from exc
+    applied: list[str] | None = None
     try:
         with conn:
             changes = ensure_group_role(conn)
-            applied = apply_schema_migrations(settings, admin_user, admin_password)
-            changes += RoleManager(conn, settings, can_login).apply(app_password)
+            if ROLES_STEP in steps:
+                changes += RoleManager(conn, settings, can_login).apply(app_password)
+            if SCHEMA_STEP in steps:
+                applied = apply_schema_migrations(settings, admin_user, admin_password)
     except MigrationError:
         raise
     except psycopg.Error as exc:
         raise MigrationError(
             f"configuring role {settings.app_user} failed: {type(exc).__name__}: {str(exc).strip()}"
         ) from exc
-    return MigrationResult(applied=applied, schema_version=latest_version(), role_changes=changes)
+    return MigrationResult(
+        applied=applied,
+        schema_version=latest_version() if SCHEMA_STEP in steps else None,
+        role_changes=changes,
+    )

@@ -1,4 +1,5 @@
-"""Schema migration and app-role setup as a custom resource (CDK Provider framework)."""
+"""The migration function and its custom resources (CDK Provider framework): app-role bootstrap
+in the data stack, schema migrations in the service stack."""
 
 from __future__ import annotations
 
@@ -72,13 +73,17 @@ def role_settings(config: AppConfig) -> dict[str, str | int]:
 
 
 class Migration(Construct):
-    """Runs `orders.handlers.migrate.handler` on every deploy that changes its inputs.
+    """Runs `orders.handlers.migrate.handler` for each custom resource made by `run_step`.
 
     Creates: the migration function (VPC, reserved concurrency 1, the only function with a
-    direct security-group path to PostgreSQL, reads the RDS-managed admin secret), a Provider
-    framework (onEvent only) and a custom resource whose properties carry a content hash of the
-    migration sources, the app-role settings and the target database's endpoint, so a change to
-    any of them re-runs it (Update): new code, new role settings, or a replaced database.
+    direct security-group path to PostgreSQL, reads the RDS-managed admin secret) and a Provider
+    framework (onEvent only). It lives in the data stack, next to the database, so that the
+    data stack can bootstrap the app user (`orders.contract.ROLES_STEP`) before the proxy target
+    group, which waits until it can log in as that user; the service stack runs the schema step
+    through the same provider. Each custom resource's properties carry the step, a content hash
+    of the migration sources, the target database's endpoint and (roles step) the app-role
+    settings and the app-user secret, so a change to any of them re-runs that step (Update):
+    new code, new role settings, a replaced secret or a replaced database.
     """
 
     def __init__(
@@ -99,30 +104,29 @@ class Migration(Construct):
         config: AppConfig,
     ) -> None:
         super().__init__(scope, construct_id)
-        # Also custom resource properties: a change to any of them re-runs the migration.
-        settings = role_settings(config)
-        # The database it migrates (and, in secrets mode, the secret whose password it sets): a
-        # replaced instance or secret must be migrated too.
-        target: dict[str, str | int] = {
+        self._resource_type = f"Custom::{config.project.service_name.capitalize()}Migration"
+        self._source_hash = source_hash(lambda_src)
+        self._settings = role_settings(config)
+        # The database it migrates: a replaced instance must be bootstrapped and migrated too.
+        self._target: dict[str, str | int] = {
             contract.DB_HOST.name: db_host,
             contract.DB_PORT.name: port,
             contract.DB_NAME.name: config.database.database_name,
         }
+        if app_user_secret is not None:
+            # Also a trigger of the roles step: a replaced secret holds a new password.
+            self._settings[contract.APP_USER_SECRET_ARN.name] = app_user_secret.secret_arn
         environment: dict[str, str | int] = {
-            **target,
+            **self._target,
             contract.DB_ADMIN_SECRET_ARN.name: admin_secret.secret_arn,
             contract.DB_CONNECT_TIMEOUT_S.name: config.functions.connect_timeout_s,
             **powertools_environment(contract.MIGRATE, config.project, config.functions),
-            **settings,
+            **self._settings,
         }
-        if app_user_secret is not None:
-            # Also a trigger: a replaced secret holds a new password the role must get.
-            target[contract.APP_USER_SECRET_ARN.name] = app_user_secret.secret_arn
-            environment[contract.APP_USER_SECRET_ARN.name] = app_user_secret.secret_arn
         self.function = vpc_python_function(
             self,
             "Function",
-            description="Applies schema migrations and the app role settings (custom resource)",
+            description="Bootstraps the app role and applies schema migrations (custom resources)",
             function=contract.MIGRATE,
             code=code,
             vpc=vpc,
@@ -137,24 +141,23 @@ class Migration(Construct):
         )
         self._grant_secrets(admin_secret, app_user_secret, key)
         self.provider = self._build_provider(config.functions.log_retention_days)
-        self.resource = self._trigger(
-            config, {"SourceHash": source_hash(lambda_src)}, settings, target
-        )
 
-    def _trigger(
-        self,
-        config: AppConfig,
-        source: dict[str, str],
-        settings: dict[str, str | int],
-        target: dict[str, str | int],
-    ) -> CustomResource:
-        """The custom resource: its properties are what re-runs the migration when they change."""
+    def run_step(self, scope: Construct, construct_id: str, step: str) -> CustomResource:
+        """A custom resource in ``scope`` that runs ``step`` of orders.contract.MIGRATION_STEPS
+        on Create and whenever its properties change; its properties are its triggers."""
+        if step not in contract.MIGRATION_STEPS:
+            raise ValueError(f"{step!r} is not one of {contract.MIGRATION_STEPS}")
+        settings = self._settings if step == contract.ROLES_STEP else {}
         return CustomResource(
-            self,
-            "Resource",
+            scope,
+            construct_id,
             service_token=self.provider.service_token,
-            resource_type=f"Custom::{config.project.service_name.capitalize()}Migration",
-            properties={**source, **contract.render({**settings, **target})},
+            resource_type=self._resource_type,
+            properties={
+                contract.MIGRATION_STEP_PROPERTY: step,
+                "SourceHash": self._source_hash,
+                **contract.render({**settings, **self._target}),
+            },
         )
 
     def _grant_secrets(

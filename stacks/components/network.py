@@ -78,6 +78,12 @@ class Network(Construct):
             private_dns_enabled=True,
         )
 
+    def endpoint_security_groups(self, name: str) -> list[ec2.ISecurityGroup]:
+        """The security groups of the `name` endpoint (none if this network has no such one);
+        within the stack, the rules `allow_endpoint_from` opens live under them."""
+        endpoint = self.endpoints.get(name)
+        return [] if endpoint is None else list(endpoint.connections.security_groups)
+
     def allow_endpoint_from(self, name: str, peer: ec2.IConnectable) -> None:
         """Open HTTPS from `peer` to the `name` endpoint, if this network has one.
 

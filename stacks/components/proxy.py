@@ -61,6 +61,8 @@ class Proxy(Construct):
             description="RDS Proxy: logs in to PostgreSQL as the app user",
         )
         self.app_user_secret: secretsmanager.ISecret | None = None
+        # Secrets mode only: the schedule that rotates the app-user secret (at once when created).
+        self.rotation_schedule: secretsmanager.RotationSchedule | None = None
         if config.auth_mode == "iam":
             self._grant_iam_login(instance, config.app_db_user)
         else:
@@ -73,6 +75,9 @@ class Proxy(Construct):
                 app_db_user=config.app_db_user,
             )
         self.proxy = self._proxy(instance, vpc, subnets, config)
+        # Its Create and Update wait until the target can be logged in to (the data stack
+        # orders it after the app-user bootstrap).
+        self.target_group = self.proxy.node.find_child("ProxyTargetGroup")
         self.connect_policy = self._client_connect_policy(config.app_db_user)
 
     def _proxy(
@@ -151,7 +156,7 @@ class Proxy(Construct):
         self.rotation_security_group.connections.allow_to(
             database_security_group, ec2.Port.tcp(port), "rotation to PostgreSQL"
         )
-        secret.add_rotation_schedule(
+        self.rotation_schedule = secret.add_rotation_schedule(
             "Rotation",
             automatically_after=Duration.days(30),
             hosted_rotation=secretsmanager.HostedRotation.postgre_sql_single_user(

@@ -50,26 +50,60 @@ def test_delete_is_a_no_op_that_needs_no_configuration_or_database(
 
 
 @pytest.mark.parametrize("request_type", ["Create", "Update"])
-def test_create_and_update_migrate_and_return_a_stable_physical_id_with_string_data(
-    migrate_env: None, monkeypatch: pytest.MonkeyPatch, request_type: str
+@pytest.mark.parametrize(
+    ("step", "data"),
+    [
+        ("roles", {"RoleChanges": "create-role"}),
+        (
+            "schema",
+            {
+                "SchemaVersion": "0001_create_orders",
+                "AppliedMigrations": "0001_create_orders",
+                "RoleChanges": "none",
+            },
+        ),
+    ],
+)
+def test_create_and_update_run_the_named_step_and_return_a_stable_physical_id_with_string_data(
+    migrate_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    request_type: str,
+    step: str,
+    data: dict[str, str],
 ) -> None:
-    seen: list[MigrationSettings] = []
+    seen: list[tuple[MigrationSettings, tuple[str, ...]]] = []
 
-    def fake_run(settings: MigrationSettings, secrets: Any) -> MigrationResult:
-        seen.append(settings)
-        return MigrationResult(["0001_create_orders"], "0001_create_orders", ["create-role"])
+    def fake_run(
+        settings: MigrationSettings, secrets: Any, steps: tuple[str, ...]
+    ) -> MigrationResult:
+        seen.append((settings, steps))
+        if steps == ("roles",):
+            return MigrationResult(None, None, ["create-role"])
+        return MigrationResult(["0001_create_orders"], "0001_create_orders", [])
 
     monkeypatch.setattr(migration, "run", fake_run)
     result = migrate.handler(
-        {"RequestType": request_type, "ResourceProperties": {"Version": "1"}}, LambdaContext()
+        {"RequestType": request_type, "ResourceProperties": {"Step": step, "Version": "1"}},
+        LambdaContext(),
     )
-    assert result["PhysicalResourceId"] == "orders-schema-orders"
-    assert result["Data"] == {
-        "SchemaVersion": "0001_create_orders",
-        "AppliedMigrations": "0001_create_orders",
-        "RoleChanges": "create-role",
-    }
-    assert seen[0].auth_mode == "iam"
+    assert result["PhysicalResourceId"] == f"orders-{step}-orders"
+    assert result["Data"] == data
+    assert seen[0][0].auth_mode == "iam"
+    assert seen[0][1] == (step,)
+
+
+@pytest.mark.parametrize("properties", [None, {}, {"Step": "all"}, {"Step": ["roles"]}])
+def test_a_missing_or_unknown_step_fails_clearly_without_touching_the_database(
+    migrate_env: None, monkeypatch: pytest.MonkeyPatch, properties: dict[str, Any] | None
+) -> None:
+    monkeypatch.setattr(migration, "run", lambda *a: pytest.fail("must not migrate"))
+    event: dict[str, Any] = {"RequestType": "Update"}
+    if properties is not None:
+        event["ResourceProperties"] = properties
+    with pytest.raises(
+        MigrationError, match=r"ResourceProperties\.Step must be one of roles, schema"
+    ):
+        migrate.handler(event, LambdaContext())
 
 
 def test_missing_configuration_fails_with_a_message_naming_the_variable(
@@ -77,7 +111,9 @@ def test_missing_configuration_fails_with_a_message_naming_the_variable(
 ) -> None:
     monkeypatch.delenv("DB_ADMIN_SECRET_ARN")
     with pytest.raises(MigrationError, match="misconfigured: DB_ADMIN_SECRET_ARN is required"):
-        migrate.handler({"RequestType": "Create"}, LambdaContext())
+        migrate.handler(
+            {"RequestType": "Create", "ResourceProperties": {"Step": "roles"}}, LambdaContext()
+        )
 
 
 def test_an_unknown_request_type_fails_clearly(migrate_env: None) -> None:
@@ -88,12 +124,14 @@ def test_an_unknown_request_type_fails_clearly(migrate_env: None) -> None:
 def test_an_unexpected_error_is_reraised_as_a_migration_error_with_its_reason(
     migrate_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def boom(settings: MigrationSettings, secrets: Any) -> MigrationResult:
+    def boom(settings: MigrationSettings, secrets: Any, steps: Any) -> MigrationResult:
         raise KeyError("surprise")
 
     monkeypatch.setattr(migration, "run", boom)
     with pytest.raises(MigrationError, match="migration failed: KeyError"):
-        migrate.handler({"RequestType": "Create"}, LambdaContext())
+        migrate.handler(
+            {"RequestType": "Create", "ResourceProperties": {"Step": "schema"}}, LambdaContext()
+        )
 
 
 @pytest.mark.parametrize(

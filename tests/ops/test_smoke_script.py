@@ -81,7 +81,8 @@ def add_migration(stub: Stubbed) -> None:
             "PhysicalResourceId": f"orders-schema-{CONFIG.database.database_name}",
             "Data": {"SchemaVersion": "0003", "AppliedMigrations": "none", "RoleChanges": "none"},
         },
-        expect=JsonPayload(RequestType="Update"),
+        # the schema step: the one the service stack's custom resource runs
+        expect=JsonPayload(RequestType="Update", ResourceProperties={"Step": "schema"}),
     )
 
 

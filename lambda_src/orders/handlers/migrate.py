@@ -1,4 +1,6 @@
-"""Custom resource (CDK Provider onEvent): migrate on Create/Update, no-op on Delete."""
+"""Custom resource (CDK Provider onEvent): run the named migration step on Create/Update, no-op
+on Delete. The data stack's resource runs the roles step, the service stack's the schema step
+(orders.contract.MIGRATION_STEP_PROPERTY)."""
 
 from __future__ import annotations
 
@@ -6,12 +8,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orders import migration
+from orders import contract, migration
 from orders.errors import SettingsError
 from orders.observability import logger
 from orders.settings import MigrationSettings
 
-PHYSICAL_ID_PREFIX = "orders-schema"
+PHYSICAL_ID_PREFIX = "orders"
 
 
 def on_event(
@@ -29,16 +31,25 @@ def on_event(
         raise migration.MigrationError(
             f"RequestType must be Create, Update or Delete, got {request_type!r}"
         )
+    properties = event.get("ResourceProperties")
+    step = (
+        properties.get(contract.MIGRATION_STEP_PROPERTY) if isinstance(properties, dict) else None
+    )
+    if step not in contract.MIGRATION_STEPS:
+        raise migration.MigrationError(
+            f"ResourceProperties.{contract.MIGRATION_STEP_PROPERTY} must be one of "
+            f"{', '.join(contract.MIGRATION_STEPS)}, got {step!r}"
+        )
     try:
         settings = MigrationSettings.from_env()
     except SettingsError as exc:
         raise migration.MigrationError(f"migration function misconfigured: {exc}") from exc
     fetcher = secrets or migration.SecretsManagerFetcher(region=settings.region)
-    result = migration.run(settings, fetcher)
-    logger.info("migration finished", extra=result.as_data())
+    result = migration.run(settings, fetcher, (step,))
+    logger.info("migration finished", extra={"step": step, **result.as_data()})
     # Stable id: an Update keeps the same resource, so CloudFormation never sends a Delete for it.
     return {
-        "PhysicalResourceId": f"{PHYSICAL_ID_PREFIX}-{settings.dbname}",
+        "PhysicalResourceId": f"{PHYSICAL_ID_PREFIX}-{step}-{settings.dbname}",
         "Data": result.as_data(),
     }
 
