@@ -227,6 +227,38 @@ SNS_AWS_MANAGED_KEY = Fact(
 )
 
 
+# --- Deploy ordering --------------------------------------------------------------------------
+PROXY_TARGET_GROUP_WAITS_FOR_HEALTH = Fact(
+    {"polls": 240, "poll_interval_s": 5, "waits_on": ("Create", "Update")},
+    "https://github.com/aws-cloudformation/aws-cloudformation-resource-providers-rds-proxy "
+    "(aws-rds-dbproxytargetgroup: CreateHandler, UpdateHandler, Utility.validateHealth, "
+    "Constants.NUMBER_OF_STATE_POLL_RETRIES / POLL_RETRY_DELAY_IN_MS)",
+    "AWS::RDS::DBProxyTargetGroup finishes Create and Update only when every RDS_INSTANCE "
+    "target's health is AVAILABLE: 240 polls 5 s apart (20 minutes), then 'Timed out waiting "
+    "for target group to become available.' and a rollback (aws-cdk issue #8919). Read in the "
+    "public resource provider's source, not on a documentation page. That a target whose login "
+    "user does not exist yet stays unavailable is an inference for end-to-end IAM (secrets "
+    "mode: the proxy cannot log in with a password the database does not know).",
+    verified=False,
+)
+ROTATION_SCHEDULE_ROTATES_ON_CREATE = Fact(
+    True,
+    "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-secretsmanager-rotationschedule.html",
+    "RotateImmediatelyOnUpdate (default true): Secrets Manager rotates the secret as soon as the "
+    "rotation schedule is created or changed, so the rotation function logs in as the secret's "
+    "user at deploy time.",
+)
+
+HOSTED_ROTATION_SECRET_KEYS = Fact(
+    ("engine", "host", "username", "password"),
+    "https://docs.aws.amazon.com/secretsmanager/latest/userguide/reference_secret_json_structure.html",
+    "The keys a hosted (or template) single-user rotation function needs in the secret's JSON "
+    "for PostgreSQL; dbname and port are optional (defaults postgres, 5432). A secret with only "
+    "username and password cannot be rotated: its first rotation fails. Also stated in the CDK "
+    "RotationScheduleProps reference (secret: 'If hosted rotation is used, this must be a JSON "
+    "string with the following format').",
+)
+
 def lambda_unreserved_floor(account_limit: int) -> int:
     """Concurrency Lambda keeps unreserved in an account with this limit (see the rule's note)."""
     return min(LAMBDA_UNRESERVED_MINIMUM.value, account_limit)

@@ -67,6 +67,7 @@ class Proxy(Construct):
             self._grant_iam_login(instance, config.app_db_user)
         else:
             self.app_user_secret = self._rotated_app_secret(
+                instance=instance,
                 vpc=vpc,
                 subnets=subnets,
                 database_security_group=database_security_group,
@@ -124,6 +125,7 @@ class Proxy(Construct):
     def _rotated_app_secret(
         self,
         *,
+        instance: rds.DatabaseInstance,
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
         database_security_group: ec2.ISecurityGroup,
@@ -156,7 +158,10 @@ class Proxy(Construct):
         self.rotation_security_group.connections.allow_to(
             database_security_group, ec2.Port.tcp(port), "rotation to PostgreSQL"
         )
-        self.rotation_schedule = secret.add_rotation_schedule(
+        # The hosted rotation function reads engine, host and port from the secret itself
+        # (aws_facts.HOSTED_ROTATION_SECRET_KEYS); the attachment merges them in.
+        attached = secret.attach(instance)
+        self.rotation_schedule = attached.add_rotation_schedule(
             "Rotation",
             automatically_after=Duration.days(30),
             hosted_rotation=secretsmanager.HostedRotation.postgre_sql_single_user(
