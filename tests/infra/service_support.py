@@ -1,4 +1,5 @@
-"""Bare stacks for the service-tier constructs, with stand-ins for what the data tier passes them.
+"""Bare stacks for the Lambda-tier constructs (the app functions of the service stack, the
+migration function of the data stack), with stand-ins for the resources they are passed.
 
 A stand-in needs no cdk-nag acknowledgment (a small VPC from the Network construct, security
 groups, an imported secret and key), so the acknowledgments a bare stack carries are exactly
@@ -22,6 +23,7 @@ from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
+from orders import contract
 from stacks.app_builder import LAMBDA_SRC
 from stacks.components.migration import Migration
 from stacks.components.network import Network
@@ -72,11 +74,17 @@ def acknowledgments(stack: cdk.Stack) -> dict[tuple[str, str], str]:
     return found
 
 
+# The custom resource of each step, by the construct id the stacks give it (data stack: roles,
+# service stack: schema); a bare stack holds both.
+STEP_RESOURCES = {contract.ROLES_STEP: "AppUserBootstrap", contract.SCHEMA_STEP: "SchemaMigration"}
+
+
 @dataclass(frozen=True)
 class MigrationBuilt:
     config: AppConfig
     stack: cdk.Stack
     migration: Migration
+    resources: dict[str, cdk.CustomResource]  # by step (orders.contract.MIGRATION_STEPS)
     database_sg: str
     endpoint_sg: str
 
@@ -85,17 +93,21 @@ class MigrationBuilt:
         # Synthesizes the app: any unacknowledged cdk-nag finding raises here.
         return Template.from_stack(self.stack)
 
-    @property
-    def custom_resource(self) -> dict[str, Any]:
+    def custom_resource(self, step: str) -> dict[str, Any]:
+        """The template resource of `step`'s custom resource."""
         resource: dict[str, Any] = self.template.to_json()["Resources"][
-            logical_id(self.migration.resource)
+            logical_id(self.resources[step])
         ]
         return resource
 
+    def trigger(self, step: str) -> dict[str, Any]:
+        """A custom resource's properties but its ServiceToken: what an Update depends on."""
+        props = self.custom_resource(step)["Properties"]
+        return {k: v for k, v in props.items() if k != "ServiceToken"}
+
     @property
-    def trigger(self) -> dict[str, Any]:
-        """The custom resource's properties but its ServiceToken: what an Update depends on."""
-        return {k: v for k, v in self.custom_resource["Properties"].items() if k != "ServiceToken"}
+    def triggers(self) -> dict[str, dict[str, Any]]:
+        return {step: self.trigger(step) for step in self.resources}
 
 
 def build_migration(
@@ -105,7 +117,9 @@ def build_migration(
     lambda_src: Path = LAMBDA_SRC,
     db_host: str = DB_HOST,
 ) -> MigrationBuilt:
-    """The Migration construct as the service stack wires it, in a bare stack."""
+    """The Migration construct as the data stack wires it, in a bare stack, with the custom
+    resource of each step (the roles step's as in the data stack, the schema step's as in the
+    service stack; here both in the one stack)."""
     stack = bare_stack(name)
     network = small_network(stack)
     database_sg = ec2.SecurityGroup(stack, "DatabaseSg", vpc=network.vpc, allow_all_outbound=False)
@@ -131,7 +145,14 @@ def build_migration(
         app_user_secret=app_secret,
         config=config,
     )
-    # What the service stack grants it: its only way to Secrets Manager without NAT.
-    network.allow_endpoint_from("secretsmanager", migration.function)
-    endpoint = network.endpoints["secretsmanager"].connections.security_groups[0]
-    return MigrationBuilt(config, stack, migration, logical_id(database_sg), logical_id(endpoint))
+    # What the data stack grants it: its only way to Secrets Manager without NAT.
+    for endpoint_name in ("secretsmanager", "xray"):
+        network.allow_endpoint_from(endpoint_name, migration.function)
+    (endpoint,) = network.endpoint_security_groups("secretsmanager")
+    resources = {
+        step: migration.run_step(stack, construct_id, step)
+        for step, construct_id in STEP_RESOURCES.items()
+    }
+    return MigrationBuilt(
+        config, stack, migration, resources, logical_id(database_sg), logical_id(endpoint)
+    )

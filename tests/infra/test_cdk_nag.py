@@ -13,7 +13,13 @@ from tests.fixture_config import SMALL
 
 pytestmark = pytest.mark.infra
 
-_FN_ROLES = ("Functions/Api", "Functions/Direct", "Migration/Function")
+# (stack suffix, construct path) of every function role: the app functions live in the
+# service stack, the migration function in the data stack (it bootstraps the app user there).
+_FN_ROLES = (
+    ("Service", "Functions/Api"),
+    ("Service", "Functions/Direct"),
+    ("Data", "Migration/Function"),
+)
 _MANAGED = "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/{}]"
 _BASIC = _MANAGED.format("AWSLambdaBasicExecutionRole")
 _VPC = _MANAGED.format("AWSLambdaVPCAccessExecutionRole")
@@ -24,13 +30,13 @@ COMMON_ACKS = {
     ("Data", "Database/Instance", "AwsSolutions-RDS11"),
     ("Data", _LOG_RETENTION, _BASIC),
     ("Data", f"{_LOG_RETENTION}/DefaultPolicy", "AwsSolutions-IAM5[Resource::*]"),
-    ("Service", "Migration/Provider/framework-onEvent/ServiceRole", _BASIC),
+    ("Data", "Migration/Provider/framework-onEvent/ServiceRole", _BASIC),
     (
-        "Service",
+        "Data",
         "Migration/Provider/framework-onEvent/ServiceRole/DefaultPolicy",
         "AwsSolutions-IAM5[Resource::<MigrationFunction6E05CD6E.Arn>:*]",
     ),
-    *{("Service", f"{fn}/ServiceRole", rule) for fn in _FN_ROLES for rule in (_BASIC, _VPC)},
+    *{(stack, f"{fn}/ServiceRole", rule) for stack, fn in _FN_ROLES for rule in (_BASIC, _VPC)},
 }
 
 
@@ -39,8 +45,8 @@ def expected_acks(config: AppConfig) -> set[tuple[str, str, str]]:
     acks = set(COMMON_ACKS)
     if config.functions.tracing:  # X-Ray's write actions support no resource ARNs
         acks |= {
-            ("Service", f"{fn}/ServiceRole/DefaultPolicy", "AwsSolutions-IAM5[Resource::*]")
-            for fn in _FN_ROLES
+            (stack, f"{fn}/ServiceRole/DefaultPolicy", "AwsSolutions-IAM5[Resource::*]")
+            for stack, fn in _FN_ROLES
         }
     if not config.database.multi_az:
         acks.add(("Data", "Database/Instance", "AwsSolutions-RDS3"))

@@ -1,5 +1,8 @@
 """Functions, Migration and Api constructs in isolation, built from fixture config sections.
 
+(Migration is wired by the data stack, which runs its roles step; the service stack runs its
+schema step through the same provider. It is tested here with the other function construct.)
+
 Each construct goes into a bare, environment-agnostic stack under cdk-nag with stand-ins for
 what the data tier would pass it (service_support.py; here also an RDS Proxy in front of an
 imported instance), so a fork that changes one component sees that component's tests fail.
@@ -16,8 +19,10 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_rds as rds
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Template
 from iam_eval import Environment
 from service_support import (
@@ -40,7 +45,7 @@ from orders import contract
 from stacks.app_builder import LAMBDA_SRC
 from stacks.components.api import Api
 from stacks.components.functions import Functions
-from stacks.components.migration import source_hash
+from stacks.components.migration import Migration, source_hash
 from stacks.components.network import Network
 from stacks.config import AppConfig
 from stacks.loader import load
@@ -473,33 +478,107 @@ def test_migration_is_a_provider_framework_custom_resource(migration: MigrationB
     assert _retention_of_log_group(migration.template, on_event) == 5
     # onEvent only: no isComplete poller, so no state machine.
     migration.template.resource_count_is("AWS::StepFunctions::StateMachine", 0)
-    service_token = migration.custom_resource["Properties"]["ServiceToken"]
-    assert service_token == {"Fn::GetAtt": [on_event_id, "Arn"]}
+    # One provider serves both steps' custom resources, and nothing else.
+    assert set(migration.resources) == set(contract.MIGRATION_STEPS)
+    for step in contract.MIGRATION_STEPS:
+        service_token = migration.custom_resource(step)["Properties"]["ServiceToken"]
+        assert service_token == {"Fn::GetAtt": [on_event_id, "Arn"]}, step
+    served = [
+        r
+        for r in migration.template.to_json()["Resources"].values()
+        if r.get("Properties", {}).get("ServiceToken") == {"Fn::GetAtt": [on_event_id, "Arn"]}
+    ]
+    assert len(served) == len(contract.MIGRATION_STEPS)
 
 
-def test_custom_resource_carries_source_hash_role_settings_and_target(
+def test_the_construct_alone_creates_no_custom_resource() -> None:
+    # A step runs only where a stack asks for it (run_step), in the stack that asks.
+    stack = bare_stack("NoStep")
+    network = small_network(stack)
+    migration = Migration(
+        stack,
+        "Migration",
+        vpc=network.vpc,
+        subnets=network.app_subnets,
+        code=CODE,
+        lambda_src=LAMBDA_SRC,
+        db_host=DB_HOST,
+        port=PORT,
+        database_security_group=ec2.SecurityGroup(
+            stack, "DatabaseSg", vpc=network.vpc, allow_all_outbound=False
+        ),
+        admin_secret=secretsmanager.Secret.from_secret_complete_arn(
+            stack, "AdminSecret", ADMIN_SECRET_ARN
+        ),
+        key=kms.Key.from_key_arn(stack, "Key", KEY_ARN),
+        app_user_secret=None,
+        config=SMALL_CONFIG,
+    )
+    network.allow_endpoint_from("secretsmanager", migration.function)
+    resources = Template.from_stack(stack).to_json()["Resources"].values()
+    assert not [r for r in resources if r["Type"].startswith("Custom::Shop")]
+
+
+def test_an_unknown_step_is_refused(small_migration: MigrationBuilt) -> None:
+    with pytest.raises(ValueError, match="'seed' is not one of"):
+        small_migration.migration.run_step(small_migration.stack, "Seed", "seed")
+
+
+ROLE_SETTINGS = {
+    "APP_DB_USER": "shop_app",
+    "APP_STATEMENT_TIMEOUT_MS": "6000",
+    "APP_LOCK_TIMEOUT_MS": "1500",
+    "APP_IDLE_IN_TRANSACTION_TIMEOUT_MS": "20000",
+}
+TARGET = {"DB_HOST": DB_HOST, "DB_PORT": str(PORT), "DB_NAME": "shopdb"}
+
+
+def test_custom_resources_carry_step_source_hash_role_settings_and_target(
     small_migration: MigrationBuilt,
 ) -> None:
-    assert small_migration.custom_resource["Type"] == "Custom::ShopMigration"
-    assert small_migration.trigger == {
+    for step in contract.MIGRATION_STEPS:
+        assert small_migration.custom_resource(step)["Type"] == "Custom::ShopMigration", step
+    # The roles step (data stack): the role settings and the target are its triggers.
+    assert small_migration.trigger(contract.ROLES_STEP) == {
+        "Step": "roles",
         "SourceHash": source_hash(LAMBDA_SRC),
-        "APP_DB_USER": "shop_app",
+        **ROLE_SETTINGS,
         "DB_AUTH_MODE": "iam",
-        "APP_STATEMENT_TIMEOUT_MS": "6000",
-        "APP_LOCK_TIMEOUT_MS": "1500",
-        "APP_IDLE_IN_TRANSACTION_TIMEOUT_MS": "20000",
-        "DB_HOST": DB_HOST,
-        "DB_PORT": str(PORT),
-        "DB_NAME": "shopdb",
+        **TARGET,
+    }
+    # The schema step (service stack): the same source hash and target, no role setting.
+    assert small_migration.trigger(contract.SCHEMA_STEP) == {
+        "Step": "schema",
+        "SourceHash": source_hash(LAMBDA_SRC),
+        **TARGET,
+    }
+
+
+def test_in_secrets_mode_only_the_roles_step_names_the_app_user_secret(
+    large_secrets_migration: MigrationBuilt,
+) -> None:
+    assert large_secrets_migration.trigger(contract.ROLES_STEP) == {
+        "Step": "roles",
+        "SourceHash": source_hash(LAMBDA_SRC),
+        **ROLE_SETTINGS,
+        "DB_AUTH_MODE": "secrets",
+        "APP_USER_SECRET_ARN": APP_SECRET_ARN,
+        **TARGET,
+    }
+    assert large_secrets_migration.trigger(contract.SCHEMA_STEP) == {
+        "Step": "schema",
+        "SourceHash": source_hash(LAMBDA_SRC),
+        **TARGET,
     }
 
 
 def test_custom_resource_type_follows_the_service_name() -> None:
     project = replace(SMALL_CONFIG.project, service_name="books")
     built = build_migration("BooksMigration", replace(SMALL_CONFIG, project=project))
-    resource = built.migration.resource.node.default_child
-    assert isinstance(resource, cdk.CfnResource)
-    assert resource.cfn_resource_type == "Custom::BooksMigration"
+    for step, custom in built.resources.items():
+        resource = custom.node.default_child
+        assert isinstance(resource, cdk.CfnResource), step
+        assert resource.cfn_resource_type == "Custom::BooksMigration", step
 
 
 def test_migration_acknowledges_only_its_roles_and_the_provider_framework(

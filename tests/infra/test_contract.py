@@ -61,9 +61,18 @@ def test_the_comparison_sees_a_range_that_differs() -> None:
 
 
 def functions_by_handler(synth: Synthesized) -> dict[str, dict[str, Any]]:
-    found = synth.service.find_resources("AWS::Lambda::Function")
-    by_handler = {r["Properties"]["Handler"]: r["Properties"] for r in found.values()}
-    return {name: by_handler[handler] for name, handler in contract.HANDLERS.items()}
+    """Each contract function's properties, from whichever stack holds it (the migration
+    function lives in the data stack, the app functions in the service stack)."""
+    found = [
+        r["Properties"]
+        for template in (synth.data, synth.service)
+        for r in template.find_resources("AWS::Lambda::Function").values()
+    ]
+    by_handler: dict[str, dict[str, Any]] = {}
+    for name, handler in contract.HANDLERS.items():
+        (props,) = [p for p in found if p["Handler"] == handler]  # exactly one, in one stack
+        by_handler[name] = props
+    return by_handler
 
 
 class RecordingEnv(Mapping[str, str]):

@@ -112,27 +112,99 @@ def test_the_data_stack_description_ignores_service_settings() -> None:
 # --- deploy ordering -------------------------------------------------------------------------
 
 
-def test_migration_waits_for_its_security_group_rules(synth: Synthesized) -> None:
-    resources = synth.service.to_json()["Resources"]
-    (custom_id,) = [lid for lid, r in resources.items() if r["Type"].startswith("Custom::")]
-    (fn_id,) = [
-        lid
-        for lid, r in resources.items()
+def _depends_on(resource: dict[str, Any]) -> set[str]:
+    deps = resource.get("DependsOn", [])
+    return {deps} if isinstance(deps, str) else set(deps)
+
+
+def _group_id(logical_id: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [logical_id, "GroupId"]}
+
+
+def _bootstrap_and_its_network_path(
+    template: dict[str, Any],
+) -> tuple[dict[str, Any], dict[tuple[str, str, int], list[str]], set[str]]:
+    """The data stack's app-user bootstrap (the roles-step custom resource); the rules of each
+    (direction, peer kind, port) between the migration function's security group and the
+    database's and the Secrets Manager endpoint's groups; every rule naming the function's
+    group. All found through the template's own references."""
+    resources = template["Resources"]
+    (bootstrap,) = [
+        r
+        for r in resources.values()
+        if r["Type"].startswith("Custom::") and r["Properties"].get("Step") == "roles"
+    ]
+    (fn,) = [
+        r
+        for r in resources.values()
         if r["Type"] == "AWS::Lambda::Function"
         and r["Properties"].get("Handler") == "orders.handlers.migrate.handler"
     ]
-    fn_groups = resources[fn_id]["Properties"]["VpcConfig"]["SecurityGroupIds"]
-    (group_id,) = [g["Fn::GetAtt"][0] for g in fn_groups]
-    rules = [
-        lid
+    (fn_group,) = [g["Fn::GetAtt"][0] for g in fn["Properties"]["VpcConfig"]["SecurityGroupIds"]]
+    (db,) = [r for r in resources.values() if r["Type"] == "AWS::RDS::DBInstance"]
+    (db_group,) = [g["Fn::GetAtt"][0] for g in db["Properties"]["VPCSecurityGroups"]]
+    (endpoint,) = [
+        r
+        for r in resources.values()
+        if r["Type"] == "AWS::EC2::VPCEndpoint"
+        and ".secretsmanager" in json.dumps(r["Properties"]["ServiceName"])
+    ]
+    (endpoint_group,) = [g["Fn::GetAtt"][0] for g in endpoint["Properties"]["SecurityGroupIds"]]
+    rules = {
+        lid: (r["Type"], r["Properties"])
         for lid, r in resources.items()
         if r["Type"] in ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress")
-        and group_id in json.dumps(r["Properties"])
-    ]
-    # To PostgreSQL and to the Secrets Manager endpoint, each an egress plus an ingress
-    assert len(rules) == 4
-    depends_on = set(resources[custom_id].get("DependsOn", []))
-    assert set(rules) <= depends_on
+    }
+    path: dict[tuple[str, str, int], list[str]] = {}
+    for peer_kind, peer, port in (
+        ("database", db_group, 5432),
+        ("secretsmanager", endpoint_group, 443),
+    ):
+        for direction, (own, other, other_key) in (
+            ("Egress", (fn_group, peer, "DestinationSecurityGroupId")),
+            ("Ingress", (peer, fn_group, "SourceSecurityGroupId")),
+        ):
+            path[(direction, peer_kind, port)] = [
+                lid
+                for lid, (type_, p) in rules.items()
+                if type_ == f"AWS::EC2::SecurityGroup{direction}"
+                and p["GroupId"] == _group_id(own)
+                and p.get(other_key) == _group_id(other)
+                and p["FromPort"] == p["ToPort"] == port
+            ]
+    naming_fn_group = {lid for lid, (_, p) in rules.items() if _group_id(fn_group) in p.values()}
+    return bootstrap, path, naming_fn_group
+
+
+def _check_bootstrap_waits_for_its_network_path(synth: Synthesized) -> None:
+    bootstrap, path, naming_fn_group = _bootstrap_and_its_network_path(synth.data.to_json())
+    # To PostgreSQL and to the Secrets Manager endpoint: an egress on the function's group and
+    # an ingress on the target's group, one each.
+    assert {key: len(lids) for key, lids in path.items()} == {
+        ("Egress", "database", 5432): 1,
+        ("Ingress", "database", 5432): 1,
+        ("Egress", "secretsmanager", 443): 1,
+        ("Ingress", "secretsmanager", 443): 1,
+    }
+    needed = {lid for lids in path.values() for lid in lids}
+    assert needed <= naming_fn_group
+    missing = naming_fn_group - _depends_on(bootstrap)
+    assert not missing, f"the bootstrap does not wait for {sorted(missing)}"
+    # Nothing of the function's network path is left in the service stack.
+    assert "MigrationFunctionSecurityGroup" not in json.dumps(synth.service.to_json())
+
+
+def test_migration_waits_for_its_security_group_rules(synth: Synthesized) -> None:
+    # The app-user bootstrap runs in the data stack, in the same deploy as the rules that let
+    # the migration function reach PostgreSQL and the Secrets Manager endpoint: CloudFormation
+    # creates resources in parallel unless ordered, so it must wait for every one of them.
+    _check_bootstrap_waits_for_its_network_path(synth)
+
+
+def test_migration_waits_for_its_security_group_rules_in_secrets_mode(
+    secrets_mode: Synthesized,
+) -> None:
+    _check_bootstrap_waits_for_its_network_path(secrets_mode)
 
 
 # --- availability zones -----------------------------------------------------------------------
@@ -177,11 +249,26 @@ def test_every_cdk_json_environment_sets_the_insights_mode(shipped: Synthesized)
 
 
 def test_a_replaced_database_is_migrated_too(synth: Synthesized) -> None:
-    # The migration re-runs when its custom resource's properties change: they must name the
-    # database it migrates, or a replaced instance (new endpoint) would never get the schema.
-    resources = synth.service.to_json()["Resources"]
-    (custom,) = [r for r in resources.values() if r["Type"].startswith("Custom::")]
-    props = custom["Properties"]
-    assert STATEFUL_LOGICAL_IDS["instance"] in json.dumps(props["DB_HOST"])
-    assert props["DB_NAME"] == synth.built.config.database.database_name
-    assert props["DB_PORT"] == "5432"
+    # Each step re-runs when its custom resource's properties change: both must name the
+    # database they work on, or a replaced instance (new endpoint) would never get its app
+    # user (roles step, data stack) or its schema (schema step, service stack).
+    instance = STATEFUL_LOGICAL_IDS["instance"]
+    endpoint = {"Fn::GetAtt": [instance, "Endpoint.Address"]}
+    data = synth.data.to_json()
+    (exported,) = [
+        o["Export"]["Name"]
+        for o in data["Outputs"].values()
+        if "Export" in o and o["Value"] == endpoint
+    ]
+    expected_host = {"roles": endpoint, "schema": {"Fn::ImportValue": exported}}
+    for step, template in (("roles", data), ("schema", synth.service.to_json())):
+        (custom,) = [
+            r
+            for r in template["Resources"].values()
+            if r["Type"].startswith("Custom::") and r["Properties"].get("Step") is not None
+        ]
+        props = custom["Properties"]
+        assert props["Step"] == step
+        assert props["DB_HOST"] == expected_host[step]
+        assert props["DB_NAME"] == synth.built.config.database.database_name
+        assert props["DB_PORT"] == "5432"

@@ -1,8 +1,10 @@
-"""The migration re-runs when what it applies changes, and only then.
+"""Each migration step re-runs when what it applies changes, and only then.
 
-CloudFormation sends a custom resource an Update, which runs the migration again, exactly when
-its properties change. Each test changes one input on a copy of lambda_src (or one setting) and
-compares the Migration construct's custom resource properties with the unchanged build's.
+CloudFormation sends a custom resource an Update, which runs its step again, exactly when its
+properties change. The migration function serves two: the app-user bootstrap (roles step, data
+stack) and the schema migration (schema step, service stack). Each test changes one input on a
+copy of lambda_src (or one setting) and compares both custom resources' properties with the
+unchanged build's: the step whose inputs changed is updated, the other is left alone.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pytest
 from aws_cdk.assertions import Template
 from service_support import SMALL_CONFIG, MigrationBuilt, build_migration
 
+from orders.contract import ROLES_STEP, SCHEMA_STEP
 from stacks.app_builder import LAMBDA_SRC, build_from_context
 from stacks.components.migration import MIGRATION_SOURCES, source_hash
 from stacks.loader import load
@@ -118,16 +121,27 @@ def _changed_keys(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
     return {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
 
 
+def _changes(before: MigrationBuilt, after: MigrationBuilt) -> dict[str, set[str]]:
+    """Step -> the properties of its custom resource that differ (empty: no Update)."""
+    assert set(before.triggers) == set(after.triggers) == {ROLES_STEP, SCHEMA_STEP}
+    return {
+        step: _changed_keys(before.trigger(step), after.trigger(step)) for step in before.triggers
+    }
+
+
 def test_an_unchanged_copy_sends_no_update(copy: Path, unchanged: MigrationBuilt) -> None:
     again = build_migration("Again", SMALL_CONFIG, lambda_src=copy)
-    assert again.trigger == unchanged.trigger
+    assert again.triggers == unchanged.triggers
+    assert _changes(unchanged, again) == {ROLES_STEP: set(), SCHEMA_STEP: set()}
 
 
 def test_a_changed_file_of_the_copy_sends_an_update(copy: Path, unchanged: MigrationBuilt) -> None:
+    # New code may bring new SQL or new role handling: both steps re-run.
     _flip_one_byte(_first_sql(copy))
     changed = build_migration("ChangedSql", SMALL_CONFIG, lambda_src=copy)
-    assert _changed_keys(unchanged.trigger, changed.trigger) == {"SourceHash"}
-    assert changed.trigger["SourceHash"] == source_hash(copy)
+    assert _changes(unchanged, changed) == {ROLES_STEP: {"SourceHash"}, SCHEMA_STEP: {"SourceHash"}}
+    for step in (ROLES_STEP, SCHEMA_STEP):
+        assert changed.trigger(step)["SourceHash"] == source_hash(copy), step
 
 
 ROLE_SETTINGS = [
@@ -135,7 +149,6 @@ ROLE_SETTINGS = [
     ("app_role", "lock_timeout_ms", 1501, "APP_LOCK_TIMEOUT_MS"),
     ("app_role", "idle_in_transaction_timeout_ms", 20001, "APP_IDLE_IN_TRANSACTION_TIMEOUT_MS"),
     ("proxy", "app_db_user", "shop_app2", "APP_DB_USER"),
-    ("database", "database_name", "shopdb2", "DB_NAME"),
 ]
 
 
@@ -145,24 +158,38 @@ ROLE_SETTINGS = [
 def test_a_changed_role_setting_sends_an_update(
     unchanged: MigrationBuilt, section: str, key: str, value: str | int, prop: str
 ) -> None:
+    # The bootstrap re-applies the role; the schema migration is left alone.
     config = load(SMALL, fixture_context(small={section: {key: value}}))
     changed = build_migration(key.title().replace("_", ""), config)
-    assert _changed_keys(unchanged.trigger, changed.trigger) == {prop}
-    assert changed.trigger[prop] == str(value)
+    assert _changes(unchanged, changed) == {ROLES_STEP: {prop}, SCHEMA_STEP: set()}
+    assert changed.trigger(ROLES_STEP)[prop] == str(value)
+
+
+def test_a_changed_database_name_sends_an_update_to_both(unchanged: MigrationBuilt) -> None:
+    # Another database: it needs its app user and its schema.
+    config = load(SMALL, fixture_context(small={"database": {"database_name": "shopdb2"}}))
+    changed = build_migration("DatabaseName", config)
+    assert _changes(unchanged, changed) == {ROLES_STEP: {"DB_NAME"}, SCHEMA_STEP: {"DB_NAME"}}
+    for step in (ROLES_STEP, SCHEMA_STEP):
+        assert changed.trigger(step)["DB_NAME"] == "shopdb2", step
 
 
 def test_a_replaced_database_sends_an_update(unchanged: MigrationBuilt) -> None:
     moved = build_migration("Moved", SMALL_CONFIG, db_host="shop-db-2.c0ffee.example.com")
-    assert _changed_keys(unchanged.trigger, moved.trigger) == {"DB_HOST"}
+    assert _changes(unchanged, moved) == {ROLES_STEP: {"DB_HOST"}, SCHEMA_STEP: {"DB_HOST"}}
 
 
-def test_the_service_stack_hashes_the_lambda_src_it_is_given(copy: Path) -> None:
-    # The whole app, as app.py builds it, with `lambda_src` pointing at a changed copy.
+def test_both_stacks_hash_the_lambda_src_they_are_given(copy: Path) -> None:
+    # The whole app, as app.py builds it, with `lambda_src` pointing at a changed copy: the data
+    # stack's bootstrap and the service stack's schema migration both carry the copy's hash.
     _flip_one_byte(_first_sql(copy))
     built = build_from_context(fixture_context(), SMALL, lambda_src=copy)
-    resources = Template.from_stack(built.service).to_json()["Resources"]
-    (custom,) = [r for r in resources.values() if r["Type"] == "Custom::ShopMigration"]
-    assert custom["Properties"]["SourceHash"] == source_hash(copy)
+    steps = {}
+    for stack in (built.data, built.service):
+        resources = Template.from_stack(stack).to_json()["Resources"]
+        (custom,) = [r for r in resources.values() if r["Type"] == "Custom::ShopMigration"]
+        steps[custom["Properties"]["Step"]] = custom["Properties"]["SourceHash"]
+    assert steps == {ROLES_STEP: source_hash(copy), SCHEMA_STEP: source_hash(copy)}
     assert source_hash(copy) != source_hash(LAMBDA_SRC)
 
 
@@ -176,9 +203,9 @@ def test_caches_and_build_leftovers_the_asset_excludes_do_not_change_the_hash(co
 
 
 def test_a_replaced_app_user_secret_sends_an_update(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Secrets mode: the migration sets the app user's password from the secret; a replaced
+    # Secrets mode: the bootstrap sets the app user's password from the secret; a replaced
     # secret (new ARN, new password) must re-run it, or the proxy logs in with a password the
-    # database never got.
+    # database never got. The schema does not depend on it.
     import service_support  # noqa: PLC0415
 
     secrets = load(SMALL, fixture_context(small={"proxy": {"auth_mode": "secrets"}}))
@@ -186,4 +213,5 @@ def test_a_replaced_app_user_secret_sends_an_update(monkeypatch: pytest.MonkeyPa
     replaced = service_support.APP_SECRET_ARN.replace("GhIjKl", "MnOpQr")
     monkeypatch.setattr(service_support, "APP_SECRET_ARN", replaced)
     after = build_migration("SecretB", secrets)
-    assert _changed_keys(before.trigger, after.trigger) == {"APP_USER_SECRET_ARN"}
+    assert _changes(before, after) == {ROLES_STEP: {"APP_USER_SECRET_ARN"}, SCHEMA_STEP: set()}
+    assert after.trigger(ROLES_STEP)["APP_USER_SECRET_ARN"] == replaced

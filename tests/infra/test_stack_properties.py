@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -38,13 +39,31 @@ def props(template: Template, resource_type: str) -> dict[str, Any]:
     return only(template, resource_type)[1]["Properties"]
 
 
+def function_ids(template: Template) -> dict[str, str]:
+    """Handler -> logical id of our functions in one template (the Provider framework's and
+    CDK's helper functions excluded); each handler at most once."""
+    found: dict[str, str] = {}
+    for lid, r in template.find_resources("AWS::Lambda::Function").items():
+        handler = r["Properties"]["Handler"]
+        if handler.startswith("orders."):
+            assert handler not in found, (handler, found[handler], lid)
+            found[handler] = lid
+    return found
+
+
 def functions(synth: Synthesized) -> dict[str, dict[str, Any]]:
-    """Our three functions by handler (the Provider framework's own function excluded)."""
-    found = synth.service.find_resources("AWS::Lambda::Function")
+    """Our three functions by handler, from both stacks: the app functions live in the service
+    stack, the migration function in the data stack (it bootstraps the app user there)."""
+    by_stack = {
+        "data": (synth.data, function_ids(synth.data)),
+        "service": (synth.service, function_ids(synth.service)),
+    }
+    assert set(by_stack["data"][1]) == {MIGRATE}
+    assert set(by_stack["service"][1]) == {API, DIRECT}
     return {
-        r["Properties"]["Handler"]: r
-        for r in found.values()
-        if r["Properties"]["Handler"].startswith("orders.")
+        handler: template.to_json()["Resources"][lid]
+        for template, ids in by_stack.values()
+        for handler, lid in ids.items()
     }
 
 
@@ -53,6 +72,23 @@ API, DIRECT, MIGRATE = (
     "orders.handlers.direct.handler",
     "orders.handlers.migrate.handler",
 )
+
+
+def custom_resource(template: Template, logical_id: str) -> dict[str, Any]:
+    """The migration function's custom resource `logical_id`, the only one of its type there."""
+    found = template.find_resources("Custom::ShopMigration")
+    assert list(found) == [logical_id], sorted(found)
+    return found[logical_id]
+
+
+def exported_as(template: Template, value: Any) -> str:
+    """The export name of the one output of `template` whose value is `value`."""
+    (name,) = [
+        o["Export"]["Name"]
+        for o in template.to_json().get("Outputs", {}).values()
+        if "Export" in o and o["Value"] == value
+    ]
+    return str(name)
 
 
 # --- stateful logical IDs -------------------------------------------------------------------
@@ -84,13 +120,14 @@ def test_outputs_the_ops_scripts_depend_on(synth: Synthesized) -> None:
     service_outputs = synth.service.to_json()["Outputs"]
     assert set(DATA_OUTPUTS) <= set(data_outputs)
     assert set(SERVICE_OUTPUTS) <= set(service_outputs)
-    fns = {
-        r["Properties"]["Handler"]: lid
-        for lid, r in synth.service.find_resources("AWS::Lambda::Function").items()
-    }
+    fns = function_ids(synth.service)
     assert service_outputs[DIRECT_FUNCTION_NAME]["Value"] == {"Ref": fns[DIRECT]}
     assert service_outputs[API_FUNCTION_NAME]["Value"] == {"Ref": fns[API]}
-    assert service_outputs[MIGRATION_FUNCTION_NAME]["Value"] == {"Ref": fns[MIGRATE]}
+    # The migration function lives in the data stack: the service stack outputs its name
+    # through the data stack's export of exactly that function's Ref.
+    migrate = function_ids(synth.data)[MIGRATE]
+    export = exported_as(synth.data, {"Ref": migrate})
+    assert service_outputs[MIGRATION_FUNCTION_NAME]["Value"] == {"Fn::ImportValue": export}
 
 
 # --- network --------------------------------------------------------------------------------
@@ -161,22 +198,29 @@ def _ingress_sources(template: Template, target: str) -> list[str]:
 def test_database_admits_only_proxy_and_migration_on_5432(synth: Synthesized) -> None:
     db_sg = _sg_of(synth.data, "DatabaseSecurityGroup")
     proxy_sg = _sg_of(synth.data, "ProxySecurityGroup")
+    migration_sg = _sg_of(synth.data, "MigrationFunctionSecurityGroup")
     in_data = synth.data.find_resources("AWS::EC2::SecurityGroupIngress")
     db_rules = [
         r["Properties"] for r in in_data.values() if db_sg in json.dumps(r["Properties"]["GroupId"])
     ]
-    assert db_rules, "no ingress on the database group"
-    for rule in db_rules:
+    # The migration function (in the data stack, next to the database): exactly one rule, 5432.
+    migration_rules = [
+        r for r in db_rules if migration_sg in json.dumps(r["SourceSecurityGroupId"])
+    ]
+    assert len(migration_rules) == 1
+    assert migration_rules[0]["FromPort"] == migration_rules[0]["ToPort"] == 5432
+    # Every other rule admits the proxy.
+    proxy_rules = [r for r in db_rules if r not in migration_rules]
+    assert proxy_rules, "no proxy ingress on the database group"
+    for rule in proxy_rules:
         assert proxy_sg in json.dumps(rule["SourceSecurityGroupId"])
-    # The only other rule: the migration function, from the service stack.
+    # Nothing in the service stack reaches the database directly.
     service_rules = [
         r["Properties"]
         for r in synth.service.find_resources("AWS::EC2::SecurityGroupIngress").values()
         if "DatabaseSecurityGroup" in json.dumps(r["Properties"]["GroupId"])
     ]
-    assert len(service_rules) == 1
-    assert "MigrationFunctionSecurityGroup" in json.dumps(service_rules[0]["SourceSecurityGroupId"])
-    assert service_rules[0]["FromPort"] == service_rules[0]["ToPort"] == 5432
+    assert service_rules == []
 
 
 def test_app_functions_reach_the_proxy_only(synth: Synthesized) -> None:
@@ -373,7 +417,7 @@ def test_secrets_mode_uses_an_app_secret_and_still_requires_iam(secrets_mode: Sy
 def test_functions_runtime_architecture_tracing_timeouts(synth: Synthesized) -> None:
     cfg = synth.built.config.functions
     arch = {"arm64": "arm64", "x86_64": "x86_64"}[cfg.architecture]
-    fns = functions(synth)
+    fns = functions(synth)  # the migration function in the data stack, the others in the service
     assert set(fns) == {API, DIRECT, MIGRATE}
     for handler, fn in fns.items():
         p = fn["Properties"]
@@ -398,12 +442,16 @@ def test_reserved_concurrency_caps_each_function(synth: Synthesized) -> None:
 
 def test_function_log_groups_have_retention(synth: Synthesized) -> None:
     days = synth.built.config.functions.log_retention_days
-    groups = synth.service.find_resources("AWS::Logs::LogGroup")
-    by_id = {lid: g["Properties"].get("RetentionInDays") for lid, g in groups.items()}
-    for lid in ("FunctionsApiLogGroup", "FunctionsDirectLogGroup", "MigrationFunctionLogGroup"):
-        (match,) = [v for k, v in by_id.items() if k.startswith(lid)]
-        assert match == days
-    assert all(v is not None for v in by_id.values()), by_id
+    for template, prefixes in (
+        (synth.service, ("FunctionsApiLogGroup", "FunctionsDirectLogGroup")),
+        (synth.data, ("MigrationFunctionLogGroup", "MigrationProviderLogGroup")),
+    ):
+        groups = template.find_resources("AWS::Logs::LogGroup")
+        by_id = {lid: g["Properties"].get("RetentionInDays") for lid, g in groups.items()}
+        for lid in prefixes:
+            (match,) = [v for k, v in by_id.items() if k.startswith(lid)]
+            assert match == days
+        assert all(v is not None for v in by_id.values()), by_id
 
 
 def test_app_functions_get_proxy_endpoint_and_user(synth: Synthesized) -> None:
@@ -429,8 +477,10 @@ def test_app_functions_get_proxy_endpoint_and_user(synth: Synthesized) -> None:
 def test_migration_function_settings(synth: Synthesized) -> None:
     cfg = synth.built.config
     env = functions(synth)[MIGRATE]["Properties"]["Environment"]["Variables"]
-    assert "DatabaseInstanceEndpointAddress" in json.dumps(env["DB_HOST"])
-    assert "MasterUserSecret" in json.dumps(env["DB_ADMIN_SECRET_ARN"])
+    # Same stack as the database: plain GetAtts of the instance, no cross-stack import.
+    instance = STATEFUL_LOGICAL_IDS["instance"]
+    assert env["DB_HOST"] == {"Fn::GetAtt": [instance, "Endpoint.Address"]}
+    assert env["DB_ADMIN_SECRET_ARN"] == {"Fn::GetAtt": [instance, "MasterUserSecret.SecretArn"]}
     assert env["APP_DB_USER"] == cfg.proxy.app_db_user
     assert env["DB_AUTH_MODE"] == "iam"
     assert "APP_USER_SECRET_ARN" not in env
@@ -447,16 +497,30 @@ def test_app_functions_hold_rds_db_connect_on_the_proxy_for_one_user(synth: Synt
     resource = json.dumps(statement["Resource"])
     assert '{"Fn::GetAtt": ["DatabaseProxy", "DBProxyArn"]}' in resource
     assert resource.endswith(f'"/{user}"]]}}')
-    roles = synth.service.find_resources("AWS::IAM::Role")
+    roles = {
+        **synth.service.find_resources("AWS::IAM::Role"),
+        **synth.data.find_resources("AWS::IAM::Role"),  # the migration function's role is here
+    }
     holders = [lid for lid, r in roles.items() if policy_id in json.dumps(r["Properties"])]
     assert sorted(h.split("ServiceRole")[0] for h in holders) == ["FunctionsApi", "FunctionsDirect"]
-    # No inline rds-db grant anywhere in the service stack.
+    # No inline rds-db grant anywhere in the service stack, nor on the migration function's or
+    # its provider's roles (they moved to the data stack; only the proxy's role has one there).
     assert "rds-db" not in json.dumps(synth.service.find_resources("AWS::IAM::Policy"))
+    migration_policies = {
+        lid: p
+        for lid, p in synth.data.find_resources("AWS::IAM::Policy").items()
+        if lid.startswith("Migration")
+    }
+    assert len(migration_policies) == 2, sorted(migration_policies)  # function and provider
+    assert "rds-db" not in json.dumps(migration_policies)
 
 
 def test_migration_reads_only_the_admin_secret(synth: Synthesized) -> None:
-    policies = synth.service.find_resources("AWS::IAM::Policy")
+    policies = synth.data.find_resources("AWS::IAM::Policy")
     (policy,) = [p for lid, p in policies.items() if lid.startswith("MigrationFunctionServiceRole")]
+    assert not [
+        lid for lid in synth.service.find_resources("AWS::IAM::Policy") if "Migration" in lid
+    ]
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     secret = [s for s in statements if "secretsmanager:GetSecretValue" in s["Action"]]
     assert len(secret) == 1
@@ -467,14 +531,18 @@ def test_migration_reads_only_the_admin_secret(synth: Synthesized) -> None:
 
 
 def test_migration_custom_resource_reruns_on_source_or_settings_change(synth: Synthesized) -> None:
-    synth.service.has_resource_properties(
-        "Custom::ShopMigration",
-        {
-            "SourceHash": Match.string_like_regexp("^[0-9a-f]{64}$"),
-            "APP_DB_USER": synth.built.config.proxy.app_db_user,
-            "DB_AUTH_MODE": "iam",
-        },
-    )
+    # The data stack's bootstrap runs the roles step: source and role settings are its triggers.
+    bootstrap = custom_resource(synth.data, "AppUserBootstrap")["Properties"]
+    assert bootstrap["Step"] == "roles"
+    assert re.fullmatch(r"[0-9a-f]{64}", bootstrap["SourceHash"])
+    assert bootstrap["APP_DB_USER"] == synth.built.config.proxy.app_db_user
+    assert bootstrap["DB_AUTH_MODE"] == "iam"
+    # The service stack's schema migration runs the schema step: the same source hash, and no
+    # role setting (a retuned role must not re-run the SQL migrations).
+    schema = custom_resource(synth.service, "SchemaMigration")["Properties"]
+    assert schema["Step"] == "schema"
+    assert schema["SourceHash"] == bootstrap["SourceHash"]
+    assert not {"APP_DB_USER", "DB_AUTH_MODE"} & set(schema)
 
 
 # --- API ------------------------------------------------------------------------------------
@@ -583,11 +651,7 @@ def test_tracing_is_lambda_active_tracing_only(
     # GIVEN a profile with tracing off (small) and one with it on (large)
     for env, tracing in ((SMALL, False), (LARGE, True)):
         assert synthesized[env].built.config.functions.tracing is tracing
-        ours = [
-            fn["Properties"]
-            for fn in synthesized[env].service.find_resources("AWS::Lambda::Function").values()
-            if fn["Properties"]["Handler"].startswith("orders.")
-        ]
+        ours = [fn["Properties"] for fn in functions(synthesized[env]).values()]
         assert len(ours) == 3
         for fn in ours:
             # THEN Lambda records the invocations itself; no tracing SDK switch in the function
