@@ -75,6 +75,39 @@ PERFORMANCE_INSIGHTS_END_OF_LIFE = Fact(
     "Insights replaces it (Standard mode is the free tier).",
 )
 
+# --- RDS Proxy --------------------------------------------------------------------------------
+# CloudWatch dimension values of the proxy metrics (AWS/RDS, dimension set 4: ProxyName +
+# TargetGroup + TargetRole). CloudWatch's TargetRole vocabulary is NOT the RDS API's: the API
+# (DBProxyTarget.Role, DBProxyEndpoint.TargetRole, botocore, CDK ProxyEndpointTargetRole) says
+# READ_WRITE | READ_ONLY | UNKNOWN; CloudWatch publishes READWRITE (no underscore) and READ_ONLY.
+# An alarm on TargetRole=READ_WRITE watches a series that never exists and never fires.
+_PROXY_DASHBOARD_DOC = "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/rds-proxy-monitoring-dashboard.html"
+_PROXY_SERIES_SEEN = (
+    "Series exported from CloudWatch: prometheus-community/yet-another-cloudwatch-exporter "
+    'PR #1501 example output, dimension_TargetGroup="default", dimension_TargetRole="READWRITE", '
+    'Target="db:<instance-id>".'
+)
+RDS_PROXY_METRIC_TARGET_GROUP = Fact(
+    "default",
+    "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-rds-dbproxytargetgroup.html",
+    "CloudWatch TargetGroup dimension of a proxy's one target group: its name, which "
+    f"AWS::RDS::DBProxyTargetGroup says 'must be set to default'. {_PROXY_SERIES_SEEN}",
+)
+RDS_PROXY_METRIC_TARGET_ROLE_READ_WRITE = Fact(
+    "READWRITE",
+    _PROXY_DASHBOARD_DOC,
+    "CloudWatch TargetRole dimension value of the writer (the default endpoint's role). Page "
+    "'RDS Proxy monitoring dashboard' (Aurora user guide): availability 'for READWRITE and "
+    f"READ_ONLY roles', Average per role. {_PROXY_SERIES_SEEN} Not the API enum READ_WRITE.",
+)
+RDS_PROXY_METRIC_TARGET_ROLE_READ_ONLY = Fact(
+    "READ_ONLY",
+    _PROXY_DASHBOARD_DOC,
+    "CloudWatch TargetRole dimension value of readers (a read-only proxy endpoint, Aurora). "
+    "Page 'RDS Proxy monitoring dashboard' (same sentence); here the spelling matches the API "
+    "enum. No series observed: this app has no reader endpoint.",
+)
+
 # --- ARNs -------------------------------------------------------------------------------------
 ALARM_ARN_FORMAT = Fact(
     "arn:{partition}:cloudwatch:{region}:{account}:alarm:{name}",
