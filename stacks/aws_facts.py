@@ -65,14 +65,25 @@ STORAGE_AUTOSCALING_MIN_HEADROOM_PERCENT = Fact(
 )
 DATABASE_INSIGHTS_ADVANCED_MIN_RETENTION_DAYS = Fact(
     465,
-    "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_DatabaseInsights.TurningOnAdvanced.html",
-    "Database Insights Advanced needs Performance Insights retention of at least 15 months.",
+    "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_DatabaseInsights.Considerations.html",
+    "Database Insights Advanced needs Performance Insights enabled with a retention of at least "
+    "465 days (15 months); the 15 months cost nothing beyond Advanced mode itself.",
+)
+DATABASE_INSIGHTS_STANDARD_FREE_RETENTION_DAYS = Fact(
+    7,
+    "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_PerfInsights.Overview.cost.html",
+    "Standard mode is free only with the 7-day Performance Insights retention: a longer one is "
+    "billed at Performance Insights' flexible-retention prices, which carry over into Standard "
+    "mode. Not stated on a Database Insights page; taken from the Performance Insights pricing "
+    "and retention page.",
+    verified=False,
 )
 PERFORMANCE_INSIGHTS_END_OF_LIFE = Fact(
     "2026-07-31",
     "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_PerfInsights.Overview.html",
     "After this date the Performance Insights console experience ends; CloudWatch Database "
-    "Insights replaces it (Standard mode is the free tier).",
+    "Insights replaces it (Standard mode: free at the 7-day retention only, see "
+    "DATABASE_INSIGHTS_STANDARD_FREE_RETENTION_DAYS).",
 )
 
 # --- RDS Proxy --------------------------------------------------------------------------------
