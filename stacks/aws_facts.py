@@ -118,6 +118,16 @@ RDS_PROXY_METRIC_TARGET_ROLE_READ_ONLY = Fact(
     "Page 'RDS Proxy monitoring dashboard' (same sentence); here the spelling matches the API "
     "enum. No series observed: this app has no reader endpoint.",
 )
+RDS_PROXY_UNSUPPORTED_CONDITION_KEY_PREFIX = Fact(
+    "aws:",
+    "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.html#rds-proxy.limitations",
+    "'RDS Proxy doesn't support any global condition context keys' (the aws:* keys, matched "
+    "case-insensitively): none on a policy evaluated for the proxy's requests (the proxy role's "
+    "trust and permissions, the rds-db:connect grants, the resource policies of the secrets it "
+    "reads). Service keys such as kms:ViaService are not global. The sentence could not be "
+    "re-read here: the page excerpts available stop before the limitations list.",
+    verified=False,
+)
 
 # --- ARNs -------------------------------------------------------------------------------------
 ALARM_ARN_FORMAT = Fact(
