@@ -307,8 +307,9 @@ def fix_hint(metric: WatchedMetric) -> str:
         f"fix: CloudWatch can take up to {LIST_METRICS_DELAY_MIN} minutes to list a new metric: "
         "re-run make smoke in a few minutes (or python -m ops.smoke --wait-metrics 600). If it "
         "stays missing the alarm can never fire: the dimension values may be wrong for this "
-        f"account; compare with `{metric.cli()}` and correct stacks/metric_catalog.py / "
-        "stacks/components/monitoring.py"
+        f"account; compare with `{metric.cli()}` and correct the dimension values AWS fixes "
+        "in stacks/aws_facts.py (e.g. TargetRole: CloudWatch says READWRITE, the RDS API "
+        "READ_WRITE) or stacks/metric_catalog.py / stacks/components/monitoring.py"
     )
 
 

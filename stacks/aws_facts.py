@@ -65,14 +65,68 @@ STORAGE_AUTOSCALING_MIN_HEADROOM_PERCENT = Fact(
 )
 DATABASE_INSIGHTS_ADVANCED_MIN_RETENTION_DAYS = Fact(
     465,
-    "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_DatabaseInsights.TurningOnAdvanced.html",
-    "Database Insights Advanced needs Performance Insights retention of at least 15 months.",
+    "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_DatabaseInsights.Considerations.html",
+    "Database Insights Advanced needs Performance Insights enabled with a retention of at least "
+    "465 days (15 months); the 15 months cost nothing beyond Advanced mode itself.",
+)
+DATABASE_INSIGHTS_STANDARD_FREE_RETENTION_DAYS = Fact(
+    7,
+    "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_PerfInsights.Overview.cost.html",
+    "Standard mode is free only with the 7-day Performance Insights retention: a longer one is "
+    "billed at Performance Insights' flexible-retention prices, which carry over into Standard "
+    "mode. Not stated on a Database Insights page; taken from the Performance Insights pricing "
+    "and retention page.",
+    verified=False,
 )
 PERFORMANCE_INSIGHTS_END_OF_LIFE = Fact(
     "2026-07-31",
     "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_PerfInsights.Overview.html",
     "After this date the Performance Insights console experience ends; CloudWatch Database "
-    "Insights replaces it (Standard mode is the free tier).",
+    "Insights replaces it (Standard mode: free at the 7-day retention only, see "
+    "DATABASE_INSIGHTS_STANDARD_FREE_RETENTION_DAYS).",
+)
+
+# --- RDS Proxy --------------------------------------------------------------------------------
+# CloudWatch dimension values of the proxy metrics (AWS/RDS, dimension set 4: ProxyName +
+# TargetGroup + TargetRole). CloudWatch's TargetRole vocabulary is NOT the RDS API's: the API
+# (DBProxyTarget.Role, DBProxyEndpoint.TargetRole, botocore, CDK ProxyEndpointTargetRole) says
+# READ_WRITE | READ_ONLY | UNKNOWN; CloudWatch publishes READWRITE (no underscore) and READ_ONLY.
+# An alarm on TargetRole=READ_WRITE watches a series that never exists and never fires.
+_PROXY_DASHBOARD_DOC = "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/rds-proxy-monitoring-dashboard.html"
+_PROXY_SERIES_SEEN = (
+    "Series exported from CloudWatch: prometheus-community/yet-another-cloudwatch-exporter "
+    'PR #1501 example output, dimension_TargetGroup="default", dimension_TargetRole="READWRITE", '
+    'Target="db:<instance-id>".'
+)
+RDS_PROXY_METRIC_TARGET_GROUP = Fact(
+    "default",
+    "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-rds-dbproxytargetgroup.html",
+    "CloudWatch TargetGroup dimension of a proxy's one target group: its name, which "
+    f"AWS::RDS::DBProxyTargetGroup says 'must be set to default'. {_PROXY_SERIES_SEEN}",
+)
+RDS_PROXY_METRIC_TARGET_ROLE_READ_WRITE = Fact(
+    "READWRITE",
+    _PROXY_DASHBOARD_DOC,
+    "CloudWatch TargetRole dimension value of the writer (the default endpoint's role). Page "
+    "'RDS Proxy monitoring dashboard' (Aurora user guide): availability 'for READWRITE and "
+    f"READ_ONLY roles', Average per role. {_PROXY_SERIES_SEEN} Not the API enum READ_WRITE.",
+)
+RDS_PROXY_METRIC_TARGET_ROLE_READ_ONLY = Fact(
+    "READ_ONLY",
+    _PROXY_DASHBOARD_DOC,
+    "CloudWatch TargetRole dimension value of readers (a read-only proxy endpoint, Aurora). "
+    "Page 'RDS Proxy monitoring dashboard' (same sentence); here the spelling matches the API "
+    "enum. No series observed: this app has no reader endpoint.",
+)
+RDS_PROXY_UNSUPPORTED_CONDITION_KEY_PREFIX = Fact(
+    "aws:",
+    "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.html#rds-proxy.limitations",
+    "'RDS Proxy doesn't support any global condition context keys' (the aws:* keys, matched "
+    "case-insensitively): none on a policy evaluated for the proxy's requests (the proxy role's "
+    "trust and permissions, the rds-db:connect grants, the resource policies of the secrets it "
+    "reads). Service keys such as kms:ViaService are not global. The sentence could not be "
+    "re-read here: the page excerpts available stop before the limitations list.",
+    verified=False,
 )
 
 # --- ARNs -------------------------------------------------------------------------------------

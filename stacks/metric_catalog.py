@@ -11,7 +11,9 @@ Two facts shape most rows:
   aggregate the values for a proxy across all the associated instances"): connection counts
   are read with Sum; a Maximum would show one node's share and alarm N times too late.
 - RDS Proxy publishes AvailabilityPercentage only under ProxyName + TargetGroup + TargetRole,
-  and some proxy metrics only after the first successful connection.
+  and some proxy metrics only after the first successful connection. The values of those
+  dimensions are AWS's (TargetRole READWRITE, not the API enum READ_WRITE): they are facts in
+  stacks/aws_facts.py.
 
 Many metrics have no data point before some activity (a connection, an invocation, a failure):
 `published_when` names that event, so `make smoke` (ops/alarm_metrics.py) can tell an alarm
@@ -25,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from orders.contract import CLIENT_ERRORS_METRIC, ENTRYPOINT_DIMENSION, SERVER_ERRORS_METRIC
+from stacks.aws_facts import RDS_PROXY_METRIC_TARGET_GROUP, RDS_PROXY_METRIC_TARGET_ROLE_READ_WRITE
 
 RDS_PROXY_DOC = "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.monitoring.html"
 RDS_DOC = "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-metrics.html"
@@ -50,14 +53,6 @@ API = frozenset({"ApiId"})
 # Powertools adds `service` when a service name is set (POWERTOOLS_SERVICE_NAME); the handlers
 # tag every metric with their entry point (orders.contract.ENTRYPOINT_DIMENSION).
 SERVICE_ENTRYPOINT = frozenset({"service", ENTRYPOINT_DIMENSION})
-
-# Dimension values AWS fixes rather than us.
-TARGET_GROUP_DEFAULT = "default"  # AWS::RDS::DBProxyTargetGroup: "must be set to default"
-TARGET_ROLE_READ_WRITE = "READ_WRITE"  # botocore rds TargetRole: READ_WRITE | READ_ONLY | UNKNOWN
-DIMENSION_VALUE_SOURCES = {
-    "TargetGroup": "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-rds-dbproxytargetgroup.html",
-    "TargetRole": "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DBProxyTarget.html",
-}
 
 _PERCENTILE = re.compile(r"^p(\d{1,2}(\.\d+)?|100)$")
 
@@ -344,9 +339,12 @@ def proxy_dimensions(proxy_name: str) -> dict[str, str]:
 
 
 def proxy_availability_dimensions(proxy_name: str) -> dict[str, str]:
-    """Dimension set 4 for the default (read/write) target group: where availability lives."""
+    """Dimension set 4 for the default target group's writer: where availability lives.
+
+    The values are CloudWatch's (stacks/aws_facts.py): TargetRole READWRITE, not the RDS API's
+    READ_WRITE."""
     return {
         "ProxyName": proxy_name,
-        "TargetGroup": TARGET_GROUP_DEFAULT,
-        "TargetRole": TARGET_ROLE_READ_WRITE,
+        "TargetGroup": RDS_PROXY_METRIC_TARGET_GROUP.value,
+        "TargetRole": RDS_PROXY_METRIC_TARGET_ROLE_READ_WRITE.value,
     }

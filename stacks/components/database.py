@@ -125,8 +125,8 @@ class Database(Construct):
             deletion_protection=config.deletion_protection,
             removal_policy=self.removal_policy,
             # Performance Insights' own console ended on 2026-07-31: CloudWatch Database Insights
-            # reads the same data. Set the mode explicitly (Standard is the free tier; Advanced
-            # needs >= 465 days of retention, validated in config).
+            # reads the same data. Set the mode explicitly (Standard is free only at the 7-day
+            # retention; Advanced needs >= 465 days, validated in config: stacks/aws_facts.py).
             database_insights_mode=INSIGHTS_MODES[config.insights_mode],
             enable_performance_insights=True,
             performance_insight_encryption_key=key,

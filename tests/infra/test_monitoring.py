@@ -308,7 +308,7 @@ PLAIN_ALARMS = [
         "ProxyAvailability",
         "AWS/RDS",
         "AvailabilityPercentage",
-        {**PROXY, "TargetGroup": "default", "TargetRole": "READ_WRITE"},
+        {**PROXY, "TargetGroup": "default", "TargetRole": "READWRITE"},
         100,
         LT,
         MON.proxy_availability_evaluation_periods,

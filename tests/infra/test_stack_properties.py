@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
+from cloudwatch_walk import TOKEN, dashboard_metrics
 from infra_support import Synthesized
 
 from orders.contract import ROUTES
@@ -628,6 +629,40 @@ def test_connection_alarms_derive_from_the_budget(synth: Synthesized) -> None:
             (dimension,) = query["MetricStat"]["Metric"]["Dimensions"]
             assert dimension["Name"] == "ProxyName"
             assert Match.object_like(proxy_ref).test(dimension["Value"]).is_success
+
+
+def test_proxy_availability_is_read_under_the_dimension_values_cloudwatch_publishes(
+    synth: Synthesized,
+) -> None:
+    # GIVEN the data stack's export of the proxy's name, which the service stack imports
+    proxy_id, _ = only(synth.data, "AWS::RDS::DBProxy")
+    (export,) = [
+        o["Export"]["Name"]
+        for o in synth.data.find_outputs("*").values()
+        if o["Value"] == {"Ref": proxy_id} and "Export" in o
+    ]
+    # THEN the alarm and the dashboard read the series AWS publishes, values written out here:
+    # CloudWatch's TargetRole is READWRITE ("RDS Proxy monitoring dashboard" page; series seen in
+    # yet-another-cloudwatch-exporter PR #1501); the RDS API's READ_WRITE never has data.
+    alarm = _alarm_props(synth, "ProxyAvailability")
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/RDS", "AvailabilityPercentage")
+    assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {
+        "ProxyName": {"Fn::ImportValue": export},
+        "TargetGroup": "default",
+        "TargetRole": "READWRITE",
+    }
+    graphed = [
+        use.dimensions
+        for use in dashboard_metrics(synth.service.to_json())
+        if use.name == "AvailabilityPercentage"
+    ]
+    assert graphed
+    for dimensions in graphed:
+        assert dimensions == {
+            "ProxyName": TOKEN,
+            "TargetGroup": "default",
+            "TargetRole": "READWRITE",
+        }
 
 
 def test_alarm_topic_is_encrypted_and_tls_only(synth: Synthesized) -> None:

@@ -4,7 +4,9 @@ model of what ListMetrics lists, for the alarm-metric check of `make smoke`.
 The alarms mirror the synthesized service template (cdk.out/<app>-<env>-Service.template.json):
 logical ids, namespaces, metric names, dimensions and statistics; the stack name, the service
 namespace and the service dimension are the fixture configuration's (tests/ops/aws_stubs.py);
-names are generated like CloudFormation's (`<stack>-<logical id>-<suffix>`).
+names are generated like CloudFormation's (`<stack>-<logical id>-<suffix>`). The availability
+alarm's dimensions come from the catalog (the facts under test); what ListMetrics lists carries
+the values AWS publishes, written out here, so a wrong fact leaves that alarm's metric unlisted.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from botocore.stub import Stubber
 
+from stacks import metric_catalog as mc
 from tests.ops.aws_stubs import (
     ACCOUNT,
     ALARM_TOPIC_ARN,
@@ -55,7 +58,18 @@ class Metric:
 
 
 PROXY = {"ProxyName": PROXY_NAME}
-AVAILABILITY = {**PROXY, "TargetGroup": "default", "TargetRole": "READ_WRITE"}
+# What the ProxyAvailability alarm reads: built by the catalog, as the Monitoring construct
+# builds it (so from the facts in stacks/aws_facts.py).
+ALARMED_AVAILABILITY = mc.proxy_availability_dimensions(PROXY_NAME)
+# What CloudWatch really lists it under, written out here, never taken from the code under test:
+# series exported from CloudWatch (prometheus-community/yet-another-cloudwatch-exporter PR #1501:
+# dimension_TargetGroup="default", dimension_TargetRole="READWRITE") and the "RDS Proxy
+# monitoring dashboard" page ("READWRITE and READ_ONLY roles"). The RDS API's READ_WRITE is not
+# a CloudWatch value.
+PUBLISHED_AVAILABILITY = {**PROXY, "TargetGroup": "default", "TargetRole": "READWRITE"}
+# Dimensions whose values AWS fixes: the published metrics carry the literals above, not what
+# an alarm happens to read.
+AWS_FIXED_DIMENSIONS = frozenset({"TargetGroup", "TargetRole"})
 DB = {"DBInstanceIdentifier": DB_ID}
 API = {"ApiId": API_ID}
 DIRECT = {"entrypoint": "direct", "service": SERVICE_NAME}
@@ -166,7 +180,7 @@ def service_alarms() -> dict[str, dict[str, Any]]:
         ),
         "MonitoringProxyAvailability9D6ED15D": plain_alarm(
             "MonitoringProxyAvailability9D6ED15D",
-            Metric.of(rds, "AvailabilityPercentage", AVAILABILITY),
+            Metric.of(rds, "AvailabilityPercentage", ALARMED_AVAILABILITY),
             "Average",
             threshold=100,
             comparison="LessThanThreshold",
@@ -214,14 +228,18 @@ def alarm_metrics(alarms: Mapping[str, Mapping[str, Any]]) -> list[Metric]:
 
 
 def published_after_traffic(alarms: Mapping[str, Mapping[str, Any]]) -> set[Metric]:
-    """What CloudWatch lists for the service stack after traffic: every alarm metric, plus
-    metrics of the same resources under other dimension sets (ListMetrics returns those too
-    when they carry the filter's dimensions)."""
+    """What CloudWatch lists for the service stack after traffic: every alarm metric whose
+    dimension values are the stack's own (resource names), availability under the values AWS
+    publishes it with (PUBLISHED_AVAILABILITY, whatever the alarm reads), plus metrics of the
+    same resources under other dimension sets (ListMetrics returns those too when they carry
+    the filter's dimensions)."""
+    ours = {m for m in alarm_metrics(alarms) if not AWS_FIXED_DIMENSIONS & dict(m.dims).keys()}
     extra = [
+        Metric.of("AWS/RDS", "AvailabilityPercentage", PUBLISHED_AVAILABILITY),
         Metric.of(
             "AWS/RDS", "DatabaseConnections", {**PROXY, "TargetGroup": "default", "Target": DB_ID}
         ),
-        Metric.of("AWS/RDS", "DatabaseConnections", AVAILABILITY),
+        Metric.of("AWS/RDS", "DatabaseConnections", PUBLISHED_AVAILABILITY),
         Metric.of(
             "AWS/RDS",
             "MaxDatabaseConnectionsAllowed",
@@ -235,7 +253,7 @@ def published_after_traffic(alarms: Mapping[str, Mapping[str, Any]]) -> set[Metr
         extra += [
             Metric.of("AWS/Lambda", n, {"FunctionName": fn}) for n in ("Invocations", "Duration")
         ]
-    return set(alarm_metrics(alarms)) | set(extra)
+    return ours | set(extra)
 
 
 # --- stubbed calls ------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from ops import smoke
 from ops.alarm_metrics import Expectations, Tally, WatchedMetric, check_alarm_metrics
 from stacks import metric_catalog as mc
 from tests.ops.alarm_stubs import (
-    AVAILABILITY,
     DB,
     DIRECT,
     FUNCTION_IDS,
@@ -193,9 +192,10 @@ def test_every_alarm_metric_found(stubbed: Stubbed, capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     assert "eventually consistent" in out
     assert "ok    MonitoringProxyAvailability9D6ED15D  " in out
+    # found only because the alarm reads the values CloudWatch publishes (literals in the stubs)
     assert (
         f"AvailabilityPercentage (ProxyName={PROXY_NAME}, TargetGroup=default, "
-        "TargetRole=READ_WRITE): found"
+        "TargetRole=READWRITE): found"
     ) in out
     assert (
         "alarm metrics: 15 alarm(s): 15 found, 0 not yet published (warning), 0 missing (failure)"
@@ -240,15 +240,18 @@ def test_activity_only_metrics_not_yet_published_are_warnings(
 def test_metric_that_should_exist_after_the_traffic_but_does_not_fails(
     stubbed: Stubbed, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # AWS lists availability under another TargetRole value than the one the alarm reads.
+    # The first ProxyAvailability alarm read TargetRole=READ_WRITE (the RDS API's enum); AWS
+    # lists availability under READWRITE, so that alarm could never fire.
     add_smoke_traffic(stubbed)
     alarms = service_alarms()
-    add_alarms(stubbed, alarms)
-    availability = Metric.of("AWS/RDS", "AvailabilityPercentage", AVAILABILITY)
-    elsewhere = Metric.of(
-        "AWS/RDS", "AvailabilityPercentage", {**AVAILABILITY, "TargetRole": "UNKNOWN"}
+    logical_id = "MonitoringProxyAvailability9D6ED15D"
+    api_enum = {"ProxyName": PROXY_NAME, "TargetGroup": "default", "TargetRole": "READ_WRITE"}
+    availability = Metric.of("AWS/RDS", "AvailabilityPercentage", api_enum)
+    alarms[logical_id] = plain_alarm(
+        logical_id, availability, "Average", threshold=100, comparison="LessThanThreshold"
     )
-    world = CloudWatchMetrics(published_after_traffic(alarms) - {availability} | {elsewhere})
+    add_alarms(stubbed, alarms)
+    world = CloudWatchMetrics(published_after_traffic(alarms))
     for metric in alarm_metrics(alarms):
         world.add_lookup(stubbed.cloudwatch, metric)
     world.add_lookup(stubbed.cloudwatch, availability)  # asked again after 15 s
@@ -269,7 +272,7 @@ def test_metric_that_should_exist_after_the_traffic_but_does_not_fails(
         "successful connection)"
     ) in out
     assert (
-        f"listed instead under: ProxyName={PROXY_NAME}, TargetGroup=default, TargetRole=UNKNOWN"
+        f"listed instead under: ProxyName={PROXY_NAME}, TargetGroup=default, TargetRole=READWRITE"
         in out
     )
     assert (
