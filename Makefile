@@ -25,7 +25,7 @@ PY_STAMP := $(VENV)/.installed
 FAST_TESTS := not integration and not bench and not bundling
 NODE_STAMP := node_modules/.installed
 
-.PHONY: docs help setup synth test check lint typecheck fmt snapshot-update lock lock-upgrade unit integration bench drill budget preflight diff deploy destroy smoke burst rds-ca clean
+.PHONY: docs help setup synth test check lint typecheck fmt snapshot-update lock lock-upgrade unit integration bench drill budget preflight diff deploy destroy smoke burst diagnose rds-ca clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -98,6 +98,9 @@ smoke: setup ## Invoke the deployed ENV's functions and API once, check the alar
 
 burst: setup ## Bounded burst against deployed ENV, then CloudWatch side by side (BURST_ARGS="--count 500 --duration 60")
 	$(BIN)/python -m ops.burst $(ENV_ARG) $(BURST_ARGS)
+
+diagnose: setup ## Read-only: how near DB=<instance id> (RDS/Aurora PostgreSQL) runs to max_connections, and the proxy budget (FUNCTIONS=a,b DAYS=14 ARGS="--json"|"--plot out.png")
+	$(BIN)/python -m ops.diagnose --db "$(DB)"$(if $(FUNCTIONS), --functions "$(FUNCTIONS)")$(if $(DAYS), --days $(DAYS)) $(ARGS)
 
 diff: setup ## cdk diff ENV against your account
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) diff $(CDK_ARGS) --all

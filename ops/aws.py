@@ -53,6 +53,14 @@ AUTH_ERRORS = {
     "SignatureDoesNotMatch",
     "AuthFailure",
 }
+# What a call the identity may not make answers (RDS, CloudWatch, Lambda, STS, EC2, SNS...).
+ACCESS_DENIED = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "AuthorizationError",
+    "UnauthorizedOperation",
+    "UnauthorizedException",
+}
 
 
 class OpsError(Exception):

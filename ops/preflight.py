@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from botocore.exceptions import ClientError
 
 from ops.aws import (
+    ACCESS_DENIED,
     AUTH_ERRORS,
     BASE_CONFIG,
     StackState,
@@ -48,13 +49,6 @@ from ops.preflight_checks import (
 from stacks.config import AppConfig
 from stacks.loader import load
 
-ACCESS_DENIED = {
-    "AccessDenied",
-    "AccessDeniedException",
-    "AuthorizationError",
-    "UnauthorizedOperation",
-    "UnauthorizedException",
-}
 # The account checks after the stacks are read, in table order.
 CHECKS: tuple[tuple[str, Callable[[PreflightClients, Target], Result | None]], ...] = (
     ("lambda concurrency", check_lambda_concurrency),

@@ -316,3 +316,71 @@ HOSTED_ROTATION_SECRET_KEYS = Fact(
 def lambda_unreserved_floor(account_limit: int) -> int:
     """Concurrency Lambda keeps unreserved in an account with this limit (see the rule's note)."""
     return min(LAMBDA_UNRESERVED_MINIMUM.value, account_limit)
+
+
+# --- Reading an existing setup (what `make diagnose` relies on) ---------------------------------
+RDS_ENGINE_AURORA_POSTGRES = Fact(
+    "aurora-postgresql",
+    "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBEngineVersions.html",
+    "Engine name of Aurora PostgreSQL in the RDS API (DescribeDBInstances Engine).",
+)
+RDS_POSTGRES_DEFAULT_MAX_CONNECTIONS = Fact(
+    "LEAST({DBInstanceClassMemory/9531392},5000)",
+    "https://docs.aws.amazon.com/prescriptive-guidance/latest/tuning-postgresql-parameters/max-connections.html",
+    "max_connections in the default parameter groups of RDS for PostgreSQL and Aurora "
+    "PostgreSQL (DescribeDBParameters ParameterValue). DBInstanceClassMemory is below nominal "
+    "memory and not published per class for RDS for PostgreSQL.",
+)
+AURORA_POSTGRES_MAX_CONNECTIONS = Fact(
+    {
+        "t3.medium": 420,
+        "t3.large": 844,
+        "t4g.medium": 405,
+        "t4g.large": 844,
+        "r5.large": 1600,
+        "r5.xlarge": 3300,
+        **dict.fromkeys(
+            ("r5.2xlarge", "r5.4xlarge", "r5.8xlarge", "r5.12xlarge", "r5.16xlarge", "r5.24xlarge"),
+            5000,
+        ),
+        "r6g.large": 1722,
+        "r6g.xlarge": 3479,
+        **dict.fromkeys(
+            ("r6g.2xlarge", "r6g.4xlarge", "r6g.8xlarge", "r6g.12xlarge", "r6g.16xlarge"), 5000
+        ),
+        "x2g.large": 3479,
+        **dict.fromkeys(
+            (
+                *("x2g.xlarge", "x2g.2xlarge", "x2g.4xlarge"),
+                *("x2g.8xlarge", "x2g.12xlarge", "x2g.16xlarge"),
+            ),
+            5000,
+        ),
+    },
+    "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraPostgreSQL.Managing.html",
+    "Default max_connections per Aurora PostgreSQL instance class, as the page's table lists "
+    "them (r4, a previous generation, left out). Serverless v2 follows the maximum ACU instead.",
+)
+CLOUDWATCH_RETENTION_DAYS_BY_PERIOD = Fact(
+    ((60, 15), (300, 63), (3600, 455)),
+    "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricData.html",
+    "(period in seconds, days CloudWatch keeps points of that period): 1-minute points for 15 "
+    "days, 5-minute for 63, 1-hour for 455; older data exists only at the coarser period.",
+)
+CLOUDWATCH_GET_METRIC_DATA_MAX_POINTS = Fact(
+    100_800,
+    "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricData.html",
+    "Data points one GetMetricData call returns at most; the rest come with NextToken.",
+)
+LAMBDA_ACCOUNT_CONCURRENCY_METRIC = Fact(
+    ("AWS/Lambda", "ConcurrentExecutions", "Maximum"),
+    "https://docs.aws.amazon.com/lambda/latest/dg/monitoring-concurrency.html",
+    "Published per function, version and alias and, without dimensions, for the whole account "
+    "(stacks/metric_catalog.py lists the per-function set only).",
+)
+LAMBDA_ACCOUNT_SETTINGS = Fact(
+    ("ConcurrentExecutions", "UnreservedConcurrentExecutions"),
+    "https://docs.aws.amazon.com/lambda/latest/api/API_GetAccountSettings.html",
+    "GetAccountSettings AccountLimit fields: the account's concurrency limit and what no "
+    "function has reserved.",
+)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from stacks.budget import (
+    PROXY_POOL_FUNCTIONS,
+    RDS_POSTGRES_MAX_CONNECTIONS,
     BudgetError,
     connection_budget,
     data_summary,
     default_max_connections,
     max_proxy_percent,
+    no_queue_excess,
+    no_queue_split,
     proxy_ceiling,
     report,
     summary_line,
@@ -118,3 +124,102 @@ def test_budget_command(env: str, capsys: pytest.CaptureFixture[str]) -> None:
 def test_budget_command_fails_on_unknown_env(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--env", "qa"]) == 1
     assert "env: value 'qa' not allowed" in capsys.readouterr().err
+
+
+# --- the max_connections table ------------------------------------------------------------------
+
+
+def test_every_class_says_how_its_value_is_known() -> None:
+    assert {c.source for c in RDS_POSTGRES_MAX_CONNECTIONS.values()} == {"measured", "estimate"}
+    # measured only where SHOW max_connections was seen: the 2, 4 and 8 GiB classes
+    measured = {n for n, c in RDS_POSTGRES_MAX_CONNECTIONS.items() if c.source == "measured"}
+    assert {RDS_POSTGRES_MAX_CONNECTIONS[n].memory_gib for n in measured} == {2, 4, 8}
+    assert {"t3.small", "t4g.medium", "m5.large", "m8g.large"} <= measured
+
+
+def test_more_memory_never_means_fewer_connections() -> None:
+    rows = sorted(RDS_POSTGRES_MAX_CONNECTIONS.values(), key=lambda c: c.memory_gib)
+    values = [c.max_connections for c in rows]
+    assert values == sorted(values)
+    assert values[-1] == 5000
+    assert all(c.max_connections == 5000 for c in rows if c.memory_gib >= 48)
+
+
+@pytest.mark.parametrize(
+    ("instance_class", "expected"),
+    [
+        ("t3.micro", (1, 80, "estimate")),
+        ("t4g.2xlarge", (32, 3424, "estimate")),  # 0.95 * 32 GiB / 9531392
+        ("m6i.32xlarge", (512, 5000, "estimate")),
+        ("r5.24xlarge", (768, 5000, "estimate")),
+        ("x2g.large", (32, 3424, "estimate")),
+    ],
+)
+def test_current_families_and_sizes_are_known(
+    instance_class: str, expected: tuple[int, int, str]
+) -> None:
+    assert default_max_connections(instance_class) == expected
+
+
+@pytest.mark.parametrize(
+    "instance_class", ["m7g.micro", "r6g.medium", "t4g.4xlarge", "m6g.24xlarge"]
+)
+def test_sizes_a_family_does_not_have_are_rejected(instance_class: str) -> None:
+    with pytest.raises(BudgetError, match=rf"value '{re.escape(instance_class)}' not allowed"):
+        default_max_connections(instance_class)
+
+
+@pytest.mark.parametrize(
+    ("instance_class", "expected"),
+    [
+        ("db.r6g.large", (16, 1722, "documented")),
+        ("r6g.xlarge", (32, 3479, "documented")),
+        ("t4g.medium", (4, 405, "documented")),
+        ("r5.xlarge", (32, 3300, "documented")),
+        ("r7g.large", (16, 1712, "estimate")),  # not on the Aurora page: the RDS estimate
+    ],
+)
+def test_aurora_takes_the_documented_values(
+    instance_class: str, expected: tuple[int, int, str]
+) -> None:
+    assert default_max_connections(instance_class, engine="aurora-postgresql") == expected
+
+
+# --- the no-queue rule --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "config",
+    [*(_config(e) for e in (SMALL, LARGE)), *(load(e) for e in environment_names())],
+    ids=lambda c: c.env_name,
+)
+def test_shipped_and_fixture_environments_keep_the_no_queue_rule(config: AppConfig) -> None:
+    cb = connection_budget(config)
+    on_pool = {k: cb.reserved_concurrency[k] for k in PROXY_POOL_FUNCTIONS}
+    assert no_queue_excess(on_pool, cb.proxy_ceiling) == 0
+
+
+def test_no_queue_excess_counts_what_would_wait() -> None:
+    assert no_queue_excess({"api": 150, "direct": 40}, 178) == 12
+    assert no_queue_excess({"api": 138, "direct": 40}, 178) == 0
+
+
+@pytest.mark.parametrize(
+    ("total", "weights", "expected"),
+    [
+        (178, {"api": 4, "direct": 1}, {"api": 142, "direct": 36}),
+        (10, {"a": 1, "b": 1, "c": 1}, {"a": 4, "b": 3, "c": 3}),
+        (3, {"a": 100, "b": 0, "c": 0}, {"a": 1, "b": 1, "c": 1}),  # at least 1 each
+        (2, {"a": 1, "b": 1, "c": 1}, {"a": 1, "b": 1, "c": 0}),  # not enough for everyone
+        (5, {"a": 0, "b": 0}, {"a": 3, "b": 2}),
+        (7, {}, {}),
+    ],
+)
+def test_no_queue_split_fills_the_total_exactly(
+    total: int, weights: dict[str, float], expected: dict[str, int]
+) -> None:
+    split = no_queue_split(total, weights)
+    assert split == expected
+    if weights:
+        assert sum(split.values()) == total
+        assert no_queue_excess(split, total) == 0

@@ -24,6 +24,7 @@ COMMANDS = [
     (["ops.preflight", "--offline"], {0, 1}),  # make preflight / deploy's offline checks
     (["ops.smoke", "--help"], {0}),
     (["ops.burst", "--help"], {0}),
+    (["ops.diagnose", "--help"], {0}),
     (["bench", "--help"], {0}),
     (["bench.drill", "--help"], {0}),
     (["tools.lock", "--check"], {0}),
