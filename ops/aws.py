@@ -42,7 +42,6 @@ SERVICE_OUTPUTS = (
     out.API_URL,
     out.DIRECT_FUNCTION_NAME,
     out.API_FUNCTION_NAME,
-    out.MIGRATION_FUNCTION_NAME,
 )
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 AUTH_ERRORS = {
@@ -261,7 +260,7 @@ def read_outputs(cfn: CloudFormationClient, env: str | None, region: str) -> Out
         api_url=service[out.API_URL],
         direct_function=service[out.DIRECT_FUNCTION_NAME],
         api_function=service[out.API_FUNCTION_NAME],
-        migration_function=service[out.MIGRATION_FUNCTION_NAME],
+        migration_function=data[out.MIGRATION_FUNCTION_NAME],
     )
 
 

@@ -313,6 +313,7 @@ HOSTED_ROTATION_SECRET_KEYS = Fact(
     "string with the following format').",
 )
 
+
 def lambda_unreserved_floor(account_limit: int) -> int:
     """Concurrency Lambda keeps unreserved in an account with this limit (see the rule's note)."""
     return min(LAMBDA_UNRESERVED_MINIMUM.value, account_limit)

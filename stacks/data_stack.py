@@ -93,12 +93,36 @@ class DataStack(Stack):
         _pin_logical_id(self.network.vpc, STATEFUL_LOGICAL_IDS["vpc"])
         _pin_logical_id(self.database.instance, STATEFUL_LOGICAL_IDS["instance"])
         _pin_logical_id(self.proxy.proxy, STATEFUL_LOGICAL_IDS["proxy"])
+        self._keep_exports_of_earlier_service_stacks()  # names use the pinned logical IDs
 
+        self._outputs()
+
+    def _outputs(self) -> None:
         CfnOutput(self, outputs.PROXY_ENDPOINT, value=self.proxy.proxy.endpoint)
         CfnOutput(self, outputs.PROXY_NAME, value=self.proxy.proxy.db_proxy_name)
         CfnOutput(
             self, outputs.DB_INSTANCE_IDENTIFIER, value=self.database.instance.instance_identifier
         )
+        CfnOutput(
+            self, outputs.MIGRATION_FUNCTION_NAME, value=self.migration.function.function_name
+        )
+
+    def _keep_exports_of_earlier_service_stacks(self) -> None:
+        """Exports that a service stack deployed before the migration function moved here
+        still imports. This stack deploys first, and CloudFormation refuses to delete an export
+        that is in use, so they stay (under the names the automatic references gave them) until
+        every environment's service stack has been redeployed; then delete this method and its
+        test (tests/infra/test_upgrade.py)."""
+        for value in (
+            self.encryption.key.key_arn,
+            self.database.admin_secret.secret_arn,
+            self.database.security_group.security_group_id,
+            *(
+                group.security_group_id
+                for group in self.network.endpoint_security_groups("secretsmanager")
+            ),
+        ):
+            self.export_value(value)
 
     def _build_bootstrap(self, config: AppConfig, lambda_src: Path) -> None:
         """The migration function, and the custom resource that runs its roles step here."""

@@ -56,7 +56,7 @@ class ServiceStack(Stack):
             ),
             config=config,
         )
-        self._outputs(data)
+        self._outputs()
 
     def _build_functions(self, config: AppConfig, data: DataStack, lambda_src: Path) -> None:
         network, database, proxy = data.network, data.database, data.proxy
@@ -91,13 +91,10 @@ class ServiceStack(Stack):
         for fn in (self.functions.api, self.functions.direct):
             fn.node.add_dependency(self.schema_migration)
 
-    def _outputs(self, data: DataStack) -> None:
+    def _outputs(self) -> None:
         CfnOutput(self, outputs.API_URL, value=self.api.url)
         CfnOutput(self, outputs.DIRECT_FUNCTION_NAME, value=self.functions.direct.function_name)
         CfnOutput(self, outputs.API_FUNCTION_NAME, value=self.functions.api.function_name)
-        CfnOutput(
-            self, outputs.MIGRATION_FUNCTION_NAME, value=data.migration.function.function_name
-        )
         CfnOutput(self, outputs.ALARM_TOPIC_ARN, value=self.monitoring.topic.topic_arn)
         CfnOutput(
             self,

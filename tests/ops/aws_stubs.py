@@ -90,12 +90,12 @@ DATA_OUTPUTS = {
     out.PROXY_ENDPOINT: f"{PROXY_NAME}.proxy-c1x2y3z4w5v6.{REGION}.rds.amazonaws.com",
     out.PROXY_NAME: PROXY_NAME,
     out.DB_INSTANCE_IDENTIFIER: DB_ID,
+    out.MIGRATION_FUNCTION_NAME: MIGRATION_FN,
 }
 SERVICE_OUTPUTS = {
     out.API_URL: API_URL,
     out.DIRECT_FUNCTION_NAME: DIRECT_FN,
     out.API_FUNCTION_NAME: API_FN,
-    out.MIGRATION_FUNCTION_NAME: MIGRATION_FN,
     out.ALARM_TOPIC_ARN: ALARM_TOPIC_ARN,
     out.DASHBOARD_URL: f"https://{REGION}.console.aws.amazon.com/cloudwatch/home",
 }
