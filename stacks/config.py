@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
+from orders import contract
 from stacks.aws_facts import (
     AVAILABILITY_ZONE_NAME,
     DATABASE_INSIGHTS_ADVANCED_MIN_RETENTION_DAYS,
@@ -47,9 +48,8 @@ REQUIRED_ENDPOINTS = ("secretsmanager",)
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _APP_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{1,29}$")
-_SERVICE_NAME = re.compile(r"^[a-z][a-z0-9]{1,29}$")
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9]{0,14}$")
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_IDENTIFIER = re.compile(contract.IDENTIFIER)
 _CIDR = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})$")
 
 
@@ -116,8 +116,8 @@ class ProjectConfig:
     )
     service_name: str = setting(
         "Name of the sample service: Powertools service, metrics namespace suffix",
-        pattern=_SERVICE_NAME,
-        pattern_help="lower-case letters and digits, 2..30",
+        pattern=re.compile(contract.SERVICE_NAME),
+        pattern_help=contract.SERVICE_NAME_HELP,
     )
     default_env: str = setting(
         "Environment used when none is given (`-c env=` / `ENV=`)",
@@ -182,12 +182,12 @@ class DatabaseConfig:
         "What `cdk destroy` does to the instance", choices=("destroy", "snapshot", "retain")
     )
     database_name: str = setting(
-        "Database created at launch", pattern=_IDENTIFIER, pattern_help="a lower-case identifier"
+        "Database created at launch", pattern=_IDENTIFIER, pattern_help=contract.IDENTIFIER_HELP
     )
     admin_username: str = setting(
         "Master user; password managed by RDS in Secrets Manager (CMK, rotated)",
         pattern=_IDENTIFIER,
-        pattern_help="a lower-case identifier",
+        pattern_help=contract.IDENTIFIER_HELP,
     )
     log_min_duration_statement_ms: int = setting(
         "Parameter group: log statements slower than this (-1: off)", range=(-1, 3_600_000)
@@ -215,12 +215,12 @@ class ProxyConfig:
 
     auth_mode: str = setting(
         "`iam`: end-to-end IAM, no app secret; `secrets`: rotated app-user secret",
-        choices=("iam", "secrets"),
+        choices=contract.AUTH_MODES,
     )
     app_db_user: str = setting(
         "Database user the functions log in as",
         pattern=_IDENTIFIER,
-        pattern_help="a lower-case identifier",
+        pattern_help=contract.IDENTIFIER_HELP,
         note="≠ database.admin_username",
     )
     max_connections_percent: int = setting(
@@ -245,10 +245,10 @@ class AppRoleConfig:
     RDS Proxy rejects them as startup options.
     """
 
-    statement_timeout_ms: int = setting("`statement_timeout`", range=(100, 600_000))
-    lock_timeout_ms: int = setting("`lock_timeout`", range=(100, 600_000))
+    statement_timeout_ms: int = setting("`statement_timeout`", range=contract.STATEMENT_TIMEOUT_MS)
+    lock_timeout_ms: int = setting("`lock_timeout`", range=contract.LOCK_TIMEOUT_MS)
     idle_in_transaction_timeout_ms: int = setting(
-        "`idle_in_transaction_session_timeout`", range=(1000, 3_600_000)
+        "`idle_in_transaction_session_timeout`", range=contract.IDLE_IN_TRANSACTION_TIMEOUT_MS
     )
 
 
@@ -268,7 +268,7 @@ class FunctionsConfig:
     migration_timeout_s: int = setting(
         "Timeout of the migration function", range=(30, LAMBDA_MAX_TIMEOUT_S.value)
     )
-    connect_timeout_s: int = setting("Driver connect timeout", range=(1, 60))
+    connect_timeout_s: int = setting("Driver connect timeout", range=contract.CONNECT_TIMEOUT_S)
     api_reserved_concurrency: int = setting(
         "Reserved concurrency (client-side cap) of the API function", range=(1, 1000)
     )
@@ -279,7 +279,7 @@ class FunctionsConfig:
         "Reserved concurrency of the migration function", range=(1, 1)
     )
     log_retention_days: int = setting("Function log retention", choices=LOG_RETENTION_DAYS.value)
-    log_level: str = setting("Powertools log level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    log_level: str = setting("Powertools log level", choices=contract.LOG_LEVELS)
     tracing: bool = setting("Lambda active tracing (X-Ray)")
 
 
