@@ -11,12 +11,12 @@ from stacks.budget import (
     default_max_connections,
     max_proxy_percent,
     proxy_ceiling,
-    report,
     summary_line,
     timeout_budget,
 )
+from stacks.budget_report import main, report
 from stacks.config import AppConfig
-from stacks.loader import environment_names, load, main
+from stacks.loader import environment_names, load
 from tests.fixture_config import LARGE, SMALL, fixture_context
 
 pytestmark = pytest.mark.infra

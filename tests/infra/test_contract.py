@@ -8,7 +8,6 @@ functions read agree with it, and with each other.
 from __future__ import annotations
 
 import ast
-import dataclasses
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -24,6 +23,7 @@ from orders.handlers import api as api_handler
 from orders.handlers import direct as direct_handler
 from orders.settings import MigrationSettings
 from stacks.config import SECTIONS, ProjectConfig
+from stacks.config_fields import Accepts, accepts, schema_fields
 
 pytestmark = pytest.mark.infra
 
@@ -31,12 +31,11 @@ WITH_CONFIG_KEY = [v for v in contract.VARIABLES.values() if v.config_key is not
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def config_field(key: str) -> dataclasses.Field[Any]:
+def config_accepts(key: str) -> Accepts:
     section, name = key.split(".")
-    cls = ProjectConfig if section == "project" else SECTIONS[section]
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = schema_fields(ProjectConfig if section == "project" else SECTIONS[section])
     assert name in fields, f"{key} is not a config key"
-    return fields[name]
+    return accepts(fields[name])
 
 
 def config_value(config: Any, key: str) -> Any:
@@ -49,9 +48,8 @@ def test_a_variable_accepts_what_its_config_key_accepts(variable: Variable) -> N
     # The config key takes its limits from the contract: this checks the wiring (the key named
     # in config_key exists and uses this variable's limits, not a neighbour's).
     assert variable.config_key is not None
-    meta = config_field(variable.config_key).metadata
-    pattern = meta["pattern"].pattern if meta["pattern"] else None
-    assert (meta["range"], meta["choices"], pattern) == (
+    key = config_accepts(variable.config_key)
+    assert (key.range, key.choices, key.pattern) == (
         variable.range,
         variable.choices,
         variable.pattern,
