@@ -91,7 +91,7 @@ docs: setup ## Regenerate README.md's configuration and budget tables from stack
 	$(BIN)/python -m stacks.config_doc
 
 budget: setup ## Print the connection and timeout budget of ENV
-	$(BIN)/python -m stacks.loader $(ENV_ARG)
+	$(BIN)/python -m stacks.budget_report $(ENV_ARG)
 
 smoke: setup ## Invoke the deployed ENV's functions and API once, check the alarms' metrics exist (SMOKE_ARGS="--wait-metrics 600")
 	$(BIN)/python -m ops.smoke $(ENV_ARG) $(SMOKE_ARGS)

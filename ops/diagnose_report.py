@@ -24,6 +24,7 @@ from stacks.budget import (
     proxy_ceiling,
 )
 from stacks.config import DatabaseConfig, FunctionsConfig
+from stacks.config_fields import accepts, schema_fields
 
 # --- The verdict: thresholds in percent of max_connections and the coupling test --------------
 # melting: peak connections reached this share of max_connections (RDS refuses the rest with
@@ -313,8 +314,9 @@ def verdict(total: Stats, fit: Coupling, conc: Concurrency, max_connections: int
 
 def _schema_range(section: type, key: str) -> tuple[int, int]:
     """The (low, high) range stacks/config.py allows for a key (so the fragment loads)."""
-    meta = next(f.metadata for f in dataclasses.fields(section) if f.name == key)
-    low, high = meta["range"]
+    limits = accepts(schema_fields(section)[key]).range
+    assert limits is not None, f"{section.__name__}.{key} has no range"  # noqa: S101
+    low, high = limits
     return int(low), int(high)
 
 

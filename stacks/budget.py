@@ -1,9 +1,10 @@
-"""Connection and timeout budgets: computed once, checked by the loader, shown by make budget."""
+"""Connection and timeout budgets: computed once, checked by the schema, shown by make budget."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from stacks.aws_facts import (
     AURORA_POSTGRES_MAX_CONNECTIONS,
@@ -12,7 +13,9 @@ from stacks.aws_facts import (
     RDS_ENGINE_AURORA_POSTGRES,
     RDS_ENGINE_POSTGRES,
 )
-from stacks.config import AppConfig
+
+if TYPE_CHECKING:  # the schema validates with these numbers: it imports this module
+    from stacks.config import AppConfig
 
 # RDS PostgreSQL: max_connections = LEAST({DBInstanceClassMemory/9531392}, 5000).
 MAX_CONNECTIONS_DIVISOR = 9_531_392
@@ -108,7 +111,11 @@ PROXY_POOL_FUNCTIONS = ("api", "direct")
 
 
 class BudgetError(ValueError):
-    """A connection or timeout budget is violated."""
+    """A value the budget cannot work with: the key (within an environment) and the problem."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key, self.problem = key, problem
 
 
 def instance_memory_gib(instance_class: str) -> int:
@@ -117,9 +124,10 @@ def instance_memory_gib(instance_class: str) -> int:
     if known is None:
         families = sorted((*_BURSTABLE_FAMILIES, *_FAMILIES))
         raise BudgetError(
-            f"database.instance_class: value {instance_class!r} not allowed; allowed: an RDS for "
-            f"PostgreSQL class of the families {', '.join(families)} (burstable micro..2xlarge, "
-            "the others from large; the list is stacks/budget.py RDS_POSTGRES_MAX_CONNECTIONS)"
+            "database.instance_class",
+            f"value {instance_class!r} not allowed; allowed: an RDS for PostgreSQL class of the "
+            f"families {', '.join(families)} (burstable micro..2xlarge, the others from large; "
+            "the list is stacks/budget.py RDS_POSTGRES_MAX_CONNECTIONS)",
         )
     return known.memory_gib
 
@@ -285,41 +293,39 @@ def timeout_budget(config: AppConfig) -> TimeoutBudget:
     )
 
 
-def check_budgets(config: AppConfig) -> None:
-    """Raise BudgetError (a ValueError) naming the key, the value and what is allowed."""
-    where = f"environments.{config.env_name}"
-    try:
-        cb = connection_budget(config)
-    except BudgetError as exc:
-        raise BudgetError(f"{where}.{exc}") from None
+def budget_problems(config: AppConfig) -> Iterator[tuple[str, str]]:
+    """Each budget `config` violates: (key within the environment, the value and what is
+    allowed). AppConfig's validator reports them; the instance class is already known then."""
+    cb = connection_budget(config)
     if cb.headroom < cb.headroom_min:
-        allowed_pct = cb.max_percent_allowed
-        raise BudgetError(
-            f"{where}.proxy.max_connections_percent: value {cb.max_connections_percent} leaves "
-            f"{cb.headroom} of {cb.max_connections} connections ({cb.instance_class}) for "
-            "admin work; "
+        yield (
+            "proxy.max_connections_percent",
+            f"value {cb.max_connections_percent} leaves {cb.headroom} of {cb.max_connections} "
+            f"connections ({cb.instance_class}) for admin work; "
             f"database.admin_headroom_min_connections requires {cb.headroom_min}: "
-            f"allowed 1..{allowed_pct}"
+            f"allowed 1..{cb.max_percent_allowed}",
         )
     # The migration function connects directly (outside the proxy): it must fit in the headroom.
     if cb.reserved_concurrency["migration"] > cb.headroom:
-        raise BudgetError(
-            f"{where}.functions.migration_reserved_concurrency: value "
-            f"{cb.reserved_concurrency['migration']} exceeds the admin headroom {cb.headroom}"
+        yield (
+            "functions.migration_reserved_concurrency",
+            f"value {cb.reserved_concurrency['migration']} exceeds the admin headroom "
+            f"{cb.headroom}",
         )
     tb = timeout_budget(config)
     if tb.worst_case_s > tb.lambda_timeout_s:
-        raise BudgetError(
-            f"{where}.functions.timeout_s: value {tb.lambda_timeout_s} is below connect "
-            f"({tb.connect_timeout_s:g}) + borrow ({tb.borrow_timeout_s:g}) + statement "
-            f"({tb.statement_timeout_s:g}) = {tb.worst_case_s:g} s; allowed "
-            f"{tb.worst_case_s:g}..{tb.api_integration_timeout_s}"
+        yield (
+            "functions.timeout_s",
+            f"value {tb.lambda_timeout_s} is below connect ({tb.connect_timeout_s:g}) + borrow "
+            f"({tb.borrow_timeout_s:g}) + statement ({tb.statement_timeout_s:g}) = "
+            f"{tb.worst_case_s:g} s; allowed {tb.worst_case_s:g}..{tb.api_integration_timeout_s}",
         )
     if tb.lambda_timeout_s > tb.api_integration_timeout_s:
-        raise BudgetError(
-            f"{where}.api.integration_timeout_s: value {tb.api_integration_timeout_s} is below "
-            f"functions.timeout_s ({tb.lambda_timeout_s}); allowed {tb.lambda_timeout_s}.."
-            f"{HTTP_API_MAX_INTEGRATION_TIMEOUT_S.value}"
+        yield (
+            "api.integration_timeout_s",
+            f"value {tb.api_integration_timeout_s} is below functions.timeout_s "
+            f"({tb.lambda_timeout_s}); allowed {tb.lambda_timeout_s}.."
+            f"{HTTP_API_MAX_INTEGRATION_TIMEOUT_S.value}",
         )
 
 
@@ -340,48 +346,3 @@ def summary_line(config: AppConfig) -> str:
         f"{config.env_name} {data_summary(config)}; timeouts {tb.worst_case_s:g}s <= lambda "
         f"{tb.lambda_timeout_s}s <= api {tb.api_integration_timeout_s}s"
     )
-
-
-def report(config: AppConfig) -> str:
-    """Readable multi-line report (make budget)."""
-    cb, tb = connection_budget(config), timeout_budget(config)
-    rows = [
-        ("environment", config.env_name),
-        ("instance class", f"db.{cb.instance_class} ({cb.memory_gib} GiB nominal)"),
-        (
-            "default max_connections",
-            f"{cb.max_connections} ({cb.max_connections_source}; "
-            "LEAST(DBInstanceClassMemory/9531392, 5000))",
-        ),
-        (
-            "proxy MaxConnectionsPercent",
-            f"{cb.max_connections_percent} % (allowed 1..{cb.max_percent_allowed} here)",
-        ),
-        ("proxy server-connection ceiling", f"{cb.proxy_ceiling}"),
-        ("proxy idle ceiling", f"{cb.idle_ceiling}"),
-        ("headroom for admin/migrations", f"{cb.headroom} (minimum {cb.headroom_min})"),
-    ]
-    rows += [(f"reserved concurrency: {k}", str(v)) for k, v in cb.reserved_concurrency.items()]
-    rows.append(
-        (
-            "Lambda account limit needed",
-            f">= {cb.account_concurrency_needed} (reserved + the "
-            f"{LAMBDA_UNRESERVED_MINIMUM.value} Lambda keeps unreserved)",
-        )
-    )
-    rows += [
-        ("driver connect timeout", f"{tb.connect_timeout_s:g} s"),
-        ("proxy borrow timeout", f"{tb.borrow_timeout_s:g} s"),
-        ("statement timeout", f"{tb.statement_timeout_s:g} s"),
-        ("worst case (sum)", f"{tb.worst_case_s:g} s"),
-        ("Lambda timeout", f"{tb.lambda_timeout_s} s"),
-        (
-            "API integration timeout",
-            f"{tb.api_integration_timeout_s} s (HTTP API max "
-            f"{HTTP_API_MAX_INTEGRATION_TIMEOUT_S.value} s)",
-        ),
-    ]
-    width = max(len(k) for k, _ in rows)
-    lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
-    lines.append("status: OK (connection and timeout budgets hold)")
-    return "\n".join(lines)

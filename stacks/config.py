@@ -1,20 +1,34 @@
-"""Configuration schema: one frozen dataclass per cdk.json section, validated field by field.
+"""Configuration schema: pydantic models of cdk.json's `project` and `environments.<name>`.
 
-This module is pure: it knows the keys, their types, ranges and meanings, and the rules between
-keys. Reading cdk.json and checking the connection/timeout budgets is stacks/loader.py's job.
-Every field carries its documentation (`doc`), which the README's configuration table is
-generated from (`python -m stacks.config_doc`).
+Each field carries its type, limits and meaning (`description`): pydantic checks them, the rules
+between keys are model validators, and the README's configuration table is generated from the
+same metadata (`python -m stacks.config_doc`). stacks/config_fields.py words pydantic's
+findings (one line per problem: key path, value, what is allowed); stacks/loader.py reads
+cdk.json.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
-import types
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+from collections.abc import Collection, Iterator, Mapping
+from typing import Annotated, TypeVar
 
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
+
+from orders import contract
 from stacks.aws_facts import (
     AVAILABILITY_ZONE_NAME,
     DATABASE_INSIGHTS_ADVANCED_MIN_RETENTION_DAYS,
@@ -24,6 +38,18 @@ from stacks.aws_facts import (
     PERFORMANCE_INSIGHTS_RETENTION_DAYS,
     SNS_TOPIC_ARN,
     STORAGE_AUTOSCALING_MIN_HEADROOM_PERCENT,
+)
+from stacks.budget import BudgetError, budget_problems, instance_memory_gib
+from stacks.config_fields import (
+    OneOf,
+    check,
+    doc,
+    got,
+    hold,
+    problems,
+    schema_fields,
+    section_of,
+    worded,
 )
 
 # The newest PostgreSQL minors CDK 2.275 names; a pinned minor keeps upgrades deliberate
@@ -46,54 +72,33 @@ ENDPOINT_REASONS: dict[str, str] = {
 REQUIRED_ENDPOINTS = ("secretsmanager",)
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_APP_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{1,29}$")
-_SERVICE_NAME = re.compile(r"^[a-z][a-z0-9]{1,29}$")
+_APP_NAME = r"^[A-Z][A-Za-z0-9]{1,29}$"
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9]{0,14}$")
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _CIDR = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})$")
+
+# Every section: unknown keys are errors; patterns use Python's `re`, as the functions do when
+# they check the same values (orders.contract). Types are strict per field (StrictInt, ...): a
+# JSON `true` is not a number, "80" is not an int, and a JSON list still fills a tuple.
+_SCHEMA = ConfigDict(extra="forbid", regex_engine="python-re")
+# AppConfig keys the loader fills in; every other AppConfig key is a section of cdk.json.
+_SET_BY_LOADER = ("project", "env_name")
 
 
 class ConfigError(ValueError):
-    """A configuration value is missing, unknown, mistyped or out of range."""
+    """Configuration cdk.json must fix: one line per problem (key path, value, what is allowed)."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
 
 
-def setting(
-    doc: str,
-    *,
-    default: Any = dataclasses.MISSING,
-    range: tuple[float, float] | None = None,
-    choices: tuple[Any, ...] | None = None,
-    pattern: re.Pattern[str] | None = None,
-    pattern_help: str = "",
-    check: Callable[[Any], str | None] | None = None,
-    note: str = "",
-) -> Any:
-    """A config field: its meaning and what it accepts. A default makes the key optional.
-
-    `note` names a rule between keys (checked after every field is valid); it is shown in the
-    generated docs next to the range, so the docs state the range the key really accepts.
-    """
-    meta = {
-        "doc": doc,
-        "range": range,
-        "choices": choices,
-        "pattern": pattern,
-        "pattern_help": pattern_help,
-        "check": check,
-        "note": note,
-    }
-    if default is dataclasses.MISSING:
-        return field(metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-def _period_check(value: int) -> str | None:
+def _period_problem(value: int) -> str | None:
     if value in (10, 30) or (value >= 60 and value % 60 == 0):
         return None
     return "allowed: 10, 30 or a multiple of 60"
 
 
-def _cidr_check(value: str) -> str | None:
+def _cidr_problem(value: str) -> str | None:
     match = _CIDR.match(value)
     if match is None or any(int(octet) > 255 for octet in match.groups()[:4]):
         return "not an IPv4 CIDR such as 10.20.0.0/16"
@@ -102,26 +107,43 @@ def _cidr_check(value: str) -> str | None:
     return None
 
 
+def _email_problem(value: str) -> str | None:
+    return None if _EMAIL.match(value) else "not an e-mail address (name@domain.tld)"
+
+
+def _known_instance_class(value: str) -> str:
+    try:
+        instance_memory_gib(value)
+    except BudgetError as exc:
+        raise worded([("", exc.problem)]) from None
+    return value
+
+
+_Identifier = Annotated[StrictStr, StringConstraints(pattern=contract.IDENTIFIER)]
+_LogRetention = Annotated[StrictInt, OneOf(LOG_RETENTION_DAYS.value)]
+_IDENTIFIER_DOC = doc(expects=contract.IDENTIFIER_HELP)
+
+
 # --- sections -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, config=_SCHEMA)
 class ProjectConfig:
     """Names shared by every environment (context key `project`)."""
 
-    app_name: str = setting(
-        "Prefix of stack names, descriptions and the metrics namespace",
+    app_name: StrictStr = Field(
         pattern=_APP_NAME,
-        pattern_help="PascalCase letters and digits, 2..30",
+        description="Prefix of stack names, descriptions and the metrics namespace",
+        json_schema_extra=doc(expects="PascalCase letters and digits, 2..30"),
     )
-    service_name: str = setting(
-        "Name of the sample service: Powertools service, metrics namespace suffix",
-        pattern=_SERVICE_NAME,
-        pattern_help="lower-case letters and digits, 2..30",
+    service_name: StrictStr = Field(
+        pattern=contract.SERVICE_NAME,
+        description="Name of the sample service: Powertools service, metrics namespace suffix",
+        json_schema_extra=doc(expects=contract.SERVICE_NAME_HELP),
     )
-    default_env: str = setting(
-        "Environment used when none is given (`-c env=` / `ENV=`)",
-        pattern_help="a key of context.environments",
+    default_env: StrictStr = Field(
+        description="Environment used when none is given (`-c env=` / `ENV=`)",
+        json_schema_extra=doc(expects="a key of context.environments"),
     )
 
     @property
@@ -130,114 +152,207 @@ class ProjectConfig:
         return f"{self.app_name}{self.service_name.capitalize()}"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, config=_SCHEMA)
 class NetworkConfig:
     """VPC shape: isolated subnets only unless nat_gateways > 0."""
 
-    max_azs: int = setting("Availability Zones (subnets per tier)", range=(2, 3))
-    availability_zones: tuple[str, ...] | None = setting(
-        "Pinned AZ names (exactly max_azs); null: Fn::GetAZs, whose order may change",
+    max_azs: StrictInt = Field(ge=2, le=3, description="Availability Zones (subnets per tier)")
+    availability_zones: (
+        tuple[Annotated[StrictStr, StringConstraints(pattern=AVAILABILITY_ZONE_NAME.value)], ...]
+        | None
+    ) = Field(
         default=None,
-        pattern=AVAILABILITY_ZONE_NAME.value,
-        pattern_help="an AZ name such as eu-west-1a",
-        note="exactly `max_azs` distinct names of one region",
+        description="Pinned AZ names (exactly max_azs); null: Fn::GetAZs, whose order may change",
+        json_schema_extra=doc(
+            expects="an AZ name such as eu-west-1a",
+            note="exactly `max_azs` distinct names of one region",
+        ),
     )
-    vpc_cidr: str = setting(
-        "VPC CIDR", check=_cidr_check, pattern_help="an IPv4 CIDR, prefix /16../24"
+    vpc_cidr: Annotated[StrictStr, check(_cidr_problem)] = Field(
+        description="VPC CIDR", json_schema_extra=doc(expects="an IPv4 CIDR, prefix /16../24")
     )
-    nat_gateways: int = setting(
-        "0: isolated subnets only; > 0 adds public + NAT egress subnets", range=(0, 3)
+    nat_gateways: StrictInt = Field(
+        ge=0, le=3, description="0: isolated subnets only; > 0 adds public + NAT egress subnets"
     )
-    flow_log_retention_days: int = setting(
-        "VPC flow log (ALL traffic) retention", choices=LOG_RETENTION_DAYS.value
+    flow_log_retention_days: _LogRetention = Field(
+        description="VPC flow log (ALL traffic) retention"
     )
-    interface_endpoints: tuple[str, ...] = setting(
-        "Interface endpoints",
-        choices=tuple(ENDPOINT_REASONS),
-        note="must include what the config needs without NAT (secretsmanager)",
+    interface_endpoints: Annotated[tuple[StrictStr, ...], OneOf(tuple(ENDPOINT_REASONS))] = Field(
+        description="Interface endpoints",
+        json_schema_extra=doc(
+            note="must include what the config needs without NAT (secretsmanager)"
+        ),
     )
 
+    def required_endpoints(self) -> dict[str, str]:
+        """Interface endpoints this network needs (isolated subnets), with reasons."""
+        if self.nat_gateways > 0:
+            return {}
+        return {name: ENDPOINT_REASONS[name] for name in REQUIRED_ENDPOINTS}
 
-@dataclass(frozen=True, kw_only=True)
+    @model_validator(mode="after")
+    def _rules(self) -> NetworkConfig:
+        hold(self._problems())
+        return self
+
+    def _problems(self) -> Iterator[tuple[str, str]]:
+        required = self.required_endpoints()
+        missing = sorted(set(required) - set(self.interface_endpoints))
+        if missing:
+            yield (
+                "interface_endpoints",
+                f"value {list(self.interface_endpoints)!r} lacks {missing[0]!r}, required "
+                f"without NAT because {required[missing[0]]}",
+            )
+        azs = self.availability_zones
+        if azs is not None:
+            regions = {az[:-1] for az in azs}
+            if len(azs) != self.max_azs or len(set(azs)) != len(azs) or len(regions) != 1:
+                yield (
+                    "availability_zones",
+                    f"value {list(azs)!r} not allowed; expected exactly max_azs "
+                    f"({self.max_azs}) distinct AZ names of one region, or null",
+                )
+
+
+def min_max_storage_gib(allocated_gib: int) -> int:
+    """The smallest storage-autoscaling ceiling RDS accepts for `allocated_gib` (+10 %)."""
+    headroom = STORAGE_AUTOSCALING_MIN_HEADROOM_PERCENT.value
+    return -(-allocated_gib * (100 + headroom) // 100)
+
+
+@dataclass(frozen=True, kw_only=True, config=_SCHEMA)
 class DatabaseConfig:
     """RDS PostgreSQL instance, its storage, backups, logging and Database Insights."""
 
-    engine_version: str = setting(
-        "Pinned PostgreSQL minor (auto minor upgrades off)", choices=ENGINE_VERSIONS
+    engine_version: Annotated[StrictStr, OneOf(ENGINE_VERSIONS)] = Field(
+        description="Pinned PostgreSQL minor (auto minor upgrades off)"
     )
-    instance_class: str = setting(
-        "Instance class without `db.`; drives max_connections in the budget",
-        note="a family and size the budget knows (`make budget`)",
+    instance_class: Annotated[StrictStr, AfterValidator(_known_instance_class)] = Field(
+        description="Instance class without `db.`; drives max_connections in the budget",
+        json_schema_extra=doc(note="a family and size the budget knows (`make budget`)"),
     )
-    allocated_storage_gib: int = setting("gp3 storage at creation", range=(20, 16384))
-    max_allocated_storage_gib: int = setting(
-        "Storage autoscaling ceiling",
-        range=(22, 65536),
-        note="≥ allocated_storage_gib + 10 % (RDS rejects less)",
+    allocated_storage_gib: StrictInt = Field(ge=20, le=16384, description="gp3 storage at creation")
+    max_allocated_storage_gib: StrictInt = Field(
+        ge=22,
+        le=65536,
+        description="Storage autoscaling ceiling",
+        json_schema_extra=doc(note="≥ allocated_storage_gib + 10 % (RDS rejects less)"),
     )
-    multi_az: bool = setting("Multi-AZ standby")
-    backup_retention_days: int = setting("Automated backups", range=(1, 35))
-    deletion_protection: bool = setting("RDS deletion protection")
-    removal_policy: str = setting(
-        "What `cdk destroy` does to the instance", choices=("destroy", "snapshot", "retain")
+    multi_az: StrictBool = Field(description="Multi-AZ standby")
+    backup_retention_days: StrictInt = Field(ge=1, le=35, description="Automated backups")
+    deletion_protection: StrictBool = Field(description="RDS deletion protection")
+    removal_policy: Annotated[StrictStr, OneOf(("destroy", "snapshot", "retain"))] = Field(
+        description="What `cdk destroy` does to the instance"
     )
-    database_name: str = setting(
-        "Database created at launch", pattern=_IDENTIFIER, pattern_help="a lower-case identifier"
+    database_name: _Identifier = Field(
+        description="Database created at launch", json_schema_extra=_IDENTIFIER_DOC
     )
-    admin_username: str = setting(
-        "Master user; password managed by RDS in Secrets Manager (CMK, rotated)",
-        pattern=_IDENTIFIER,
-        pattern_help="a lower-case identifier",
+    admin_username: _Identifier = Field(
+        description="Master user; password managed by RDS in Secrets Manager (CMK, rotated)",
+        json_schema_extra=_IDENTIFIER_DOC,
     )
-    log_min_duration_statement_ms: int = setting(
-        "Parameter group: log statements slower than this (-1: off)", range=(-1, 3_600_000)
+    log_min_duration_statement_ms: StrictInt = Field(
+        ge=-1,
+        le=3_600_000,
+        description="Parameter group: log statements slower than this (-1: off)",
     )
-    log_retention_days: int = setting(
-        "Retention of the exported PostgreSQL logs", choices=LOG_RETENTION_DAYS.value
+    log_retention_days: _LogRetention = Field(
+        description="Retention of the exported PostgreSQL logs"
     )
-    insights_mode: str = setting(
-        "CloudWatch Database Insights mode (Performance Insights ended 2026-07-31)",
-        choices=("standard", "advanced"),
+    insights_mode: Annotated[StrictStr, OneOf(("standard", "advanced"))] = Field(
+        description="CloudWatch Database Insights mode (Performance Insights ended 2026-07-31)"
     )
-    performance_insights_retention_days: int = setting(
-        "Performance Insights data retention",
-        choices=PERFORMANCE_INSIGHTS_RETENTION_DAYS.value,
-        note=f"≥ {DATABASE_INSIGHTS_ADVANCED_MIN_RETENTION_DAYS.value} with insights_mode advanced",
+    performance_insights_retention_days: Annotated[
+        StrictInt, OneOf(PERFORMANCE_INSIGHTS_RETENTION_DAYS.value)
+    ] = Field(
+        description="Performance Insights data retention",
+        json_schema_extra=doc(
+            note=f"≥ {DATABASE_INSIGHTS_ADVANCED_MIN_RETENTION_DAYS.value} with insights_mode "
+            "advanced"
+        ),
     )
-    admin_headroom_min_connections: int = setting(
-        "Connections kept outside the proxy pool (admin, migrations, rotation)", range=(5, 1000)
+    admin_headroom_min_connections: StrictInt = Field(
+        ge=5,
+        le=1000,
+        description="Connections kept outside the proxy pool (admin, migrations, rotation)",
     )
 
+    @model_validator(mode="after")
+    def _rules(self) -> DatabaseConfig:
+        hold(self._problems())
+        return self
 
-@dataclass(frozen=True, kw_only=True)
+    def _problems(self) -> Iterator[tuple[str, str]]:
+        lowest = min_max_storage_gib(self.allocated_storage_gib)
+        if self.max_allocated_storage_gib < lowest:
+            headroom = STORAGE_AUTOSCALING_MIN_HEADROOM_PERCENT
+            yield (
+                "max_allocated_storage_gib",
+                f"value {self.max_allocated_storage_gib} out of range; allowed {lowest}..65536 "
+                f"(RDS wants the autoscaling ceiling at least {headroom.value} % above "
+                f"allocated_storage_gib = {self.allocated_storage_gib}: {headroom.source})",
+            )
+        minimum = DATABASE_INSIGHTS_ADVANCED_MIN_RETENTION_DAYS
+        retention = self.performance_insights_retention_days
+        if self.insights_mode == "advanced" and retention < minimum.value:
+            allowed = [d for d in PERFORMANCE_INSIGHTS_RETENTION_DAYS.value if d >= minimum.value]
+            yield (
+                "performance_insights_retention_days",
+                f"value {retention} not allowed with insights_mode 'advanced'; allowed: "
+                f"{', '.join(map(str, allowed))} (Database Insights Advanced needs "
+                f"≥ {minimum.value} days: {minimum.source})",
+            )
+
+
+@dataclass(frozen=True, kw_only=True, config=_SCHEMA)
 class ProxyConfig:
     """RDS Proxy login scheme and pool caps."""
 
-    auth_mode: str = setting(
-        "`iam`: end-to-end IAM, no app secret; `secrets`: rotated app-user secret",
-        choices=("iam", "secrets"),
+    auth_mode: Annotated[StrictStr, OneOf(contract.AUTH_MODES)] = Field(
+        description="`iam`: end-to-end IAM, no app secret; `secrets`: rotated app-user secret"
     )
-    app_db_user: str = setting(
-        "Database user the functions log in as",
-        pattern=_IDENTIFIER,
-        pattern_help="a lower-case identifier",
-        note="≠ database.admin_username",
+    app_db_user: _Identifier = Field(
+        description="Database user the functions log in as",
+        json_schema_extra=doc(expects=contract.IDENTIFIER_HELP, note="≠ database.admin_username"),
     )
-    max_connections_percent: int = setting(
-        "MaxConnectionsPercent: the proxy's share of max_connections",
-        range=(1, 100),
-        note="leaves ≥ database.admin_headroom_min_connections (`make budget` prints the bound)",
+    max_connections_percent: StrictInt = Field(
+        ge=1,
+        le=100,
+        description="MaxConnectionsPercent: the proxy's share of max_connections",
+        json_schema_extra=doc(
+            note="leaves ≥ database.admin_headroom_min_connections (`make budget` prints the bound)"
+        ),
     )
-    max_idle_connections_percent: int = setting(
-        "MaxIdleConnectionsPercent", range=(0, 100), note="≤ max_connections_percent"
+    max_idle_connections_percent: StrictInt = Field(
+        ge=0,
+        le=100,
+        description="MaxIdleConnectionsPercent",
+        json_schema_extra=doc(note="≤ max_connections_percent"),
     )
-    borrow_timeout_s: int = setting(
-        "ConnectionBorrowTimeout", range=(1, 300), note="< functions.timeout_s"
+    borrow_timeout_s: StrictInt = Field(
+        ge=1,
+        le=300,
+        description="ConnectionBorrowTimeout",
+        json_schema_extra=doc(note="< functions.timeout_s"),
     )
-    idle_client_timeout_s: int = setting("IdleClientTimeout", range=(1, 28800))
+    idle_client_timeout_s: StrictInt = Field(ge=1, le=28800, description="IdleClientTimeout")
+
+    @model_validator(mode="after")
+    def _rules(self) -> ProxyConfig:
+        hold(self._problems())
+        return self
+
+    def _problems(self) -> Iterator[tuple[str, str]]:
+        if self.max_idle_connections_percent > self.max_connections_percent:
+            yield (
+                "max_idle_connections_percent",
+                f"value {self.max_idle_connections_percent} out of range; allowed "
+                f"0..max_connections_percent ({self.max_connections_percent})",
+            )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, config=_SCHEMA)
 class AppRoleConfig:
     """Server-side timeouts the migration sets on the app's database role (ALTER ROLE ... SET).
 
@@ -245,144 +360,173 @@ class AppRoleConfig:
     RDS Proxy rejects them as startup options.
     """
 
-    statement_timeout_ms: int = setting("`statement_timeout`", range=(100, 600_000))
-    lock_timeout_ms: int = setting("`lock_timeout`", range=(100, 600_000))
-    idle_in_transaction_timeout_ms: int = setting(
-        "`idle_in_transaction_session_timeout`", range=(1000, 3_600_000)
+    statement_timeout_ms: StrictInt = Field(
+        ge=contract.STATEMENT_TIMEOUT_MS[0],
+        le=contract.STATEMENT_TIMEOUT_MS[1],
+        description="`statement_timeout`",
+    )
+    lock_timeout_ms: StrictInt = Field(
+        ge=contract.LOCK_TIMEOUT_MS[0],
+        le=contract.LOCK_TIMEOUT_MS[1],
+        description="`lock_timeout`",
+    )
+    idle_in_transaction_timeout_ms: StrictInt = Field(
+        ge=contract.IDLE_IN_TRANSACTION_TIMEOUT_MS[0],
+        le=contract.IDLE_IN_TRANSACTION_TIMEOUT_MS[1],
+        description="`idle_in_transaction_session_timeout`",
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, config=_SCHEMA)
 class FunctionsConfig:
     """Lambda runtime settings and the client-side caps."""
 
-    architecture: str = setting(
-        "CPU architecture (wheels are bundled for it)", choices=("arm64", "x86_64")
+    architecture: Annotated[StrictStr, OneOf(("arm64", "x86_64"))] = Field(
+        description="CPU architecture (wheels are bundled for it)"
     )
-    memory_mb: int = setting("Memory of every function", range=(128, 10240))
-    timeout_s: int = setting(
-        "Timeout of the api and direct functions",
-        range=(1, LAMBDA_MAX_TIMEOUT_S.value),
-        note="≥ connect + borrow + statement timeouts, ≤ api.integration_timeout_s",
+    memory_mb: StrictInt = Field(ge=128, le=10240, description="Memory of every function")
+    timeout_s: StrictInt = Field(
+        ge=1,
+        le=LAMBDA_MAX_TIMEOUT_S.value,
+        description="Timeout of the api and direct functions",
+        json_schema_extra=doc(
+            note="≥ connect + borrow + statement timeouts, ≤ api.integration_timeout_s"
+        ),
     )
-    migration_timeout_s: int = setting(
-        "Timeout of the migration function", range=(30, LAMBDA_MAX_TIMEOUT_S.value)
+    migration_timeout_s: StrictInt = Field(
+        ge=30, le=LAMBDA_MAX_TIMEOUT_S.value, description="Timeout of the migration function"
     )
-    connect_timeout_s: int = setting("Driver connect timeout", range=(1, 60))
-    api_reserved_concurrency: int = setting(
-        "Reserved concurrency (client-side cap) of the API function", range=(1, 1000)
+    connect_timeout_s: StrictInt = Field(
+        ge=contract.CONNECT_TIMEOUT_S[0],
+        le=contract.CONNECT_TIMEOUT_S[1],
+        description="Driver connect timeout",
     )
-    direct_reserved_concurrency: int = setting(
-        "Reserved concurrency of the direct-invoke function", range=(1, 1000)
+    api_reserved_concurrency: StrictInt = Field(
+        ge=1, le=1000, description="Reserved concurrency (client-side cap) of the API function"
     )
-    migration_reserved_concurrency: int = setting(
-        "Reserved concurrency of the migration function", range=(1, 1)
+    direct_reserved_concurrency: StrictInt = Field(
+        ge=1, le=1000, description="Reserved concurrency of the direct-invoke function"
     )
-    log_retention_days: int = setting("Function log retention", choices=LOG_RETENTION_DAYS.value)
-    log_level: str = setting("Powertools log level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
-    tracing: bool = setting("Lambda active tracing (X-Ray)")
+    migration_reserved_concurrency: StrictInt = Field(
+        ge=1, le=1, description="Reserved concurrency of the migration function"
+    )
+    log_retention_days: _LogRetention = Field(description="Function log retention")
+    log_level: Annotated[StrictStr, OneOf(contract.LOG_LEVELS)] = Field(
+        description="Powertools log level"
+    )
+    tracing: StrictBool = Field(description="Lambda active tracing (X-Ray)")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, config=_SCHEMA)
 class ApiConfig:
     """HTTP API integration timeout, throttling and access logs."""
 
-    integration_timeout_s: int = setting(
-        "HTTP API integration timeout",
-        range=(1, HTTP_API_MAX_INTEGRATION_TIMEOUT_S.value),
-        note="≥ functions.timeout_s",
+    integration_timeout_s: StrictInt = Field(
+        ge=1,
+        le=HTTP_API_MAX_INTEGRATION_TIMEOUT_S.value,
+        description="HTTP API integration timeout",
+        json_schema_extra=doc(note="≥ functions.timeout_s"),
     )
-    throttle_rate_limit: int = setting("Stage rate limit (requests/s)", range=(1, 10000))
-    throttle_burst_limit: int = setting("Stage burst limit", range=(1, 5000))
-    access_log_retention_days: int = setting(
-        "Access log retention", choices=LOG_RETENTION_DAYS.value
+    throttle_rate_limit: StrictInt = Field(
+        ge=1, le=10000, description="Stage rate limit (requests/s)"
     )
+    throttle_burst_limit: StrictInt = Field(ge=1, le=5000, description="Stage burst limit")
+    access_log_retention_days: _LogRetention = Field(description="Access log retention")
 
 
-def _email_check(value: str) -> str | None:
-    return None if _EMAIL.match(value) else "not an e-mail address (name@domain.tld)"
-
-
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, config=_SCHEMA)
 class MonitoringConfig:
     """Alarm policy and destinations: shares and counts; thresholds derive from the budget."""
 
-    alarm_email: str | None = setting(
-        "E-mail subscribed to the alarm topic",
+    alarm_email: Annotated[StrictStr, check(_email_problem)] | None = Field(
         default=None,
-        check=_email_check,
-        pattern_help="an e-mail address",
+        description="E-mail subscribed to the alarm topic",
+        json_schema_extra=doc(expects="an e-mail address"),
     )
-    alarm_topic_arn: str | None = setting(
-        "Existing SNS topic (chat, paging) that alarms notify too",
+    alarm_topic_arn: StrictStr | None = Field(
         default=None,
         pattern=SNS_TOPIC_ARN.value,
-        pattern_help="an SNS topic ARN in the deploy region",
+        description="Existing SNS topic (chat, paging) that alarms notify too",
+        json_schema_extra=doc(expects="an SNS topic ARN in the deploy region"),
     )
-    alarm_destination_required: bool = setting(
-        "Refuse to deploy (make deploy / make preflight) without alarm_email or alarm_topic_arn",
+    alarm_destination_required: StrictBool = Field(
         default=False,
+        description="Refuse to deploy (make deploy / make preflight) without alarm_email or "
+        "alarm_topic_arn",
     )
-    period_seconds: int = setting(
-        "Alarm and dashboard period",
+    period_seconds: Annotated[StrictInt, check(_period_problem)] = Field(
         default=60,
-        check=_period_check,
-        pattern_help="10, 30 or a multiple of 60",
+        description="Alarm and dashboard period",
+        json_schema_extra=doc(expects="10, 30 or a multiple of 60"),
     )
-    db_connections_alarm_percent: int = setting(
-        "DB connections alarm, % of max_connections",
+    db_connections_alarm_percent: StrictInt = Field(
         default=90,
-        range=(1, 100),
-        note="> proxy.max_connections_percent",
+        ge=1,
+        le=100,
+        description="DB connections alarm, % of max_connections",
+        json_schema_extra=doc(note="> proxy.max_connections_percent"),
     )
-    db_connections_evaluation_periods: int = setting(
-        "Periods the DB connections alarm evaluates", default=3, range=(1, 100)
+    db_connections_evaluation_periods: StrictInt = Field(
+        default=3, ge=1, le=100, description="Periods the DB connections alarm evaluates"
     )
-    pool_saturation_percent: int = setting(
-        "Proxy pool alarm, % of the proxy's connection ceiling", default=90, range=(1, 100)
+    pool_saturation_percent: StrictInt = Field(
+        default=90,
+        ge=1,
+        le=100,
+        description="Proxy pool alarm, % of the proxy's connection ceiling",
     )
-    pool_saturation_evaluation_periods: int = setting(
-        "Periods the pool alarm evaluates", default=5, range=(1, 100)
+    pool_saturation_evaluation_periods: StrictInt = Field(
+        default=5, ge=1, le=100, description="Periods the pool alarm evaluates"
     )
-    pinned_connections_threshold: int = setting(
-        "Session-pinned server connections tolerated", default=5, range=(0, 10_000)
+    pinned_connections_threshold: StrictInt = Field(
+        default=5, ge=0, le=10_000, description="Session-pinned server connections tolerated"
     )
-    pinned_evaluation_periods: int = setting(
-        "Periods the pinning alarm evaluates", default=5, range=(1, 100)
+    pinned_evaluation_periods: StrictInt = Field(
+        default=5, ge=1, le=100, description="Periods the pinning alarm evaluates"
     )
-    borrow_latency_ms_threshold: int = setting(
-        "Average connection borrow latency that alarms (ms)", default=100, range=(1, 120_000)
+    borrow_latency_ms_threshold: StrictInt = Field(
+        default=100,
+        ge=1,
+        le=120_000,
+        description="Average connection borrow latency that alarms (ms)",
     )
-    borrow_latency_evaluation_periods: int = setting(
-        "Periods the borrow-latency alarm evaluates", default=3, range=(1, 100)
+    borrow_latency_evaluation_periods: StrictInt = Field(
+        default=3, ge=1, le=100, description="Periods the borrow-latency alarm evaluates"
     )
-    proxy_availability_percent: float = setting(
-        "Proxy availability below this alarms", default=100.0, range=(1, 100)
+    proxy_availability_percent: StrictFloat = Field(
+        default=100.0, ge=1, le=100, description="Proxy availability below this alarms"
     )
-    proxy_availability_evaluation_periods: int = setting(
-        "Periods the availability alarm evaluates", default=2, range=(1, 100)
+    proxy_availability_evaluation_periods: StrictInt = Field(
+        default=2, ge=1, le=100, description="Periods the availability alarm evaluates"
     )
-    lambda_throttles_threshold: int = setting(
-        "Throttled invocations per period", default=1, range=(1, 1_000_000)
+    lambda_throttles_threshold: StrictInt = Field(
+        default=1, ge=1, le=1_000_000, description="Throttled invocations per period"
     )
-    lambda_errors_threshold: int = setting(
-        "Failed invocations per period (unhandled errors)", default=1, range=(1, 1_000_000)
+    lambda_errors_threshold: StrictInt = Field(
+        default=1,
+        ge=1,
+        le=1_000_000,
+        description="Failed invocations per period (unhandled errors)",
     )
-    server_errors_threshold: int = setting(
-        "Handled 5xx responses per period (API 5xx, the functions' ServerErrors metric)",
+    server_errors_threshold: StrictInt = Field(
         default=5,
-        range=(1, 1_000_000),
+        ge=1,
+        le=1_000_000,
+        description="Handled 5xx responses per period (API 5xx, the functions' ServerErrors "
+        "metric)",
     )
-    lambda_evaluation_periods: int = setting(
-        "Periods the function and 5xx alarms evaluate", default=1, range=(1, 100)
+    lambda_evaluation_periods: StrictInt = Field(
+        default=1, ge=1, le=100, description="Periods the function and 5xx alarms evaluate"
     )
-    db_cpu_percent: int = setting("DB CPU alarm", default=80, range=(1, 100))
-    db_cpu_evaluation_periods: int = setting(
-        "Periods the CPU alarm evaluates", default=5, range=(1, 100)
+    db_cpu_percent: StrictInt = Field(default=80, ge=1, le=100, description="DB CPU alarm")
+    db_cpu_evaluation_periods: StrictInt = Field(
+        default=5, ge=1, le=100, description="Periods the CPU alarm evaluates"
     )
-    free_storage_gib: float = setting("DB free-storage floor", default=2.0, range=(0.1, 65_536))
-    free_storage_evaluation_periods: int = setting(
-        "Periods the storage alarm evaluates", default=1, range=(1, 100)
+    free_storage_gib: StrictFloat = Field(
+        default=2.0, ge=0.1, le=65_536, description="DB free-storage floor"
+    )
+    free_storage_evaluation_periods: StrictInt = Field(
+        default=1, ge=1, le=100, description="Periods the storage alarm evaluates"
     )
 
     @property
@@ -406,31 +550,23 @@ class MonitoringConfig:
         )
 
 
-# The sections of one environment, in cdk.json order.
-SECTIONS: dict[str, type[Any]] = {
-    "network": NetworkConfig,
-    "database": DatabaseConfig,
-    "proxy": ProxyConfig,
-    "app_role": AppRoleConfig,
-    "functions": FunctionsConfig,
-    "api": ApiConfig,
-    "monitoring": MonitoringConfig,
-}
-
-
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, config=_SCHEMA)
 class AppConfig:
-    """Everything one environment deploys; built once and passed down."""
+    """Everything one environment deploys; built once and passed down.
+
+    Its sections are the keys of `environments.<name>` in cdk.json, in cdk.json order; the
+    rules between sections, and the connection and timeout budgets, are checked here.
+    """
 
     project: ProjectConfig
-    env_name: str
+    env_name: StrictStr
     network: NetworkConfig
     database: DatabaseConfig
     proxy: ProxyConfig
     app_role: AppRoleConfig
     functions: FunctionsConfig
     api: ApiConfig
-    monitoring: MonitoringConfig
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
 
     @property
     def data_stack_name(self) -> str:
@@ -442,92 +578,60 @@ class AppConfig:
 
     def required_endpoints(self) -> dict[str, str]:
         """Interface endpoints this configuration needs (isolated subnets), with reasons."""
-        if self.network.nat_gateways > 0:
-            return {}
-        return {name: ENDPOINT_REASONS[name] for name in REQUIRED_ENDPOINTS}
+        return self.network.required_endpoints()
+
+    @model_validator(mode="after")
+    def _rules(self) -> AppConfig:
+        hold(self._problems())
+        hold(budget_problems(self))  # the budgets are computed for values the rules accept
+        return self
+
+    def _problems(self) -> Iterator[tuple[str, str]]:
+        px, fn, mon = self.proxy, self.functions, self.monitoring
+        if px.borrow_timeout_s >= fn.timeout_s:
+            yield (
+                "proxy.borrow_timeout_s",
+                f"value {px.borrow_timeout_s} out of range; allowed 1..{fn.timeout_s - 1} "
+                f"(must be below functions.timeout_s = {fn.timeout_s})",
+            )
+        if px.app_db_user == self.database.admin_username:
+            yield (
+                "proxy.app_db_user",
+                f"value {px.app_db_user!r} must differ from database.admin_username",
+            )
+        if mon.db_connections_alarm_percent <= px.max_connections_percent:
+            yield (
+                "monitoring.db_connections_alarm_percent",
+                f"value {mon.db_connections_alarm_percent} out of range; allowed "
+                f"{px.max_connections_percent + 1}..100 (above proxy.max_connections_percent, "
+                "or a full proxy pool alone raises the alarm)",
+            )
+
+
+# The sections of one environment, in cdk.json order.
+SECTIONS: dict[str, type] = {
+    name: section
+    for name, info in schema_fields(AppConfig).items()
+    if name not in _SET_BY_LOADER and (section := section_of(info)) is not None
+}
 
 
 # --- parsing --------------------------------------------------------------------------------
 
+
 T = TypeVar("T")
 
 
-def parse_section(cls: type[T], raw: object, where: str) -> T:
-    """Build section `cls` from `raw`, naming `where.<key>` in every error."""
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where}: expected an object, got {type(raw).__name__} {raw!r}")
-    hints = get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise ConfigError(
-            f"{where}.{unknown[0]}: unknown key (value {raw[unknown[0]]!r}); "
-            f"allowed keys: {', '.join(sorted(fields))}"
-        )
-    values: dict[str, Any] = {}
-    for name, f in fields.items():
-        key = f"{where}.{name}"
-        if name not in raw:
-            if f.default is dataclasses.MISSING:
-                raise ConfigError(f"{key}: missing key")
-            continue
-        values[name] = _check_value(key, raw[name], hints[name], f.metadata)
-    return cls(**values)
-
-
-def _is_optional(hint: Any) -> tuple[bool, Any]:
-    if get_origin(hint) in (Union, types.UnionType):
-        args = [a for a in get_args(hint) if a is not type(None)]
-        if len(args) == 1 and len(get_args(hint)) == 2:
-            return True, args[0]
-    return False, hint
-
-
-def _check_value(key: str, value: object, hint: Any, meta: Mapping[str, Any]) -> object:
-    optional, hint = _is_optional(hint)
-    if value is None:
-        if optional:
-            return None
-        raise ConfigError(f"{key}: expected {_type_name(hint)}, got null")
-    if get_origin(hint) is tuple:
-        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
-        for item in value:
-            _check_allowed(key, item, meta)
-        return tuple(value)
-    # bool is an int subclass in Python; a JSON true must not pass as a number (or vice versa).
-    accepted: tuple[type, ...] = (int, float) if hint is float else (hint,)
-    if isinstance(value, bool) != (hint is bool) or not isinstance(value, accepted):
-        raise ConfigError(
-            f"{key}: expected {_type_name(hint)}, got {type(value).__name__} {value!r}"
-        )
-    _check_allowed(key, value, meta)
-    return float(value) if hint is float and isinstance(value, int | float) else value
-
-
-def _type_name(hint: Any) -> str:
-    return getattr(hint, "__name__", str(hint))
-
-
-def _check_allowed(key: str, value: Any, meta: Mapping[str, Any]) -> None:
-    note = f" ({meta['note']})" if meta.get("note") else ""
-    if meta.get("range") is not None:
-        lo, hi = meta["range"]
-        if not lo <= value <= hi:
-            raise ConfigError(f"{key}: value {value!r} out of range; allowed {lo}..{hi}{note}")
-    if meta.get("choices") is not None and value not in meta["choices"]:
-        allowed = ", ".join(repr(c) for c in meta["choices"])
-        raise ConfigError(f"{key}: value {value!r} not allowed; allowed: {allowed}")
-    if meta.get("pattern") is not None and not meta["pattern"].match(value):
-        raise ConfigError(f"{key}: value {value!r} not allowed; expected {meta['pattern_help']}")
-    if meta.get("check") is not None:
-        problem = meta["check"](value)
-        if problem is not None:
-            raise ConfigError(f"{key}: value {value!r} is invalid: {problem}")
+def _validated(model: type[T], raw: object, where: str, not_keys: Collection[str] = ()) -> T:
+    """`raw` as a `model`, or a ConfigError with one line per problem (no pydantic traceback)."""
+    try:
+        return TypeAdapter(model).validate_python(raw)
+    except ValidationError as exc:
+        raise ConfigError(*problems(exc, model, where, not_keys)) from None
 
 
 def parse_project(raw: object) -> ProjectConfig:
-    return parse_section(ProjectConfig, raw, "project")
+    return _validated(ProjectConfig, raw, "project")
 
 
 def check_env_name(env_name: str, known: tuple[str, ...]) -> None:
@@ -544,115 +648,15 @@ def check_env_name(env_name: str, known: tuple[str, ...]) -> None:
 
 
 def parse_environment(project: ProjectConfig, env_name: str, raw: object) -> AppConfig:
-    """Parse and validate one environment's section of cdk.json (no budget check)."""
+    """Validate one environment's section of cdk.json: keys, rules between them, budgets."""
     where = f"environments.{env_name}"
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where}: expected an object, got {type(raw).__name__} {raw!r}")
-    unknown = sorted(set(raw) - set(SECTIONS))
-    if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}: unknown key; allowed keys: {', '.join(SECTIONS)}")
-    optional = {
-        name
-        for name, cls in SECTIONS.items()
-        if all(f.default is not dataclasses.MISSING for f in dataclasses.fields(cls))
-    }
-    sections = {
-        name: parse_section(cls, raw.get(name, {} if name in optional else None), f"{where}.{name}")
-        for name, cls in SECTIONS.items()
-    }
-    config = AppConfig(project=project, env_name=env_name, **sections)
-    for rule in RULES:
-        rule(config, where)
-    return config
-
-
-# --- rules between keys ---------------------------------------------------------------------
-
-
-def min_max_storage_gib(allocated_gib: int) -> int:
-    """The smallest storage-autoscaling ceiling RDS accepts for `allocated_gib` (+10 %)."""
-    headroom = STORAGE_AUTOSCALING_MIN_HEADROOM_PERCENT.value
-    return -(-allocated_gib * (100 + headroom) // 100)
-
-
-def _storage_rule(config: AppConfig, where: str) -> None:
-    db = config.database
-    lowest = min_max_storage_gib(db.allocated_storage_gib)
-    if db.max_allocated_storage_gib < lowest:
-        raise ConfigError(
-            f"{where}.database.max_allocated_storage_gib: value {db.max_allocated_storage_gib} "
-            f"out of range; allowed {lowest}..65536 (RDS wants the autoscaling ceiling at least "
-            f"{STORAGE_AUTOSCALING_MIN_HEADROOM_PERCENT.value} % above allocated_storage_gib = "
-            f"{db.allocated_storage_gib}: {STORAGE_AUTOSCALING_MIN_HEADROOM_PERCENT.source})"
-        )
-
-
-def _insights_rule(config: AppConfig, where: str) -> None:
-    db = config.database
-    minimum = DATABASE_INSIGHTS_ADVANCED_MIN_RETENTION_DAYS.value
-    if db.insights_mode == "advanced" and db.performance_insights_retention_days < minimum:
-        allowed = [d for d in PERFORMANCE_INSIGHTS_RETENTION_DAYS.value if d >= minimum]
-        raise ConfigError(
-            f"{where}.database.performance_insights_retention_days: value "
-            f"{db.performance_insights_retention_days} not allowed with insights_mode "
-            f"'advanced'; allowed: {', '.join(map(str, allowed))} (Database Insights Advanced "
-            f"needs ≥ {minimum} days: {DATABASE_INSIGHTS_ADVANCED_MIN_RETENTION_DAYS.source})"
-        )
-
-
-def _proxy_rule(config: AppConfig, where: str) -> None:
-    px, fn = config.proxy, config.functions
-    if px.max_idle_connections_percent > px.max_connections_percent:
-        raise ConfigError(
-            f"{where}.proxy.max_idle_connections_percent: value {px.max_idle_connections_percent} "
-            f"out of range; allowed 0..max_connections_percent ({px.max_connections_percent})"
-        )
-    if px.borrow_timeout_s >= fn.timeout_s:
-        raise ConfigError(
-            f"{where}.proxy.borrow_timeout_s: value {px.borrow_timeout_s} out of range; allowed "
-            f"1..{fn.timeout_s - 1} (must be below functions.timeout_s = {fn.timeout_s})"
-        )
-    if px.app_db_user == config.database.admin_username:
-        raise ConfigError(
-            f"{where}.proxy.app_db_user: value {px.app_db_user!r} must differ from "
-            "database.admin_username"
-        )
-
-
-def _network_rule(config: AppConfig, where: str) -> None:
-    net = config.network
-    missing = sorted(set(config.required_endpoints()) - set(net.interface_endpoints))
-    if missing:
-        reason = config.required_endpoints()[missing[0]]
-        raise ConfigError(
-            f"{where}.network.interface_endpoints: value {list(net.interface_endpoints)!r} "
-            f"lacks {missing[0]!r}, required without NAT because {reason}"
-        )
-    azs = net.availability_zones
-    if azs is not None:
-        regions = {az[:-1] for az in azs}
-        if len(azs) != net.max_azs or len(set(azs)) != len(azs) or len(regions) != 1:
+        raise ConfigError(f"{where}: expected an object, got {got(raw)}")
+    for key in _SET_BY_LOADER:
+        if key in raw:
             raise ConfigError(
-                f"{where}.network.availability_zones: value {list(azs)!r} not allowed; expected "
-                f"exactly max_azs ({net.max_azs}) distinct AZ names of one region, or null"
+                f"{where}.{key}: unknown key (value {raw[key]!r}); allowed keys: "
+                f"{', '.join(sorted(SECTIONS))}"
             )
-
-
-def _monitoring_rule(config: AppConfig, where: str) -> None:
-    mon, px = config.monitoring, config.proxy
-    if mon.db_connections_alarm_percent <= px.max_connections_percent:
-        raise ConfigError(
-            f"{where}.monitoring.db_connections_alarm_percent: value "
-            f"{mon.db_connections_alarm_percent} out of range; allowed "
-            f"{px.max_connections_percent + 1}..100 (above proxy.max_connections_percent, or "
-            "a full proxy pool alone raises the alarm)"
-        )
-
-
-RULES: tuple[Callable[[AppConfig, str], None], ...] = (
-    _storage_rule,
-    _insights_rule,
-    _proxy_rule,
-    _network_rule,
-    _monitoring_rule,
-)
+    full = {**raw, "project": project, "env_name": env_name}
+    return _validated(AppConfig, full, where, not_keys=_SET_BY_LOADER)

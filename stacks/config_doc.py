@@ -1,4 +1,4 @@
-"""The README's configuration tables, generated from the schema and cdk.json (`make docs`).
+"""The README's configuration tables, generated from the schema's fields and cdk.json (`make docs`).
 
 `python -m stacks.config_doc` rewrites the block between the markers in README.md;
 `--check` exits 1 when the README is stale (tests/tooling/test_docs.py runs it in make test).
@@ -7,15 +7,17 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any
+
+from pydantic.fields import FieldInfo
 
 from stacks.aws_facts import HTTP_API_MAX_INTEGRATION_TIMEOUT_S, LAMBDA_UNRESERVED_MINIMUM
 from stacks.budget import connection_budget, timeout_budget
 from stacks.config import SECTIONS, AppConfig, ProjectConfig
+from stacks.config_fields import accepts, describe, schema_fields
 from stacks.loader import PROJECT_ROOT, environment_names, load, read_context
 
 README = PROJECT_ROOT / "README.md"
@@ -36,23 +38,9 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def allowed(meta: Mapping[str, Any], hint: Any = None) -> str:
-    """What a key accepts, as its errors say it."""
-    parts = ["true / false"] if hint is bool else []
-    if meta.get("range") is not None:
-        lo, hi = meta["range"]
-        parts.append(f"{_value(lo)}..{_value(hi)}")
-    choices = meta.get("choices")
-    if choices is not None:
-        shown = [_value(c) for c in choices]
-        if len(shown) > _MAX_CHOICES:
-            shown = [*shown[:4], "…", shown[-1]]
-        parts.append(" / ".join(shown))
-    if meta.get("pattern_help"):
-        parts.append(meta["pattern_help"])
-    if meta.get("note"):
-        parts.append(meta["note"])
-    return "; ".join(parts) or "any"
+def allowed(info: FieldInfo) -> str:
+    """What a key accepts, as its errors say it (from the field's constraints and words)."""
+    return describe(accepts(info), max_choices=_MAX_CHOICES)
 
 
 def _row(cells: Sequence[str]) -> str:
@@ -67,31 +55,21 @@ def section_table(configs: Mapping[str, AppConfig]) -> list[str]:
         _row(["---"] * (len(envs) + 3)),
     ]
     for section, cls in SECTIONS.items():
-        hints = get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            key = f"`{section}.{f.name}`"
-            optional = f.default is not dataclasses.MISSING
-            meaning = f.metadata["doc"] + (
-                f" (optional, default {_value(f.default)})" if optional else ""
+        for name, info in schema_fields(cls).items():
+            optional = not info.is_required()
+            meaning = (info.description or "") + (
+                f" (optional, default {_value(info.default)})" if optional else ""
             )
-            values = [_value(getattr(getattr(configs[e], section), f.name)) for e in envs]
-            lines.append(_row([key, allowed(f.metadata, hints[f.name]), *values, meaning]))
+            values = [_value(getattr(getattr(configs[e], section), name)) for e in envs]
+            lines.append(_row([f"`{section}.{name}`", allowed(info), *values, meaning]))
     return lines
 
 
 def project_table(project: ProjectConfig) -> list[str]:
     lines = [_row(["Key", "Allowed", "Value", "Meaning"]), _row(["---"] * 4)]
-    for f in dataclasses.fields(ProjectConfig):
-        lines.append(
-            _row(
-                [
-                    f"`project.{f.name}`",
-                    allowed(f.metadata),
-                    _value(getattr(project, f.name)),
-                    f.metadata["doc"],
-                ]
-            )
-        )
+    for name, info in schema_fields(ProjectConfig).items():
+        value = _value(getattr(project, name))
+        lines.append(_row([f"`project.{name}`", allowed(info), value, info.description or ""]))
     return lines
 
 

@@ -1,19 +1,18 @@
 """The one way to read configuration: cdk.json context -> a validated, budget-checked AppConfig.
 
-app.py (through the CDK context), `make budget`, the burst lab, the drill and the ops scripts
-all load an environment here. Environments are whatever `context.environments` holds.
+app.py (through the CDK context), `make budget` (stacks.budget_report), the burst lab, the drill
+and the ops scripts all load an environment here. Environments are whatever
+`context.environments` holds; the schema (stacks/config.py) checks the keys, the rules between
+them and the budgets.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from stacks.budget import check_budgets, report
 from stacks.config import (
     AppConfig,
     ConfigError,
@@ -54,16 +53,14 @@ def default_env(context: Mapping[str, Any] | None = None) -> str:
 
 
 def load(env_name: str | None = None, context: Mapping[str, Any] | None = None) -> AppConfig:
-    """Parse and validate `env_name` (default: project.default_env), then check its budgets."""
+    """Parse and validate `env_name` (default: project.default_env), budgets included."""
     context = read_context() if context is None else context
     project = parse_project(context.get("project"))
     names = environment_names(context)
     check_env_name(project.default_env, names)
     env_name = env_name or project.default_env
     check_env_name(env_name, names)
-    config = parse_environment(project, env_name, context["environments"][env_name])
-    check_budgets(config)
-    return config
+    return parse_environment(project, env_name, context["environments"][env_name])
 
 
 class ContextReader(Protocol):
@@ -78,21 +75,3 @@ def from_node(node: ContextReader) -> AppConfig:
         key: node.try_get_context(key) for key in ("project", "environments", ENV_CONTEXT_KEY)
     }
     return load(context.get(ENV_CONTEXT_KEY), context)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`make budget`: validate one environment and print its connection and timeout budget."""
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--env", help="environment in cdk.json (default: project.default_env)")
-    args = parser.parse_args(argv)
-    try:
-        config = load(args.env or None)
-    except ValueError as exc:
-        print(f"budget check failed: {exc}", file=sys.stderr)
-        return 1
-    print(report(config))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -2,8 +2,9 @@
 
 Standard library only: the stacks import it as ``orders.contract`` (app.py puts lambda_src on
 the path) to set variables and routes, and the functions read through it, so a variable, a
-route or a role name is written once. Ranges, choices and patterns equal those of the config
-keys named in ``config_key`` (stacks/config.py); tests/infra/test_contract.py compares them.
+route or a role name is written once. The limits a variable shares with the config key named
+in its ``config_key`` (patterns, ranges, choices) are defined here and nowhere else: the config
+schema (stacks/config.py) imports them.
 """
 
 from __future__ import annotations
@@ -57,8 +58,17 @@ MIGRATION_STEPS = (ROLES_STEP, SCHEMA_STEP)  # the order a first deploy runs the
 SetBy = Literal["stack", "lambda", "local"]
 ReadBy = Literal["settings", "powertools"]
 
+# What the config schema checks at synth and the functions check at runtime: one definition.
 IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
 IDENTIFIER_HELP = "a lower-case identifier (1..63 letters, digits, underscores)"
+SERVICE_NAME = r"^[a-z][a-z0-9]{1,29}$"
+SERVICE_NAME_HELP = "lower-case letters and digits, 2..30"
+AUTH_MODES = ("iam", "secrets")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+CONNECT_TIMEOUT_S = (1, 60)
+STATEMENT_TIMEOUT_MS = (100, 600_000)
+LOCK_TIMEOUT_MS = (100, 600_000)
+IDLE_IN_TRANSACTION_TIMEOUT_MS = (1000, 3_600_000)
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
@@ -172,7 +182,7 @@ DB_CONNECT_TIMEOUT_S = Variable(
     doc="Driver connect timeout in seconds (libpq treats values below 2 as 2)",
     functions=_ALL,
     config_key="functions.connect_timeout_s",
-    range=(1, 60),
+    range=CONNECT_TIMEOUT_S,
 )
 DB_ADMIN_SECRET_ARN = Variable(
     name="DB_ADMIN_SECRET_ARN",
@@ -192,7 +202,7 @@ DB_AUTH_MODE = Variable(
     doc="iam: GRANT rds_iam, no password; secrets: password from APP_USER_SECRET_ARN",
     functions=_MIG,
     config_key="proxy.auth_mode",
-    choices=("iam", "secrets"),
+    choices=AUTH_MODES,
 )
 APP_USER_SECRET_ARN = Variable(
     name="APP_USER_SECRET_ARN",
@@ -205,21 +215,21 @@ APP_STATEMENT_TIMEOUT_MS = Variable(
     doc="ALTER ROLE <app> SET statement_timeout",
     functions=_MIG,
     config_key="app_role.statement_timeout_ms",
-    range=(100, 600_000),
+    range=STATEMENT_TIMEOUT_MS,
 )
 APP_LOCK_TIMEOUT_MS = Variable(
     name="APP_LOCK_TIMEOUT_MS",
     doc="ALTER ROLE <app> SET lock_timeout",
     functions=_MIG,
     config_key="app_role.lock_timeout_ms",
-    range=(100, 600_000),
+    range=LOCK_TIMEOUT_MS,
 )
 APP_IDLE_IN_TRANSACTION_TIMEOUT_MS = Variable(
     name="APP_IDLE_IN_TRANSACTION_TIMEOUT_MS",
     doc="ALTER ROLE <app> SET idle_in_transaction_session_timeout",
     functions=_MIG,
     config_key="app_role.idle_in_transaction_timeout_ms",
-    range=(1000, 3_600_000),
+    range=IDLE_IN_TRANSACTION_TIMEOUT_MS,
 )
 DB_SSLMODE = Variable(
     name="DB_SSLMODE",
@@ -246,8 +256,8 @@ POWERTOOLS_SERVICE_NAME = Variable(
     functions=_ALL,
     read_by="powertools",
     config_key="project.service_name",
-    pattern=r"^[a-z][a-z0-9]{1,29}$",
-    pattern_help="lower-case letters and digits, 2..30",
+    pattern=SERVICE_NAME,
+    pattern_help=SERVICE_NAME_HELP,
 )
 POWERTOOLS_METRICS_NAMESPACE = Variable(
     name="POWERTOOLS_METRICS_NAMESPACE",
@@ -261,7 +271,7 @@ POWERTOOLS_LOG_LEVEL = Variable(
     functions=_ALL,
     read_by="powertools",
     config_key="functions.log_level",
-    choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+    choices=LOG_LEVELS,
 )
 
 VARIABLES: dict[str, Variable] = {

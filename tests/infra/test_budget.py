@@ -17,12 +17,12 @@ from stacks.budget import (
     no_queue_excess,
     no_queue_split,
     proxy_ceiling,
-    report,
     summary_line,
     timeout_budget,
 )
+from stacks.budget_report import main, report
 from stacks.config import AppConfig
-from stacks.loader import environment_names, load, main
+from stacks.loader import environment_names, load
 from tests.fixture_config import LARGE, SMALL, fixture_context
 
 pytestmark = pytest.mark.infra

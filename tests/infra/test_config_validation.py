@@ -7,8 +7,10 @@ import re
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from stacks.config import ConfigError, min_max_storage_gib
+from stacks.config import AppConfig, ConfigError, min_max_storage_gib
+from stacks.config_fields import problems
 from stacks.loader import environment_names, from_node, load, read_context
 from tests.fixture_config import APP_NAME, LARGE, SMALL, fixture_context
 
@@ -282,6 +284,56 @@ def test_bad_value_is_rejected_with_key_value_and_range(
     with pytest.raises(ValueError, match=message) as excinfo:
         load(SMALL, _with(section, key, value))
     assert f"environments.{SMALL}." in str(excinfo.value)
+    assert_in_our_words(str(excinfo.value))
+
+
+# What pydantic says in its own messages; the project words every problem itself.
+PYDANTIC_WORDING = ("Input should", "validation error", "errors.pydantic.dev", "Field required")
+
+
+def assert_in_our_words(message: str) -> None:
+    assert not [w for w in PYDANTIC_WORDING if w in message], message
+
+
+def test_every_problem_is_one_line_in_cdk_json_order() -> None:
+    # GIVEN problems in several sections, one of them a rule between two keys of a section
+    context = fixture_context()
+    env = context["environments"][SMALL]
+    env["monitoring"]["db_cpu_percent"] = "80"
+    env["functions"].update(memory_mb=1, log_level="TRACE")
+    env["proxy"]["max_idle_connections_percent"] = 90
+    env["network"]["max_azs"] = 9
+    with pytest.raises(ConfigError) as excinfo:
+        load(SMALL, context)
+    # THEN each is reported, once, on its own line, in the order of the keys in cdk.json
+    where = f"environments.{SMALL}"
+    assert excinfo.value.problems == (
+        f"{where}.network.max_azs: value 9 out of range; allowed 2..3",
+        f"{where}.proxy.max_idle_connections_percent: value 90 out of range; "
+        "allowed 0..max_connections_percent (70)",
+        f"{where}.functions.memory_mb: value 1 out of range; allowed 128..10240",
+        f"{where}.functions.log_level: value 'TRACE' not allowed; "
+        "allowed: 'DEBUG', 'INFO', 'WARNING', 'ERROR'",
+        f"{where}.monitoring.db_cpu_percent: expected int, got str '80'",
+    )
+    assert str(excinfo.value) == "\n".join(excinfo.value.problems)
+
+
+def test_an_unforeseen_pydantic_error_is_still_worded_with_key_value_and_limits() -> None:
+    # A kind of error the wording has no sentence for falls back to the field's limits.
+    error = ValidationError.from_exception_data(
+        "AppConfig",
+        [{"type": "finite_number", "loc": ("proxy", "borrow_timeout_s"), "input": float("inf")}],
+    )
+    assert problems(error, AppConfig, "environments.x") == [
+        "environments.x.proxy.borrow_timeout_s: value float inf not allowed; "
+        "allowed: 1..300; < functions.timeout_s"
+    ]
+
+
+def test_the_wording_check_sees_pydantic_wording() -> None:
+    with pytest.raises(AssertionError):
+        assert_in_our_words("1 validation error for AppConfig\n  Input should be a valid integer")
 
 
 def test_missing_key_is_named() -> None:

@@ -1,15 +1,17 @@
 """orders.contract against the config schema and the synthesized templates (fixture configs).
 
-The contract names each environment variable and route once; these tests check that what the
-stacks render and what the functions read agree with it, and with each other.
+The contract names each environment variable, route and shared limit once; these tests check
+that the config schema takes its limits from it, and that what the stacks render and what the
+functions read agree with it, and with each other.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import ast
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,18 +23,19 @@ from orders.handlers import api as api_handler
 from orders.handlers import direct as direct_handler
 from orders.settings import MigrationSettings
 from stacks.config import SECTIONS, ProjectConfig
+from stacks.config_fields import Accepts, accepts, schema_fields
 
 pytestmark = pytest.mark.infra
 
 WITH_CONFIG_KEY = [v for v in contract.VARIABLES.values() if v.config_key is not None]
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def config_field(key: str) -> dataclasses.Field[Any]:
+def config_accepts(key: str) -> Accepts:
     section, name = key.split(".")
-    cls = ProjectConfig if section == "project" else SECTIONS[section]
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = schema_fields(ProjectConfig if section == "project" else SECTIONS[section])
     assert name in fields, f"{key} is not a config key"
-    return fields[name]
+    return accepts(fields[name])
 
 
 def config_value(config: Any, key: str) -> Any:
@@ -41,20 +44,66 @@ def config_value(config: Any, key: str) -> Any:
 
 
 @pytest.mark.parametrize("variable", WITH_CONFIG_KEY, ids=lambda v: v.name)
-def test_a_variable_accepts_exactly_what_its_config_key_accepts(variable: Variable) -> None:
+def test_a_variable_accepts_what_its_config_key_accepts(variable: Variable) -> None:
+    # The config key takes its limits from the contract: this checks the wiring (the key named
+    # in config_key exists and uses this variable's limits, not a neighbour's).
     assert variable.config_key is not None
-    meta = config_field(variable.config_key).metadata
-    assert variable.range == meta["range"]
-    assert variable.choices == meta["choices"]
-    assert variable.pattern == (meta["pattern"].pattern if meta["pattern"] else None)
+    key = config_accepts(variable.config_key)
+    assert (key.range, key.choices, key.pattern) == (
+        variable.range,
+        variable.choices,
+        variable.pattern,
+    )
     assert (variable.range, variable.choices, variable.pattern) != (None, None, None)
 
 
-def test_the_comparison_sees_a_range_that_differs() -> None:
-    # The runtime used to accept 1..900000 for a key the config allows 100..600000.
-    old = dataclasses.replace(contract.APP_STATEMENT_TIMEOUT_MS, range=(1, 900_000))
-    assert old.config_key is not None
-    assert old.range != config_field(old.config_key).metadata["range"]
+# --- each limit is written once: in the contract, never again in the config schema ----------
+
+_BOUNDS = ("ge", "gt", "le", "lt")
+
+
+def _is_limit_text(value: str) -> bool:
+    """A regular expression (anchored) or prose stating a range such as "2..30"."""
+    return value.startswith("^") or value.endswith("$") or re.search(r"\d\.\.\d", value) is not None
+
+
+def limit_literals(source: str) -> set[object]:
+    """The validation literals `source` spells out: patterns and range prose, tuples of
+    constants (ranges, choices) and the pair of bounds one call is given (`ge=1, le=60`)."""
+    found: set[object] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if _is_limit_text(node.value):
+                found.add(node.value)
+        elif isinstance(node, ast.Tuple | ast.List) and node.elts:
+            if all(isinstance(e, ast.Constant) for e in node.elts):
+                found.add(tuple(e.value for e in node.elts if isinstance(e, ast.Constant)))
+        elif isinstance(node, ast.Call):
+            bounds = [k.value for k in node.keywords if k.arg in _BOUNDS]
+            if len(bounds) == 2 and all(isinstance(b, ast.Constant) for b in bounds):
+                found.add(tuple(b.value for b in bounds if isinstance(b, ast.Constant)))
+    return found
+
+
+def test_no_limit_is_written_in_both_the_contract_and_the_config_schema() -> None:
+    in_contract = limit_literals((ROOT / "lambda_src/orders/contract.py").read_text())
+    in_config = limit_literals((ROOT / "stacks/config.py").read_text())
+    assert {contract.IDENTIFIER, contract.CONNECT_TIMEOUT_S, contract.AUTH_MODES} <= in_contract
+    assert in_contract & in_config == set(), "import these from orders.contract"
+
+
+@pytest.mark.parametrize(
+    ("contract_source", "config_source"),
+    [
+        ("V = Variable(range=(100, 600_000))", "x: int = Field(ge=100, le=600_000)"),
+        ("V = Variable(range=(100, 600_000))", "x: int = setting('', range=(100, 600_000))"),
+        ('IDENTIFIER = r"^[a-z_]+$"', 'x = re.compile(r"^[a-z_]+$")'),
+        ('HELP = "letters, 2..30"', 'x = Field(json_schema_extra={"expects": "letters, 2..30"})'),
+        ('MODES = ("iam", "secrets")', 'x: Annotated[str, OneOf(("iam", "secrets"))]'),
+    ],
+)
+def test_the_check_sees_a_limit_written_twice(contract_source: str, config_source: str) -> None:
+    assert limit_literals(contract_source) & limit_literals(config_source)
 
 
 # --- environment: what each function receives == what its handler reads ----------------------

@@ -23,8 +23,8 @@ from stacks.budget import (
     connection_budget,
     default_max_connections,
     no_queue_excess,
-    report,
 )
+from stacks.budget_report import report
 from stacks.loader import load
 from tests.fixture_config import SMALL, fixture_context
 from tests.ops.aws_stubs import REGION

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 COMMANDS = [
     # (argv after `python -m`, acceptable exit codes)
-    (["stacks.loader"], {0}),  # make budget
+    (["stacks.budget_report"], {0}),  # make budget
     (["stacks.config_doc", "--check"], {0}),  # make docs (check mode)
     (["ops.preflight", "--offline"], {0, 1}),  # make preflight / deploy's offline checks
     (["ops.smoke", "--help"], {0}),
