@@ -1,7 +1,7 @@
 """What the stacks and the functions share: environment variables, HTTP routes, the DB group role.
 
-Standard library only: the stacks import it as ``orders.contract`` (app.py puts lambda_src on
-the path) to set variables and routes, and the functions read through it, so a variable, a
+Standard library only: the stacks import it as ``orders.contract`` (installed editable by make
+setup) to set variables and routes, and the functions read through it, so a variable, a
 route or a role name is written once. Ranges, choices and patterns equal those of the config
 keys named in ``config_key`` (stacks/config.py); tests/infra/test_contract.py compares them.
 """
