@@ -30,17 +30,22 @@ NODE_STAMP := node_modules/.installed
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-# The stamps make setup idempotent and free on the second run: they are rebuilt only when a pin changes.
-$(PY_STAMP): requirements.txt requirements-dev.txt lambda_src/requirements.txt
+# The stamps make setup idempotent and free on the second run: they are rebuilt only when a pin
+# (or pyproject.toml) changes. The functions' package `orders` is then installed editable from
+# pyproject.toml, so app.py, the scripts and the tests import lambda_src/orders as Lambda does,
+# with no path set up by hand; the build uses the setuptools pinned in requirements-dev.txt
+# (--no-build-isolation: nothing more is downloaded).
+$(PY_STAMP): requirements.txt requirements-dev.txt lambda_src/requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --editable .
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(PY_STAMP) $(NODE_STAMP) ## Create .venv and node_modules from the pinned requirements
+setup: $(PY_STAMP) $(NODE_STAMP) ## Create .venv (pinned requirements, lambda_src's orders editable) and node_modules
 
 synth: setup ## Synthesize ENV (a key of cdk.json environments; default project.default_env) with the cdk-nag gate
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) synth $(CDK_ARGS) --quiet

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -180,14 +178,6 @@ def build_settings(args: argparse.Namespace) -> S.BenchSettings:
 
 def main(argv: list[str] | None = None) -> int:
     settings = build_settings(parse_args(argv))
-    # The lambda package lives in lambda_src, as on Lambda's import path; the spawned workers
-    # inherit PYTHONPATH.
-    lambda_src = str(S.ROOT / "lambda_src")
-    if lambda_src not in sys.path:
-        sys.path.insert(0, lambda_src)
-        os.environ["PYTHONPATH"] = os.pathsep.join(
-            p for p in (lambda_src, str(S.ROOT), os.environ.get("PYTHONPATH", "")) if p
-        )
     from bench.console import Interrupted  # noqa: PLC0415
     from bench.report import markdown, write_outputs  # noqa: PLC0415
     from bench.runner import Bench  # noqa: PLC0415

@@ -32,10 +32,13 @@ CHILD = (
 
 
 def lambda_env() -> dict[str, str]:
-    """What the import sees in Lambda: the task root set, powertools' service and namespace."""
+    """What the import sees in Lambda: the task root set, powertools' service and namespace.
+
+    `orders` comes from the dev environment's editable install (make setup), as from the task
+    root on Lambda.
+    """
     return {
         "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(ROOT / "lambda_src"),
         "PYTHONDONTWRITEBYTECODE": "0",
         "LAMBDA_TASK_ROOT": "/var/task",
         "POWERTOOLS_SERVICE_NAME": "orders",

@@ -16,14 +16,12 @@ import argparse
 import os
 import resource
 import secrets
-import sys
 import threading
 import time
 from pathlib import Path
 
 from bench.auth import AUTH_MODELS, apply_auth_model
 from bench.cpu import machine_busy_s, postgres_cpu_s, process_cpu_s
-from bench.settings import ROOT
 from localpg import LocalPgBouncer, LocalPostgres
 
 ROLE = "cost_app"
@@ -152,9 +150,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=4, help="parallel phase (0 = skip)")
     parser.add_argument("--seconds", type=float, default=8.0, help="parallel phase duration")
     args = parser.parse_args(argv)
-    lambda_src = str(ROOT / "lambda_src")
-    if lambda_src not in sys.path:
-        sys.path.insert(0, lambda_src)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")
     print(f"load average at start: {os.getloadavg()}", flush=True)
     password = secrets.token_urlsafe(18)

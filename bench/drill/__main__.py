@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
 from bench import settings as S
@@ -52,12 +50,6 @@ def build_settings(args: argparse.Namespace) -> object:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    lambda_src = str(S.ROOT / "lambda_src")
-    if lambda_src not in sys.path:
-        sys.path.insert(0, lambda_src)
-        os.environ["PYTHONPATH"] = os.pathsep.join(
-            p for p in (lambda_src, str(S.ROOT), os.environ.get("PYTHONPATH", "")) if p
-        )
     from bench.console import Interrupted  # noqa: PLC0415
     from bench.drill.report import markdown, write_outputs  # noqa: PLC0415
     from bench.drill.run import Drill, DrillSettings  # noqa: PLC0415

@@ -1,10 +1,10 @@
 """What the stacks and the functions share: environment variables, HTTP routes, the DB group role.
 
-Standard library only: the stacks import it as ``orders.contract`` (app.py puts lambda_src on
-the path) to set variables and routes, and the functions read through it, so a variable, a
-route or a role name is written once. The limits a variable shares with the config key named
-in its ``config_key`` (patterns, ranges, choices) are defined here and nowhere else: the config
-schema (stacks/config.py) imports them.
+Standard library only: the stacks import it as ``orders.contract`` (installed editable by make
+setup) to set variables and routes, and the functions read through it, so a variable, a route or
+a role name is written once. The limits a variable shares with the config key named in its
+``config_key`` (patterns, ranges, choices) are defined here and nowhere else: the config schema
+(stacks/config.py) imports them.
 """
 
 from __future__ import annotations

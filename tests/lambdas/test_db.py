@@ -64,7 +64,7 @@ def test_importing_the_handlers_opens_nothing_and_keeps_heavy_modules_off_the_co
         capture_output=True,
         text=True,
         check=True,
-        env={"PYTHONPATH": "lambda_src", "LAMBDA_TASK_ROOT": "/var/task", "PATH": ""},
+        env={"LAMBDA_TASK_ROOT": "/var/task", "PATH": ""},
     )
     assert out.stdout.strip() == ""
 

@@ -1,21 +1,25 @@
 """Every command the Makefile runs starts in a plain interpreter, as `make` starts it.
 
-pytest puts lambda_src on the path for the tests; the commands get no such help. A module that
-imports the functions' package (orders.contract) only works from `make` if the entry point finds
-it on its own: these run each command the way the Makefile does, without PYTHONPATH.
+The functions' package (orders) is installed editable into the environment by `make setup`
+(pyproject.toml), and nothing edits the import path: these run each command the way the Makefile
+does, without PYTHONPATH, and check that no code puts a directory on the path by hand.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# Where a path edit would hide: every Python file of the project, tests included.
+CHECKED = ("app.py", "stacks", "lambda_src", "ops", "bench", "localpg", "tools", "tests")
 
 COMMANDS = [
     # (argv after `python -m`, acceptable exit codes)
@@ -64,3 +68,67 @@ def test_app_py_synthesizes_without_pythonpath(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert sorted(p.name for p in tmp_path.glob("*.template.json"))
+
+
+def test_orders_is_this_checkouts_package_installed_editable() -> None:
+    # make setup installs it from pyproject.toml; a venv set up from another checkout (or before
+    # the install existed) would import other code, or none, outside pytest.
+    import orders  # noqa: PLC0415
+
+    project = metadata.distribution("rds-proxy-serverless-reference")
+    assert "orders" in (project.read_text("top_level.txt") or "").split()
+    assert Path(orders.__file__).resolve().parent == ROOT / "lambda_src" / "orders"
+
+
+def path_edits(source: str, name: str) -> list[str]:
+    """`name:line` of every `sys.path` use and every PYTHONPATH assignment in `source`."""
+    found = []
+    for node in ast.walk(ast.parse(source, name)):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr == "path"
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "sys"
+        ):
+            found.append(f"{name}:{node.lineno} sys.path")
+        keys = node.keys if isinstance(node, ast.Dict) else []
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store):
+            keys = [node.slice]
+        if isinstance(node, ast.keyword) and node.arg == "PYTHONPATH":
+            found.append(f"{name}:{node.lineno} PYTHONPATH")
+        found += [
+            f"{name}:{key.lineno} PYTHONPATH"
+            for key in keys
+            if isinstance(key, ast.Constant) and key.value == "PYTHONPATH"
+        ]
+    return found
+
+
+def test_no_code_edits_the_import_path() -> None:
+    files = []
+    for entry in CHECKED:
+        path = ROOT / entry
+        files += [path] if path.is_file() else sorted(path.rglob("*.py"))
+    edits = [
+        hit for path in files for hit in path_edits(path.read_text(), str(path.relative_to(ROOT)))
+    ]
+    assert edits == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import sys\nsys.path.insert(0, 'lambda_src')\n",
+        "import sys\nsys.path[:0] = ['.']\n",
+        "import os\nos.environ['PYTHONPATH'] = 'lambda_src'\n",
+        "env = {'PYTHONPATH': 'lambda_src'}\n",
+        "env = dict(PYTHONPATH='lambda_src')\n",
+    ],
+)
+def test_the_gate_finds_a_path_edit(source: str) -> None:
+    assert path_edits(source, "probe.py")
+
+
+def test_the_gate_lets_a_test_clear_pythonpath() -> None:
+    source = "env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH',)}\n"
+    assert path_edits(source, "probe.py") == []

@@ -2,7 +2,9 @@
 
 The guide's code blocks are the steps (`<!-- fork: <action> <args> -->` before each block); this
 module applies them in order to a copy, counts the files each step touches, synthesizes the
-result with the cdk-nag gate and runs the copy's contract tests.
+result with the cdk-nag gate and runs the copy's contract tests. The copy gets its own
+environment, as a fork's `make setup` makes one: its `orders` installed editable from its own
+pyproject.toml, so it imports the copy's functions, not this checkout's.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,17 +134,52 @@ def _copy_repo(target: Path) -> Path:
     return target
 
 
-def _run(repo: Path, *argv: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{repo / 'lambda_src'}"}
-    env.pop("PYTEST_ADDOPTS", None)
+def _python(repo: Path) -> Path:
+    return repo / ".venv" / "bin" / "python"
+
+
+def _set_up(repo: Path) -> Path:
+    """`make setup` for the copy: a virtualenv with the copy's package installed editable.
+
+    The pinned third-party packages are this environment's, named by a .pth line rather than
+    installed again from PyPI (offline, seconds). Only .pth files in the copy's own
+    site-packages run, so this checkout's editable install (a .pth file in the directory named)
+    never puts its lambda_src on the copy's path; pip leaves that install alone (outside the
+    copy's environment) when it installs the copy's.
+    """
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", repo / ".venv"], check=True)
+    site = subprocess.run(
+        [_python(repo), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    shared = dict.fromkeys(sysconfig.get_path(key) for key in ("purelib", "platlib"))
+    (Path(site) / "dev-packages.pth").write_text("".join(f"{path}\n" for path in shared))
+    install = ["-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--no-build-isolation"]
+    tree = _tree(repo)
+    result = _run(repo, *install, "--editable", ".")
+    assert result.returncode == 0, result.stderr[-3000:]
+    # No build output (egg-info, build/) in the tree: the Lambda asset and its hash stay as
+    # committed.
+    assert _tree(repo) - tree == set()
+    return repo
+
+
+def _tree(repo: Path) -> set[Path]:
+    return {path for path in repo.rglob("*") if ".venv" not in path.relative_to(repo).parts}
+
+
+def _run(repo: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    """`args` run by the copy's interpreter, in the copy, as its Makefile runs them."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
     return subprocess.run(
-        argv, cwd=repo, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
+        [_python(repo), *args], cwd=repo, env=env, capture_output=True, text=True,
+        timeout=timeout, check=False,
+    )  # fmt: skip
 
 
 _SYNTH = """
 import json, sys
-sys.path[:0] = ['.', 'lambda_src']
+import orders
 from aws_cdk.assertions import Template
 from stacks.app_builder import build_from_context
 from stacks.components.migration import source_hash
@@ -159,13 +197,15 @@ for env in sys.argv[1:]:
         'instance_class': db['Properties']['DBInstanceClass'],
     }
 out['source_hash'] = source_hash(Path('lambda_src'))
+out['orders'] = orders.__file__
 print(json.dumps(out))
 """
 
 
 @pytest.fixture(scope="module")
 def forked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, set[str]]]:
-    repo = _copy_repo(tmp_path_factory.mktemp("fork"))
+    # Set up before the edits, as a fork is: the editable install must pick them up.
+    repo = _set_up(_copy_repo(tmp_path_factory.mktemp("fork")))
     touched: dict[str, set[str]] = {}
     for step in guide_steps(GUIDE.read_text()):
         if step.section != REMOVE_LAB:
@@ -194,9 +234,10 @@ def test_each_step_touches_at_most_its_goal(forked: tuple[Path, dict[str, set[st
 
 def test_the_fork_synthesizes_nag_clean(forked: tuple[Path, dict[str, set[str]]]) -> None:
     repo, _ = forked
-    result = _run(repo, sys.executable, "-c", _SYNTH, "staging", "dev")
+    result = _run(repo, "-c", _SYNTH, "staging", "dev")
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert Path(out["orders"]).is_relative_to(repo / "lambda_src"), out["orders"]
     # renamed through project.app_name, staging from cdk.json alone, dev retuned
     assert out["staging"]["stacks"] == ["Acme-staging-Data", "Acme-staging-Service"]
     assert out["dev"]["instance_class"] == "db.t4g.medium"
@@ -212,7 +253,6 @@ def test_the_forks_own_contract_tests_pass(forked: tuple[Path, dict[str, set[str
     repo, _ = forked
     result = _run(
         repo,
-        sys.executable,
         "-m",
         "pytest",
         "-q",
@@ -230,6 +270,7 @@ def test_the_lab_comes_out_cleanly(tmp_path: Path) -> None:
     for step in guide_steps(GUIDE.read_text()):
         if step.section == REMOVE_LAB:
             apply(step, repo)
+    _set_up(repo)
     assert not (repo / "bench").exists()
     assert "-m bench" not in (repo / "Makefile").read_text()
     pyproject = (repo / "pyproject.toml").read_text()
@@ -239,7 +280,6 @@ def test_the_lab_comes_out_cleanly(tmp_path: Path) -> None:
         assert (repo / entry).exists(), f"mypy would fail: {entry} is gone"
     result = _run(
         repo,
-        sys.executable,
         "-m",
         "pytest",
         "--collect-only",
