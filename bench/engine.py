@@ -6,7 +6,7 @@ import contextlib
 import multiprocessing as mp
 import queue
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
@@ -24,7 +24,7 @@ from bench.worker import (
     Record,
     WorkerIpc,
     WorkerJob,
-    run_worker,
+    WorkerTask,
 )
 from localpg import LocalPgBouncer, LocalPostgres
 
@@ -44,19 +44,13 @@ class Shape:
 
 @dataclass(frozen=True)
 class BurstSpec:
-    """Who runs (mode, target, catalog), in what shape, in how many worker processes."""
+    """What each worker process runs (``work``), in what shape, in how many processes."""
 
     label: str
-    mode: str
-    target: Any  # bench.workload.Target
-    catalog: Any  # bench.workload.Catalog
+    work: WorkerTask  # picklable: every worker process gets a copy
     shape: Shape
     workers: int
-    seed: int
-    role: str
-    pool_k: int = 1
-    options: Mapping[str, Any] = field(default_factory=dict)
-    netns: str | None = None
+    role: str  # the app role whose server connections the sampler counts
 
 
 @dataclass
@@ -82,17 +76,10 @@ def _jobs(spec: BurstSpec) -> list[WorkerJob]:
         jobs.append(
             WorkerJob(
                 index=index,
-                mode=spec.mode,
-                target=spec.target,
-                catalog=spec.catalog,
                 env_ids=ids,
                 activation_s=tuple(shape.activation_s[i] for i in ids),
                 interval_s=shape.interval_s,
                 duration_s=shape.duration_s,
-                seed=spec.seed,
-                pool_k=spec.pool_k,
-                options=dict(spec.options),
-                netns=spec.netns,
             )
         )
     return jobs
@@ -122,7 +109,7 @@ class BurstEngine:
             counters=counters, t0=t0_value, go=ctx.Event(), stop=ctx.Event(), out=ctx.Queue()
         )
         procs = [
-            ctx.Process(target=run_worker, args=(job, ipc), name=f"bench-worker-{job.index}")
+            ctx.Process(target=spec.work.run, args=(job, ipc), name=f"bench-worker-{job.index}")
             for job in jobs
         ]
         for proc in procs:

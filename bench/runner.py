@@ -15,6 +15,7 @@ from bench.machine import loadavg, machine_info
 from bench.repeat import compact, repeat_summary, sweep_summary
 from bench.results import ScenarioRun, fair_comparison, rounded
 from bench.stats import activation_times, percentile, ramp_start_environments
+from bench.worker import BenchWork
 from localpg import LocalPgBouncer, LocalPostgres
 
 DRAIN_TIMEOUT_S = 15.0
@@ -240,16 +241,15 @@ class Bench:
         cfg = self.config
         mode = MODES[name]
         pool_k = cfg.pool_k if mode == "pool" else None
+        work = BenchWork(
+            mode=mode, target=target, catalog=prepared.catalog, seed=cfg.seed, pool_k=pool_k or 1
+        )
         spec = BurstSpec(
             label=tag or name,
-            mode=mode,
-            target=target,
-            catalog=prepared.catalog,
+            work=work,
             shape=shape,
             workers=cfg.workers,
-            seed=cfg.seed,
             role=cfg.proxy.app_db_user,
-            pool_k=pool_k or 1,
         )
         outcome = self.engine.run(pg, spec, bouncer=bouncer)
         return ScenarioRun(

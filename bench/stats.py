@@ -7,6 +7,8 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 ERROR_KINDS = ("too_many_clients", "timeout", "other")
 
 
@@ -128,17 +130,16 @@ def classify_error(exc: BaseException) -> str:
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
-    """The q-th percentile (0..100) with linear interpolation (numpy's default); None if empty."""
+    """The q-th percentile (0..100), linear between the closest ranks; None if empty.
+
+    numpy's ``linear`` method (Hyndman and Fan's type 7, also ``statistics.quantiles``'
+    ``inclusive``): rank ``(n - 1) * q / 100`` interpolated between its two neighbours.
+    """
     if not 0 <= q <= 100:
         raise ValueError(f"q={q} is out of range (0..100)")
     if not values:
         return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    if low == high:
-        return float(ordered[low])
-    return float(ordered[low] + (ordered[high] - ordered[low]) * (rank - low))
+    return float(np.percentile(values, q, method="linear"))
 
 
 def ramp_start_environments(concurrency: int, start_rps: float, hold_rps: float) -> int:

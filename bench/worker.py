@@ -1,17 +1,16 @@
-"""A worker process: many simulated environments, one thread each, paced and time-bounded."""
+"""A worker process: simulated environments as paced threads (serve); the bench's (BenchWork)."""
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import os
 import resource
 import signal
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from bench.stats import CAUSE_NAMES, classify_cause, next_request_time
 
@@ -22,8 +21,6 @@ CAUSE_CODES: dict[str, int] = {name: code for code, name in enumerate(CODE_CAUSE
 # Counter slots per worker in the shared progress array.
 SLOT_REQUESTS, SLOT_OK, SLOT_ERRORS, SLOT_LIVE, SLOT_WIDTH = 0, 1, 2, 3, 4
 THREAD_STACK_BYTES = 512 * 1024
-CLONE_NEWNET = 0x40000000
-NETNS_DIR = "/var/run/netns"
 
 
 class SimulatedEnvironment(Protocol):
@@ -36,21 +33,18 @@ class SimulatedEnvironment(Protocol):
     def connections_opened(self) -> int: ...
 
 
+Env = TypeVar("Env", bound=SimulatedEnvironment)
+
+
 @dataclass(frozen=True)
 class WorkerJob:
+    """One worker's share of a burst: its environments, when each starts, the pacing."""
+
     index: int
-    mode: str
-    target: Any  # bench.workload.Target (kept Any so this module imports without orders)
-    catalog: Any  # bench.workload.Catalog
     env_ids: tuple[int, ...]
     activation_s: tuple[float, ...]
     interval_s: float
     duration_s: float
-    seed: int
-    pool_k: int
-    # The drill: its options, and the network namespace the clients run in (None: the host's).
-    options: Mapping[str, Any] = field(default_factory=dict)
-    netns: str | None = None
 
 
 # One record per request: (start offset s, latency ms, cause code, cold 0/1, env id).
@@ -68,58 +62,59 @@ class WorkerIpc:
     out: Any  # Queue: ("ready" | "result", worker index, payload)
 
 
-def enter_netns(name: str) -> None:
-    """Move this process (before it starts threads) into the named network namespace."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(os.path.join(NETNS_DIR, name), os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"setns({name}): {os.strerror(err)}")
-    finally:
-        os.close(fd)
+class WorkerTask(Protocol):
+    """What a spawned worker process runs (pickled with it): builds environments, calls serve."""
+
+    def run(self, job: WorkerJob, ipc: WorkerIpc) -> None: ...
 
 
-def build_environments(job: WorkerJob) -> list[SimulatedEnvironment]:
-    if job.mode == "drill":
-        from bench.drill.client import DrillEnvironment  # noqa: PLC0415  # heavy import
+@dataclass(frozen=True)
+class BenchWork:
+    """The burst lab's environments (bench.workload.Environment) in one connection mode."""
+
+    mode: str
+    target: Any  # bench.workload.Target (kept Any so this module imports without orders)
+    catalog: Any  # bench.workload.Catalog
+    seed: int
+    pool_k: int = 1
+
+    def run(self, job: WorkerJob, ipc: WorkerIpc) -> None:
+        serve(job, ipc, self._environments)
+
+    def _environments(self, env_ids: Sequence[int]) -> list[SimulatedEnvironment]:
+        from bench.workload import Environment  # noqa: PLC0415  # heavy import
 
         return [
-            DrillEnvironment(
+            Environment(
                 env_id=env_id,
-                target=job.target,
-                catalog=job.catalog,
-                seed=job.seed,
-                options=job.options,
+                mode=self.mode,
+                target=self.target,
+                catalog=self.catalog,
+                seed=self.seed,
+                pool_k=self.pool_k,
             )
-            for env_id in job.env_ids
+            for env_id in env_ids
         ]
-    from bench.workload import Environment  # noqa: PLC0415  # heavy import
-
-    return [
-        Environment(
-            env_id=env_id,
-            mode=job.mode,
-            target=job.target,
-            catalog=job.catalog,
-            seed=job.seed,
-            pool_k=job.pool_k,
-        )
-        for env_id in job.env_ids
-    ]
 
 
-def run_worker(job: WorkerJob, ipc: WorkerIpc) -> None:
-    """Process entry point (spawned): build the environments, wait for go, run, report."""
+def serve(
+    job: WorkerJob,
+    ipc: WorkerIpc,
+    build: Callable[[Sequence[int]], list[Env]],
+    report: Callable[[Env], Any] | None = None,
+) -> None:
+    """A worker process's life: build the environments, wait for go, run, send the records.
+
+    ``report(env)``, if given, is what each environment kept besides its records (the
+    payload's ``extras``, in environment order).
+    """
     # Ctrl-C reaches the whole foreground process group: the parent decides, workers follow.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if job.netns:
-        enter_netns(job.netns)
     from bench.workload import quiet_observability  # noqa: PLC0415  # heavy import
 
     quiet_observability()
     threading.stack_size(THREAD_STACK_BYTES)
-    envs = build_environments(job)
+    envs = build(job.env_ids)
     ipc.out.put(("ready", job.index, None))
     if not ipc.go.wait(120):
         ipc.out.put(("result", job.index, {"records": [], "connections_opened": 0}))
@@ -139,8 +134,7 @@ def run_worker(job: WorkerJob, ipc: WorkerIpc) -> None:
         # CPU seconds of this process (all its environment threads) during the burst
         "cpu_user_s": after.ru_utime - before.ru_utime,
         "cpu_sys_s": after.ru_stime - before.ru_stime,
-        # What a drill environment kept: its write ledger and its attempts
-        "extras": [env.report() for env in envs if hasattr(env, "report")],
+        "extras": [report(env) for env in envs] if report else [],
         # Full (generation 2) garbage collections: (start s, pause ms); every thread of this
         # process waits for the GIL meanwhile.
         "gc_pauses": pauses.pauses,
@@ -177,7 +171,7 @@ class _Burst:
         self.live = 0
         self.parent = os.getppid()
 
-    def run(self, envs: list[SimulatedEnvironment]) -> None:
+    def run(self, envs: Sequence[SimulatedEnvironment]) -> None:
         threads = [
             threading.Thread(
                 target=self.environment, args=(env, at), daemon=True, name=f"env-{env.env_id}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from bench.stats import classify_cause
@@ -36,14 +35,16 @@ class DrillEnvironment:
         target: Target,
         catalog: Catalog,
         seed: int,
-        options: Mapping[str, Any],
+        create_share: float,
+        max_attempts: int,
+        key_prefix: str,
     ) -> None:
         self.env_id = env_id
         self.catalog = catalog
         self.rng = random.Random(seed * 7_919 + env_id)
-        self.create_share = float(options["create_share"])
-        self.max_attempts = int(options["max_attempts"])
-        self.key_prefix = str(options["key_prefix"])
+        self.create_share = create_share
+        self.max_attempts = max_attempts
+        self.key_prefix = key_prefix
         tokens = target.token_provider()
         # (when, credential) of every token the provider handed out: one per connect attempt.
         self.tokens: list[tuple[float, str]] = []

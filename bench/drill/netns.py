@@ -12,6 +12,7 @@ on exit, Ctrl-C or SIGTERM (by the drill's cleanup path).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import ipaddress
 import os
 import shutil
@@ -21,6 +22,20 @@ from dataclasses import dataclass, field
 NETEM = ("netem", "loss", "100%")
 # rate is irrelevant: a packet larger than the 1-byte bucket is dropped at enqueue.
 TBF_DROP = ("tbf", "rate", "8kbit", "burst", "1", "limit", "1")
+CLONE_NEWNET = 0x40000000
+NETNS_DIR = "/var/run/netns"  # where `ip netns add` names a namespace
+
+
+def enter_netns(name: str) -> None:
+    """Move this thread (a worker, before it starts threads) into the named network namespace."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(os.path.join(NETNS_DIR, name), os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns({name}): {os.strerror(err)}")
+    finally:
+        os.close(fd)
 
 
 class NetnsUnavailableError(RuntimeError):

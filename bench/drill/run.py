@@ -16,6 +16,7 @@ from bench.console import Progress, signals_raise
 from bench.drill import faults as F
 from bench.drill.ledger import Attempts, credential_use, recovery, timeline, verify_ledger
 from bench.drill.netns import ClientNamespace, NetnsUnavailableError
+from bench.drill.worker import DrillWork
 from bench.engine import BurstEngine, BurstOutcome, BurstSpec, Shape
 from bench.machine import loadavg, machine_info
 from bench.runner import drain
@@ -162,19 +163,12 @@ class Drill:
                              netns=netns, stall_s=cfg.stall_s,
                              pgbouncer_down_s=cfg.pgbouncer_down_s)  # fmt: skip
         timer = F.FaultTimer(name, ctx, cfg.fault_at_s)
-        spec = BurstSpec(
-            label=name,
-            mode="drill",
-            target=setup.target.via(host, bouncer.port),
-            catalog=setup.catalog,
-            shape=cfg.shape(),
-            workers=cfg.workers,
-            seed=cfg.seed,
-            role=cfg.proxy.app_db_user,
-            options={"create_share": cfg.create_share, "max_attempts": cfg.max_attempts,
-                     "key_prefix": f"drill-{name}"},
-            netns=netns.name if netns else None,
-        )  # fmt: skip
+        work = DrillWork(target=setup.target.via(host, bouncer.port), catalog=setup.catalog,
+                         seed=cfg.seed, create_share=cfg.create_share,
+                         max_attempts=cfg.max_attempts, key_prefix=f"drill-{name}",
+                         netns=netns.name if netns else None)  # fmt: skip
+        spec = BurstSpec(label=name, work=work, shape=cfg.shape(), workers=cfg.workers,
+                         role=cfg.proxy.app_db_user)  # fmt: skip
         try:
             outcome = self.engine.run(setup.pg, spec, bouncer=bouncer, on_start=timer.start)
         finally:

@@ -7,8 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from bench import settings as S
 from bench.__main__ import main
-from tests.bench.contract import SCHEMA_KEYS
+from tests.bench.contract import (
+    NEWER_THAN_LATEST_JSON,
+    SCHEMA_KEYS,
+    key_paths,
+    same_entries,
+)
 from tests.integration.conftest import require_local_servers
 
 pytestmark = pytest.mark.bench
@@ -18,19 +24,15 @@ pytestmark = pytest.mark.bench
 def smoke_result(tmp_path_factory: pytest.TempPathFactory) -> dict:
     require_local_servers()
     out = tmp_path_factory.mktemp("bench")
-    # 40 environments against max_connections=20 (17 for non-superusers), pool 80 % = 16.
+    # 40 environments against max_connections=20 (17 for non-superusers), pool 80 % = 16; a
+    # two-round same-load comparison of 2 s each so the report has every section.
     code = main(
         [
-            "--preset",
-            "smoke",
-            "--scenarios",
-            "direct-module-scope,pooled-module-scope",
-            "--out",
-            str(out),
-            "--no-chart",
-            "--quiet",
+            "--preset", "smoke", "--scenarios", "direct-module-scope,pooled-module-scope",
+            "--fair-concurrency", "4", "--fair-duration", "2", "--fair-warmup", "0.5",
+            "--fair-rounds", "1", "--out", str(out), "--no-chart", "--quiet",
         ]
-    )
+    )  # fmt: skip
     assert code == 0
     return json.loads(Path(out, "latest.json").read_text())
 
@@ -48,6 +50,18 @@ def test_json_has_the_documented_schema(smoke_result: dict) -> None:
         assert set(scenario) >= SCHEMA_KEYS
         assert set(scenario["errors"]) == {"too_many_clients", "timeout", "other"}
     assert {"cpu_count", "python", "postgres", "pgbouncer"} <= set(smoke_result["machine"])
+
+
+def test_report_keys_match_the_committed_latest_json(smoke_result: dict) -> None:
+    # The committed full run's keys (its scenarios cut to the two run here) are the contract.
+    committed = json.loads((S.RESULTS_DIR / "latest.json").read_text())
+    expected = key_paths(same_entries(committed, smoke_result, "scenarios")) | {
+        f"scenarios.[{scenario['name']}].{key}"
+        for scenario in smoke_result["scenarios"]
+        for key in NEWER_THAN_LATEST_JSON
+    }
+    assert key_paths(smoke_result) == expected
+    assert smoke_result["fair_comparison"]["order"] == [S.MODULE_DIRECT, S.MODULE_POOLED]
 
 
 def test_iam_like_auth_model_logs_in_directly_and_through_pgbouncer(smoke_result: dict) -> None:

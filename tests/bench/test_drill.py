@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from bench import settings as S
 from bench.drill.__main__ import main
 from bench.drill.ledger import Attempts, recovery, timeline
+from tests.bench.contract import key_paths, same_entries
 from tests.integration.conftest import require_local_servers
 
 # The keys for every entry of drill-latest.json's `faults` list.
@@ -116,3 +118,12 @@ def test_a_silent_stall_times_out_in_flight_requests_and_they_recover(
     assert causes & {"tcp_timeout", "connect_timeout"}, causes
     assert stall["acknowledged_after_retry"] > 0
     assert stall["recovery_s"]["to_first_success"] is not None
+
+
+@pytest.mark.bench
+def test_report_keys_match_the_committed_drill_latest_json(drill_result: dict[str, Any]) -> None:
+    # The committed full drill's keys (its faults cut to those that ran here) are the contract.
+    committed = json.loads((S.RESULTS_DIR / "drill-latest.json").read_text())
+    ran = {**drill_result, "faults": [f for f in drill_result["faults"] if f["ran"]]}
+    assert "terminate-backends" in {f["name"] for f in ran["faults"]}
+    assert key_paths(ran) == key_paths(same_entries(committed, ran, "faults"))
