@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aws, CfnOutput, Stack
+from aws_cdk import Annotations, Aws, CfnOutput, Stack
 from constructs import Construct
 
 from orders import contract
 from stacks import outputs
+from stacks.budget import connection_budget, no_queue_warning
 from stacks.components.api import Api
 from stacks.components.bundling import lambda_code
 from stacks.components.functions import RUNTIME, Functions
@@ -81,6 +82,9 @@ class ServiceStack(Stack):
             config=config.functions,
         )
         self.api = Api(self, "Api", handler=self.functions.api, config=config.api)
+        no_queue = no_queue_warning(connection_budget(config))
+        if no_queue is not None:
+            Annotations.of(self.functions).add_warning_v2("budget:noQueue", no_queue)
 
     def _order_deployment(self, data: DataStack) -> None:
         """Network paths first, then the schema migration, then the app functions."""
