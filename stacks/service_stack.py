@@ -51,8 +51,8 @@ class ServiceStack(Stack):
             "Monitoring",
             watched=Watched(
                 proxy_name=data.proxy.proxy.db_proxy_name,
-                db_instance_identifier=data.database.instance.instance_identifier,
-                http_api_id=self.api.http_api.api_id,
+                database=data.database.instance,
+                http_api=self.api.http_api,
                 functions=[self.functions.api, self.functions.direct, data.migration.function],
             ),
             config=config,
