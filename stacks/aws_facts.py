@@ -373,12 +373,6 @@ CLOUDWATCH_GET_METRIC_DATA_MAX_POINTS = Fact(
     "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricData.html",
     "Data points one GetMetricData call returns at most; the rest come with NextToken.",
 )
-LAMBDA_ACCOUNT_CONCURRENCY_METRIC = Fact(
-    ("AWS/Lambda", "ConcurrentExecutions", "Maximum"),
-    "https://docs.aws.amazon.com/lambda/latest/dg/monitoring-concurrency.html",
-    "Published per function, version and alias and, without dimensions, for the whole account "
-    "(stacks/metric_catalog.py lists the per-function set only).",
-)
 LAMBDA_ACCOUNT_SETTINGS = Fact(
     ("ConcurrentExecutions", "UnreservedConcurrentExecutions"),
     "https://docs.aws.amazon.com/lambda/latest/api/API_GetAccountSettings.html",
