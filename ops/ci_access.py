@@ -1,9 +1,9 @@
 """`make ci-access`: deploy the CI access stack (GitHub OIDC roles) with your own credentials.
 
-Checks first that credentials and a region are configured (one line on stderr and exit 2
-otherwise, before the CDK CLI starts), then runs `cdk deploy <app>-CiAccess` and nothing else:
-the environment stacks are `make deploy`'s. The CLI asks before it changes IAM (review the
-trust policies it shows).
+Checks first that credentials are configured and belong to cdk.json's `ci.account` (one line on
+stderr and exit 2 otherwise, before the CDK CLI starts), then runs, in `ci.region`,
+`cdk deploy <app>-CiAccess` and nothing else: the environment stacks are `make deploy`'s. The
+CLI asks before it changes IAM (review the trust policies it shows).
 """
 
 from __future__ import annotations
@@ -57,6 +57,14 @@ def refuse_ci_role(plan: CiPlan, caller: Caller) -> None:
         )
 
 
+def refuse_other_account(plan: CiPlan, caller: Caller) -> None:
+    if caller.account != plan.account:
+        raise OpsError(
+            f"your credentials are for account {caller.account}, cdk.json ci.account is "
+            f"{plan.account}: use the account's credentials, or fix ci.account"
+        )
+
+
 Runner = Callable[..., "subprocess.CompletedProcess[Any]"]
 
 
@@ -68,14 +76,14 @@ def main(
     run: Runner = subprocess.run,
 ) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.ci_access", description=__doc__)
-    parser.add_argument("--region", help="AWS region (default: AWS_REGION / profile)")
     parser.add_argument("--profile", help="AWS profile (default: AWS_PROFILE / default chain)")
     args = parser.parse_args(argv)
     try:
         plan = load_ci(context)
         if plan is None:
             raise OpsError("cdk.json has no `ci` section: nothing to deploy (docs/deploy.md)")
-        who = caller(args.region, args.profile)
+        who = caller(plan.region, args.profile)
+        refuse_other_account(plan, who)
         refuse_ci_role(plan, who)
         if not CDK.exists():
             raise OpsError(f"{CDK.relative_to(PROJECT_ROOT)} is missing: run make setup")
@@ -87,7 +95,7 @@ def main(
         f"ci-access: {plan.stack_name} for {plan.repository} into account {who.account} "
         f"({who.region}) as {who.arn}"
     )
-    env = {**os.environ, "AWS_REGION": who.region}
+    env = {**os.environ, "AWS_REGION": plan.region}
     return run(
         deploy_command(plan, args.profile), cwd=PROJECT_ROOT, env=env, check=False
     ).returncode

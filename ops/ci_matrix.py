@@ -19,19 +19,26 @@ from stacks.loader import load_ci
 
 
 def outputs(plan: CiPlan) -> dict[str, Any]:
-    """What the jobs read: the branch, the diff role and one matrix row per environment."""
+    """What the jobs read: account, region, branch, the diff role and one matrix row per
+    environment (role ARNs in full: the workflows build no names)."""
     rows = [
         {
             "env": t.env,
             "github_environment": t.github_environment,
             # space-separated: `cdk deploy/diff` takes the stacks as arguments
             "stacks": " ".join(t.stacks),
-            "deploy_role": t.deploy_role,
-            "smoke_role": t.smoke_role,
+            "deploy_role_arn": plan.role_arn(t.deploy_role),
+            "smoke_role_arn": plan.role_arn(t.smoke_role),
         }
         for t in plan.targets
     ]
-    return {"branch": plan.branch, "diff_role": plan.diff_role, "environments": rows}
+    return {
+        "account": plan.account,
+        "region": plan.region,
+        "branch": plan.branch,
+        "diff_role_arn": plan.role_arn(plan.diff_role),
+        "environments": rows,
+    }
 
 
 def github_output(values: Mapping[str, Any]) -> str:

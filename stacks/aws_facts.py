@@ -141,6 +141,29 @@ SNS_TOPIC_ARN = Fact(
     "arn:<partition>:sns:<region>:<account>:<topic name> (names: letters, digits, - and _; "
     "a FIFO topic's .fifo suffix is not accepted here: alarms cannot notify FIFO topics).",
 )
+REGION_NAME = Fact(
+    re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$"),
+    "https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-regions.html",
+    "Region codes such as eu-west-1 or us-gov-west-1.",
+)
+PARTITION_BY_REGION_PREFIX = Fact(
+    (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"), ("", "aws")),
+    "https://docs.aws.amazon.com/whitepapers/latest/aws-fault-isolation-boundaries/partitions.html",
+    "The partition of a region's ARNs, by the region code's prefix (first match).",
+    verified=False,
+)
+
+
+def partition_of(region: str) -> str:
+    """The ARN partition of `region` (aws, aws-cn, aws-us-gov)."""
+    return next(p for prefix, p in PARTITION_BY_REGION_PREFIX.value if region.startswith(prefix))
+
+
+ACCOUNT_ID = Fact(
+    re.compile(r"^\d{12}$"),
+    "https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-identifiers.html",
+    "Twelve digits, leading zeros included. Not a secret, per the same page.",
+)
 AVAILABILITY_ZONE_NAME = Fact(
     re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+[a-z]$"),
     "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/using-regions-availability-zones.html",

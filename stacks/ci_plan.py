@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stacks.aws_facts import GITHUB_OIDC_SUBJECTS
+from stacks.aws_facts import GITHUB_OIDC_SUBJECTS, IAM_ROLE_ARN_FORMAT, partition_of
 from stacks.config import CiConfig, ProjectConfig, stack_names
 
 
@@ -30,6 +30,8 @@ class CiPlan:
     """Everything the CI access stack and the workflows agree on."""
 
     repository: str
+    account: str
+    region: str
     branch: str
     oidc_provider_arn: str | None
     stack_name: str
@@ -39,6 +41,13 @@ class CiPlan:
 
     def target(self, env: str) -> CiTarget | None:
         return next((t for t in self.targets if t.env == env), None)
+
+    def role_arn(self, name: str) -> str:
+        """The ARN of one of these roles in the configured account (what a workflow assumes)."""
+        partition = partition_of(self.region)
+        return IAM_ROLE_ARN_FORMAT.value.format(
+            partition=partition, account=self.account, name=name
+        )
 
 
 def ci_stack_name(app_name: str) -> str:
@@ -63,6 +72,8 @@ def ci_plan(project: ProjectConfig, ci: CiConfig) -> CiPlan:
     )
     return CiPlan(
         repository=ci.repository,
+        account=ci.account,
+        region=ci.region,
         branch=ci.branch,
         oidc_provider_arn=ci.oidc_provider_arn,
         stack_name=ci_stack_name(app),

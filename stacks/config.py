@@ -30,6 +30,7 @@ from pydantic.dataclasses import dataclass
 
 from orders import contract
 from stacks.aws_facts import (
+    ACCOUNT_ID,
     AVAILABILITY_ZONE_NAME,
     DATABASE_INSIGHTS_ADVANCED_MIN_RETENTION_DAYS,
     GITHUB_OIDC_PROVIDER_ARN,
@@ -37,6 +38,7 @@ from stacks.aws_facts import (
     LAMBDA_MAX_TIMEOUT_S,
     LOG_RETENTION_DAYS,
     PERFORMANCE_INSIGHTS_RETENTION_DAYS,
+    REGION_NAME,
     SNS_TOPIC_ARN,
     STORAGE_AUTOSCALING_MIN_HEADROOM_PERCENT,
 )
@@ -651,6 +653,17 @@ class CiConfig:
         pattern=_GITHUB_REPOSITORY,
         description="GitHub repository whose workflows may assume the CI roles",
         json_schema_extra=doc(expects="owner/name, as GitHub spells it (case matters)"),
+    )
+    account: StrictStr = Field(
+        pattern=ACCOUNT_ID.value,
+        description="AWS account the workflows deploy to; make ci-access refuses another",
+        json_schema_extra=doc(expects="12 digits"),
+    )
+    region: StrictStr = Field(
+        pattern=REGION_NAME.value,
+        description="Region of the environments and the CI roles (the bootstrap roles are "
+        "regional)",
+        json_schema_extra=doc(expects="a region code such as eu-west-1"),
     )
     branch: StrictStr = Field(
         default="main",

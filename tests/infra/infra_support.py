@@ -16,6 +16,7 @@ class Synthesized:
     built: BuiltApp
     data: Template
     service: Template
+    ci: Template | None = None
 
     @property
     def templates(self) -> dict[str, dict[str, Any]]:
@@ -32,6 +33,7 @@ def synthesize(built: BuiltApp) -> Synthesized:
         built=built,
         data=Template.from_stack(built.data),
         service=Template.from_stack(built.service),
+        ci=None if built.ci is None else Template.from_stack(built.ci),
     )
 
 
