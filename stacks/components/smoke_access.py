@@ -123,18 +123,20 @@ class SmokeAccess(Construct):
         reasons = {
             f"{prefix}:cloudformation:{region_account}:stack/{smoked.data_stack_name}/*]": (
                 "the data stack's name is exact; only the ID CloudFormation assigns at "
-                "creation is open. Read-only, and only the environment's CI deploy role may "
-                "assume this role"
+                "creation is open; compensating control: read-only (DescribeStacks), and only "
+                "the environment's CI deploy role may assume this role"
             ),
             f"{prefix}:execute-api:{region_account}:<{api_id}>/$default/"
             f"{SMOKE_ROUTE.method}{route_pattern(SMOKE_ROUTE)}]": (
                 "this API, its $default stage, one method and one route; the wildcard is the "
-                "route's path parameter. Only the environment's CI deploy role may assume it"
+                "route's path parameter; compensating control: a read route, and only the "
+                "environment's CI deploy role may assume this role"
             ),
             "AwsSolutions-IAM5[Resource::*]": (
                 "cloudwatch:ListMetrics and GetMetricData support no resource-level permission "
-                "(stacks/aws_facts.py CLOUDWATCH_READS_WITHOUT_RESOURCES); read-only metrics, "
-                "and only the environment's CI deploy role may assume this role"
+                "(stacks/aws_facts.py CLOUDWATCH_READS_WITHOUT_RESOURCES); compensating "
+                "control: metric reads only, and only the environment's CI deploy role may "
+                "assume this role"
             ),
         }
         for rule, reason in reasons.items():
