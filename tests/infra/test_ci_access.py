@@ -15,24 +15,21 @@ from test_cdk_nag import nag_acknowledgments
 
 from stacks.app_builder import build_from_context
 from stacks.loader import QUALIFIER_CONTEXT_KEY
-from tests.fixture_config import APP_NAME, LARGE, SMALL, fixture_context
+from tests.fixture_config import (
+    APP_NAME,
+    FIXTURE_CI,
+    LARGE,
+    SMALL,
+    fixture_ci_context,
+    fixture_context,
+)
 
 pytestmark = pytest.mark.infra
 
-ACCOUNT, REGION = "111122223333", "eu-west-1"
-REPO = "fixture-org/fixture-repo"
+ACCOUNT, REGION = FIXTURE_CI["account"], FIXTURE_CI["region"]
+REPO = FIXTURE_CI["repository"]
 ISSUER = "token.actions.githubusercontent.com"
 PROVIDER = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{ISSUER}"
-CI: dict[str, Any] = {
-    "repository": REPO,
-    "account": ACCOUNT,
-    "region": REGION,
-    "branch": "release",
-    "environments": [
-        {"env": SMALL, "github_environment": "staging-gh"},
-        {"env": LARGE, "github_environment": "production-gh"},
-    ],
-}
 QUALIFIER = "team01"
 SUB = {
     SMALL: f"repo:{REPO}:environment:staging-gh",
@@ -43,12 +40,8 @@ SMOKE_ROLE = {SMALL: f"{APP_NAME}-ci-smoke-{SMALL}", LARGE: f"{APP_NAME}-ci-smok
 DIFF_ROLE = f"{APP_NAME}-ci-diff"
 
 
-def _context(ci: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        **fixture_context(),
-        "ci": copy.deepcopy(CI if ci is None else ci),
-        QUALIFIER_CONTEXT_KEY: QUALIFIER,
-    }
+def _context(**ci_changes: Any) -> dict[str, Any]:
+    return {**fixture_ci_context(**ci_changes), QUALIFIER_CONTEXT_KEY: QUALIFIER}
 
 
 @pytest.fixture(scope="module")
@@ -180,9 +173,9 @@ def test_a_deploy_role_may_only_assume_the_bootstrap_roles_and_its_smoke_role(
 ) -> None:
     role = _role(apps[SMALL], DEPLOY_ROLE[env])
     assert _may_assume(role) == {
-        f"arn:aws:iam::111122223333:role/cdk-team01-{kind}-role-111122223333-eu-west-1"
+        f"arn:aws:iam::444455556666:role/cdk-team01-{kind}-role-444455556666-eu-central-1"
         for kind in ("deploy", "file-publishing", "image-publishing", "lookup")
-    } | {f"arn:aws:iam::111122223333:role/Fixture-ci-smoke-{env}"}
+    } | {f"arn:aws:iam::444455556666:role/Fixture-ci-smoke-{env}"}
     assert role["MaxSessionDuration"] == 3600
     assert "ManagedPolicyArns" not in role
 
@@ -190,7 +183,7 @@ def test_a_deploy_role_may_only_assume_the_bootstrap_roles_and_its_smoke_role(
 def test_the_diff_role_may_only_assume_the_lookup_role(apps: dict[str, Synthesized]) -> None:
     role = _role(apps[SMALL], DIFF_ROLE)
     assert _may_assume(role) == {
-        "arn:aws:iam::111122223333:role/cdk-team01-lookup-role-111122223333-eu-west-1"
+        "arn:aws:iam::444455556666:role/cdk-team01-lookup-role-444455556666-eu-central-1"
     }
     assert role["MaxSessionDuration"] == 3600
     assert "ManagedPolicyArns" not in role
@@ -210,7 +203,7 @@ def test_the_provider_is_created_native_and_retained(apps: dict[str, Synthesized
 
 
 def test_an_existing_provider_is_imported_by_arn() -> None:
-    built = build_from_context(_context({**CI, "oidc_provider_arn": PROVIDER}), SMALL)
+    built = build_from_context(_context(oidc_provider_arn=PROVIDER), SMALL)
     ci = synthesize(built).ci
     assert ci is not None
     assert ci.find_resources("AWS::IAM::OIDCProvider") == {}
@@ -335,8 +328,7 @@ def test_only_the_environments_deploy_role_may_assume_its_smoke_role(
 
 def test_the_smoke_role_exists_only_where_ci_deploys() -> None:
     # GIVEN a `ci` section that deploys only the large environment
-    only_large = {**CI, "environments": [CI["environments"][1]]}
-    built = build_from_context(_context(only_large), SMALL)
+    built = build_from_context(_context(environments=[FIXTURE_CI["environments"][1]]), SMALL)
     synth = synthesize(built)
     # THEN the small app still holds the CI access stack, but small gets no smoke role
     assert built.ci is not None
