@@ -71,15 +71,17 @@ class SmokeAccess(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        data_stack_arn = stack.format_arn(
-            service="cloudformation", resource="stack", resource_name=f"{smoked.data_stack_name}/*"
+        # By name: CloudFormation assigns the ID part when it creates the stack.
+        data_stack, service_stack = (
+            stack.format_arn(service="cloudformation", resource="stack", resource_name=f"{n}/*")
+            for n in (smoked.data_stack_name, Aws.STACK_NAME)
         )
         statements = [
             iam.PolicyStatement(
-                actions=["cloudformation:DescribeStacks"], resources=[data_stack_arn, Aws.STACK_ID]
+                actions=["cloudformation:DescribeStacks"], resources=[data_stack, service_stack]
             ),
             iam.PolicyStatement(
-                actions=["cloudformation:ListStackResources"], resources=[Aws.STACK_ID]
+                actions=["cloudformation:ListStackResources"], resources=[service_stack]
             ),
             iam.PolicyStatement(
                 actions=["lambda:InvokeFunction"],
@@ -121,10 +123,14 @@ class SmokeAccess(Construct):
         prefix = "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>"
         region_account = "<AWS::Region>:<AWS::AccountId>"
         reasons = {
-            f"{prefix}:cloudformation:{region_account}:stack/{smoked.data_stack_name}/*]": (
-                "the data stack's name is exact; only the ID CloudFormation assigns at "
-                "creation is open; compensating control: read-only (DescribeStacks), and only "
-                "the environment's CI deploy role may assume this role"
+            **dict.fromkeys(
+                (
+                    f"{prefix}:cloudformation:{region_account}:stack/{name}/*]"
+                    for name in (smoked.data_stack_name, "<AWS::StackName>")
+                ),
+                "the stack's name is exact; only the ID CloudFormation assigns at creation is "
+                "open; compensating control: read-only (DescribeStacks, ListStackResources), "
+                "and only the environment's CI deploy role may assume this role",
             ),
             f"{prefix}:execute-api:{region_account}:<{api_id}>/$default/"
             f"{SMOKE_ROUTE.method}{route_pattern(SMOKE_ROUTE)}]": (

@@ -38,6 +38,7 @@ class Environment:
             "AWS::AccountId": self.account,
             "AWS::URLSuffix": "amazonaws.com",
             "AWS::StackId": self.stack_id,
+            "AWS::StackName": self.stack_id.split("/")[1] if "/" in self.stack_id else "",
         }
 
     def _reference(self, value: Mapping[str, Any]) -> Any:

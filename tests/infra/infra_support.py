@@ -20,10 +20,13 @@ class Synthesized:
 
     @property
     def templates(self) -> dict[str, dict[str, Any]]:
-        return {
+        found = {
             self.built.data.stack_name: self.data.to_json(),
             self.built.service.stack_name: self.service.to_json(),
         }
+        if self.built.ci is not None and self.ci is not None:  # cdk.json has a `ci` section
+            found[self.built.ci.stack_name] = self.ci.to_json()
+        return found
 
 
 def synthesize(built: BuiltApp) -> Synthesized:

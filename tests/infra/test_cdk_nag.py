@@ -56,15 +56,18 @@ def expected_acks(config: AppConfig) -> set[tuple[str, str, str]]:
 
 
 def smoke_acks(data_stack_name: str) -> set[tuple[str, str, str]]:
-    """What an environment that cdk.json `ci` deploys adds: its smoke role's three resources."""
+    """What an environment that cdk.json `ci` deploys adds: its smoke role's four resources."""
     resource = "AwsSolutions-IAM5[Resource::{}]"
     arn = "arn:<AWS::Partition>:{}:<AWS::Region>:<AWS::AccountId>:{}"
     return {
         ("Service", "SmokeAccess/Role", resource.format("*")),
-        (
-            "Service",
-            "SmokeAccess/Role",
-            resource.format(arn.format("cloudformation", f"stack/{data_stack_name}/*")),
+        *(
+            (
+                "Service",
+                "SmokeAccess/Role",
+                resource.format(arn.format("cloudformation", f"stack/{name}/*")),
+            )
+            for name in (data_stack_name, "<AWS::StackName>")
         ),
         (
             "Service",
