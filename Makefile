@@ -25,7 +25,7 @@ PY_STAMP := $(VENV)/.installed
 FAST_TESTS := not integration and not bench and not bundling
 NODE_STAMP := node_modules/.installed
 
-.PHONY: docs help setup synth test check lint typecheck fmt snapshot-update lock lock-upgrade unit integration bench drill budget preflight diff deploy destroy smoke burst diagnose rds-ca clean
+.PHONY: docs help setup synth test check lint typecheck fmt snapshot-update lock lock-upgrade unit integration bench drill budget preflight diff deploy destroy ci-access smoke burst diagnose rds-ca clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -107,18 +107,26 @@ burst: setup ## Bounded burst against deployed ENV, then CloudWatch side by side
 diagnose: setup ## Read-only: how near DB=<instance id> (RDS/Aurora PostgreSQL) runs to max_connections, and the proxy budget (FUNCTIONS=a,b DAYS=14 ARGS="--json"|"--plot out.png")
 	$(BIN)/python -m ops.diagnose --db "$(DB)"$(if $(FUNCTIONS), --functions "$(FUNCTIONS)")$(if $(DAYS), --days $(DAYS)) $(ARGS)
 
-diff: setup ## cdk diff ENV against your account
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) diff $(CDK_ARGS) --all
+# ENV's own stacks, by name. Never --all: with a `ci` section in cdk.json the app also holds the
+# CI access stack, which only `make ci-access` deploys (a deploy must not rewrite who may deploy,
+# a destroy must not delete the account's OIDC provider).
+ENV_STACKS = $(or $(shell $(BIN)/python -m ops.stack_names $(ENV_ARG)),$(error cannot name the stacks of ENV=$(ENV): see the line above))
+
+diff: setup ## cdk diff ENV's stacks against your account
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) diff $(CDK_ARGS) $(ENV_STACKS)
 
 preflight: setup ## Read-only check of your account/region for ENV before a deploy (exit 1: a check failed)
 	$(BIN)/python -m ops.preflight $(ENV_ARG)
 
 deploy: setup ## make preflight (SKIP_PREFLIGHT=1: offline config checks only), then cdk deploy ENV
 	$(BIN)/python -m ops.preflight $(ENV_ARG)$(if $(SKIP_PREFLIGHT), --offline)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) deploy $(CDK_ARGS) --all
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) deploy $(CDK_ARGS) $(ENV_STACKS)
 
-destroy: setup ## cdk destroy ENV (prod keeps its database: RETAIN/SNAPSHOT)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) destroy $(CDK_ARGS) --all
+destroy: setup ## cdk destroy ENV's stacks (prod keeps its database: RETAIN/SNAPSHOT)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) destroy $(CDK_ARGS) $(ENV_STACKS)
+
+ci-access: setup ## Deploy the CI access stack (GitHub OIDC roles of cdk.json `ci`) with your own credentials, once per account
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m ops.ci_access
 
 rds-ca: ## Fetch the RDS CA bundle: the migration then verifies the instance (verify-full)
 	curl -fsSL https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem -o lambda_src/orders/certs/rds-global-bundle.pem

@@ -11,10 +11,12 @@ from constructs import Construct
 from orders import contract
 from stacks import outputs
 from stacks.budget import connection_budget, no_queue_warning
+from stacks.ci_plan import CiTarget
 from stacks.components.api import Api
 from stacks.components.bundling import lambda_code
 from stacks.components.functions import RUNTIME, Functions
 from stacks.components.monitoring import Monitoring, Watched
+from stacks.components.smoke_access import SmokeAccess, Smoked
 from stacks.config import AppConfig
 from stacks.data_stack import DataStack
 
@@ -30,6 +32,7 @@ class ServiceStack(Stack):
         config: AppConfig,
         data: DataStack,
         lambda_src: Path,
+        ci_target: CiTarget | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -57,6 +60,19 @@ class ServiceStack(Stack):
             ),
             config=config,
         )
+        if ci_target is not None:  # cdk.json `ci` deploys this environment from GitHub Actions
+            self.smoke_access = SmokeAccess(
+                self,
+                "SmokeAccess",
+                name=ci_target.smoke_role,
+                trusted_role=ci_target.deploy_role,
+                smoked=Smoked(
+                    data_stack_name=data.stack_name,
+                    functions=[self.functions.direct, data.migration.function],
+                    http_api=self.api.http_api,
+                    alarms=list(self.monitoring.alarms.values()),
+                ),
+            )
         self._outputs()
 
     def _build_functions(self, config: AppConfig, data: DataStack, lambda_src: Path) -> None:

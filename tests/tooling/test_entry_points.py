@@ -32,6 +32,10 @@ COMMANDS = [
     (["bench", "--help"], {0}),
     (["bench.drill", "--help"], {0}),
     (["tools.lock", "--check"], {0}),
+    (["ops.stack_names"], {0}),  # make deploy / diff / destroy
+    (["ops.ci_matrix"], {0, 2}),  # the workflows' plan (2: no `ci` section)
+    (["ops.ci_access", "--help"], {0}),  # make ci-access
+    (["ops.pr_comment", "--help"], {0}),  # the PR diff comment
 ]
 
 

@@ -95,3 +95,52 @@ def test_tooling_targets_run_their_tools() -> None:
     assert "--snapshot-update" in _recipe("snapshot-update")[-1]
     assert _recipe("lock")[-1].endswith("python -m tools.lock")
     assert _recipe("lock-upgrade")[-1].endswith("python -m tools.lock --upgrade")
+
+
+def _cdk_stacks(target: str, *variables: str) -> list[str]:
+    """The stack arguments of the `cdk <target>` line `make -n <target>` would run."""
+    (line,) = [ln for ln in _make("-n", target, *variables).splitlines() if f"cdk {target}" in ln]
+    words = line.split(f"cdk {target}", 1)[1].split()
+    stacks, skip = [], False
+    for word in words:
+        if skip or word.startswith("-"):
+            skip = word == "-c"  # the value of -c env=NAME is not a stack
+            continue
+        stacks.append(word)
+    return stacks
+
+
+@pytest.mark.parametrize("target", ["deploy", "diff", "destroy"])
+def test_deploy_diff_and_destroy_select_the_environments_stacks_not_the_ci_stack(
+    target: str,
+) -> None:
+    from stacks.loader import environment_names, load, load_ci  # noqa: PLC0415
+
+    plan = load_ci()
+    assert plan is not None, "cdk.json ships a `ci` section: the CI stack is in every app"
+    for env in environment_names():
+        stacks = _cdk_stacks(target, f"ENV={env}", "SKIP_PREFLIGHT=1")
+        assert stacks == list(load(env).stack_names)
+        assert plan.stack_name not in stacks
+    assert _cdk_stacks(target) == list(load().stack_names)  # ENV unset: the default
+    recipes = [ln for ln in MAKEFILE.read_text().splitlines() if ln.startswith("\t")]
+    assert [ln for ln in recipes if "--all" in ln] == []
+
+
+def test_a_stack_selection_with_the_ci_stack_would_be_caught(tmp_path: Path) -> None:
+    copy = tmp_path / "Makefile"
+    shutil.copy(MAKEFILE, copy)
+    text = copy.read_text().replace(
+        "$(CDK) destroy $(CDK_ARGS) $(ENV_STACKS)", "$(CDK) destroy --all"
+    )
+    copy.write_text(text)
+    (line,) = [
+        ln
+        for ln in _make("-n", "-C", str(ROOT), "destroy", makefile=copy).splitlines()
+        if "cdk destroy" in ln
+    ]
+    assert line.endswith("cdk destroy --all")
+
+
+def test_ci_access_runs_the_guarded_entry_point() -> None:
+    assert _recipe("ci-access")[-1].endswith("/python -m ops.ci_access")
