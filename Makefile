@@ -86,10 +86,10 @@ lock-upgrade: $(PY_STAMP) ## Re-compile requirements*.txt, moving every pin to t
 integration: setup ## Integration tests on a real local PostgreSQL + PgBouncer
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
-bench: setup ## Burst lab on local PostgreSQL + PgBouncer (BENCH_ARGS="--concurrency 800 --duration 30")
+bench: setup ## Burst lab on local PostgreSQL + PgBouncer, read split with a replica (BENCH_ARGS="--scenarios read-split")
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-drill: setup ## Fault drills under load: 5 faults, ledger checked (DRILL_ARGS="--faults pg-restart")
+drill: setup ## Fault drills under load: 6 faults, ledger checked (DRILL_ARGS="--faults replica-stop")
 	$(BIN)/python -m bench.drill $(DRILL_ARGS)
 
 docs: setup ## Regenerate README.md's configuration and budget tables from stacks/config.py and cdk.json
