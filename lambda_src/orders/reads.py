@@ -10,6 +10,7 @@ a false 404 (AWS: "transact any reads requiring read-after-write consistency on 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TypeVar
 from uuid import UUID
@@ -23,6 +24,12 @@ from orders.validation import ListOrders
 
 T = TypeVar("T")
 
+# After the reader fails to serve a read, this environment sends reads to the writer for this
+# long before trying the reader again. RDS Proxy holds a read on a reader endpoint whose readers
+# are all unavailable for up to the borrow timeout before failing it, so without the pause every
+# read during an outage would pay that wait; with it, one read per environment per window does.
+READER_RETRY_AFTER_S = 5.0
+
 
 def _reader_then_writer(
     operation: Callable[[Database], T], *, also_on: tuple[type[Exception], ...] = ()
@@ -31,10 +38,12 @@ def _reader_then_writer(
     reader is unavailable or raises one of ``also_on``."""
     reader, writer = get_read_database(), get_database()
     fallback_on: tuple[type[Exception], ...] = (DatabaseUnavailableError, *also_on)
-    if reader is not writer:
+    if reader is not writer and time.monotonic() >= reader.skip_until:
         try:
             return operation(reader)
         except fallback_on as exc:
+            if isinstance(exc, DatabaseUnavailableError):
+                reader.skip_until = time.monotonic() + READER_RETRY_AFTER_S
             logger.warning("read falls back to the writer", extra={"reason": type(exc).__name__})
     return operation(writer)
 

@@ -101,7 +101,8 @@ def test_an_unavailable_reader_falls_back_to_the_writer(store: Store) -> None:
     store.on_writer.add(ORDER_ID)
     assert reads.get_order(ORDER_ID) == Served("writer")
     assert reads.list_orders(ListOrders(customer_id=uuid.uuid4(), limit=10)) == [Served("writer")]
-    assert store.asked == ["reader", "writer", "reader", "writer"]
+    # the second read does not wait on the reader again (READER_RETRY_AFTER_S)
+    assert store.asked == ["reader", "writer", "writer"]
 
 
 def test_without_a_reader_everything_reads_the_writer(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -199,3 +200,30 @@ def test_the_runtime_signs_reader_tokens_for_the_reader_host(
     assert [t.host for t in tokens] == [env["DB_HOST"], READER_HOST]  # type: ignore[attr-defined]
     assert not writer.connected
     assert not reader.connected
+
+
+def test_a_failed_reader_is_skipped_for_a_while_then_tried_again(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(reads.time, "monotonic", lambda: now[0])
+    store.on_reader.add(ORDER_ID)
+    store.on_writer.add(ORDER_ID)
+    store.reader_down = True
+    # GIVEN a read that found the reader unavailable (it paid the wait once)
+    assert reads.get_order(ORDER_ID) == Served("writer")
+    # WHEN more reads come within the window THEN they go straight to the writer
+    now[0] += reads.READER_RETRY_AFTER_S - 0.1
+    assert reads.get_order(ORDER_ID) == Served("writer")
+    assert store.asked == ["reader", "writer", "writer"]
+    # WHEN the window has passed and the reader is back THEN reads return to it
+    store.reader_down = False
+    now[0] += 0.2
+    assert reads.get_order(ORDER_ID) == Served("reader")
+
+
+def test_a_miss_on_the_reader_does_not_make_it_skipped(store: Store) -> None:
+    store.on_writer.add(ORDER_ID)  # lag, not an outage
+    reads.get_order(ORDER_ID)
+    store.on_reader.add(ORDER_ID)
+    assert reads.get_order(ORDER_ID) == Served("reader")
