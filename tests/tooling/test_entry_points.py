@@ -31,7 +31,7 @@ COMMANDS = [
     (["ops.diagnose", "--help"], {0}),
     (["bench", "--help"], {0}),
     (["bench.drill", "--help"], {0}),
-    (["tools.lock", "--check"], {0}),
+    (["tools.lambda_lock"], {0}),  # make lint's Lambda lock check
 ]
 
 
