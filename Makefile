@@ -29,8 +29,8 @@ UV_STAMP := $(VENV)/.uv-$(UV_VERSION)
 # requirements.txt: the CDK app's group exported from uv.lock, for a pip-only pipeline.
 APP_EXPORT = $(UV) export --frozen --offline --quiet --only-group app --no-emit-project
 # lambda_src/requirements.txt: the functions' bundle resolved for the Lambda target, hashed. It must
-# match stacks/components/bundling.py (PYTHON_VERSION, the machines of _ARCH, RUNTIME_PROVIDED),
-# which `python -m tools.lambda_lock` checks against the lock's header.
+# match stacks/lambda_target.py (PYTHON_VERSION, MACHINES, RUNTIME_PROVIDED): make lint checks the
+# lock's header against it (tools/lambda_lock.py), the tooling tests these lines.
 LAMBDA_LOCK := lambda_src/requirements.txt
 LAMBDA_PYTHON := 3.14
 LAMBDA_MACHINES := aarch64 x86_64
