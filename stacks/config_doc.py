@@ -208,7 +208,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.readme}: configuration table is stale; run `make docs`", file=sys.stderr)
             return 1
         return 0
-    args.readme.write_text(wanted)
+    if wanted == current:
+        print(f"{args.readme.name}: configuration tables already current")
+    else:
+        args.readme.write_text(wanted)
+        print(f"{args.readme.name}: configuration tables regenerated")
     return 0
 
 

@@ -24,8 +24,14 @@ def test_the_check_fails_on_a_stale_readme(
     stale.write_text((ROOT / "README.md").read_text().replace("| `proxy.auth_mode` |", "| x |"))
     assert config_doc.main(["--check", "--readme", str(stale)]) == 1
     assert "make docs" in capsys.readouterr().err
+    # make docs (and make snapshot-update) rewrite it and say so; a second run changes nothing.
     assert config_doc.main(["--readme", str(stale)]) == 0
+    assert capsys.readouterr().out == "README.md: configuration tables regenerated\n"
     assert config_doc.main(["--check", "--readme", str(stale)]) == 0
+    before = stale.stat().st_mtime_ns
+    assert config_doc.main(["--readme", str(stale)]) == 0
+    assert capsys.readouterr().out == "README.md: configuration tables already current\n"
+    assert stale.stat().st_mtime_ns == before
 
 
 def test_every_environment_gets_a_column_and_every_key_a_row() -> None:
