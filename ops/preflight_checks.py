@@ -409,7 +409,8 @@ def check_rds_quotas(clients: PreflightClients, target: Target) -> Result:
         instances: 1,
         subnets: 1,
         params: 1,
-        storage: target.config.database.allocated_storage_gib,
+        # Aurora allocates no storage up front (preflight does not check the cluster shape yet).
+        storage: target.config.database.allocated_storage_gib or 0,
     }
     short = [
         f"{name} {q['Used']} + {need} > {q['Max']}"

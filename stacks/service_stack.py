@@ -10,7 +10,7 @@ from constructs import Construct
 
 from orders import contract
 from stacks import outputs
-from stacks.budget import connection_budget, no_queue_warning
+from stacks.budget import no_queue_warnings
 from stacks.components.api import Api
 from stacks.components.bundling import lambda_code
 from stacks.components.functions import RUNTIME, Functions
@@ -82,9 +82,8 @@ class ServiceStack(Stack):
             config=config.functions,
         )
         self.api = Api(self, "Api", handler=self.functions.api, config=config.api)
-        no_queue = no_queue_warning(connection_budget(config))
-        if no_queue is not None:
-            Annotations.of(self.functions).add_warning_v2("budget:noQueue", no_queue)
+        for warning_id, text in no_queue_warnings(config).items():
+            Annotations.of(self.functions).add_warning_v2(warning_id, text)
 
     def _order_deployment(self, data: DataStack) -> None:
         """Network paths first, then the schema migration, then the app functions."""
