@@ -51,7 +51,7 @@ class ServiceStack(Stack):
             "Monitoring",
             watched=Watched(
                 proxy_name=data.proxy.proxy.db_proxy_name,
-                db_instance_identifier=data.database.instance.instance_identifier,
+                db_instance_identifier=data.database.writer_instance_identifier,
                 http_api_id=self.api.http_api.api_id,
                 functions=[self.functions.api, self.functions.direct, data.migration.function],
             ),
@@ -73,6 +73,9 @@ class ServiceStack(Stack):
             subnets=network.app_subnets,
             code=code,
             proxy=proxy.proxy,
+            read_endpoint=(
+                None if proxy.read_only_endpoint is None else proxy.read_only_endpoint.endpoint
+            ),
             connect_policy=proxy.connect_policy,
             proxy_security_group=proxy.security_group,
             port=proxy.port,

@@ -127,3 +127,28 @@ def fixture_context(**env_overrides: dict[str, dict[str, Any]]) -> dict[str, Any
         "project": {"app_name": APP_NAME, "service_name": SERVICE_NAME, "default_env": SMALL},
         "environments": environments,
     }
+
+
+_INSTANCE_ONLY_KEYS = ("allocated_storage_gib", "max_allocated_storage_gib", "multi_az")
+
+
+def aurora_context(
+    env_name: str = SMALL, proxy: dict[str, Any] | None = None, **database: Any
+) -> dict[str, Any]:
+    """A fixture environment as an Aurora Serverless v2 cluster (1..8 ACU, two readers), with
+    `database` overrides (None removes a key) and `proxy` overrides."""
+    context = fixture_context()
+    env = context["environments"][env_name]
+    for key in _INSTANCE_ONLY_KEYS:
+        del env["database"][key]
+    env["database"] |= {
+        "engine": "aurora-postgresql",
+        "instance_class": "serverless",
+        "serverless_min_acu": 1,
+        "serverless_max_acu": 8,
+        "reader_count": 2,
+        **database,
+    }
+    env["database"] = {k: v for k, v in env["database"].items() if v is not None}
+    env["proxy"] |= proxy or {}
+    return context

@@ -114,7 +114,8 @@ class Functions(Construct):
     concurrency as the client-side cap, timeout, X-Ray tracing, log groups with retention). Each
     has its own security group whose only egress is the proxy port (plus HTTPS to interface
     endpoints the stack grants), holds rds-db:connect on this proxy for one DB user, and gets
-    the proxy endpoint and DB user through environment variables. No path to the database.
+    the proxy endpoint (and the read-only endpoint when there is one: DB_READ_HOST) and DB user
+    through environment variables. No path to the database.
     """
 
     def __init__(
@@ -126,6 +127,7 @@ class Functions(Construct):
         subnets: ec2.SubnetSelection,
         code: lambda_.Code,
         proxy: rds.DatabaseProxy,
+        read_endpoint: str | None = None,
         connect_policy: iam.IManagedPolicy,
         proxy_security_group: ec2.ISecurityGroup,
         port: int,
@@ -152,6 +154,9 @@ class Functions(Construct):
                 reserved_concurrency=reserved,
                 environment={
                     contract.DB_HOST.name: proxy.endpoint,
+                    **(
+                        {} if read_endpoint is None else {contract.DB_READ_HOST.name: read_endpoint}
+                    ),
                     contract.DB_PORT.name: port,
                     contract.DB_NAME.name: database_name,
                     contract.DB_USER.name: app_db_user,

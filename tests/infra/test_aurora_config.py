@@ -11,30 +11,13 @@ from stacks.budget import connection_budget, no_queue_warnings, reader_budget
 from stacks.budget_report import report
 from stacks.config import AppConfig, ConfigError
 from stacks.loader import load
-from tests.fixture_config import SMALL, fixture_context
+from tests.fixture_config import SMALL, aurora_context, fixture_context
 
 pytestmark = pytest.mark.infra
 
-_INSTANCE_KEYS = ("allocated_storage_gib", "max_allocated_storage_gib", "multi_az")
-
 
 def _aurora(**database: Any) -> dict[str, Any]:
-    """The fixture's small environment as an Aurora cluster with `database` overrides
-    (a value of None removes the key)."""
-    context = fixture_context()
-    env = context["environments"][SMALL]
-    for key in _INSTANCE_KEYS:
-        del env["database"][key]
-    env["database"] |= {
-        "engine": "aurora-postgresql",
-        "instance_class": "serverless",
-        "serverless_min_acu": 1,
-        "serverless_max_acu": 8,
-        "reader_count": 2,
-    }
-    env["database"] |= database
-    env["database"] = {k: v for k, v in env["database"].items() if v is not None}
-    return context
+    return aurora_context(SMALL, **database)
 
 
 def _config(context: dict[str, Any]) -> AppConfig:
