@@ -434,3 +434,36 @@ RDS_DBUSER_CLUSTER_ARN = Fact(
     "starts with 'cluster-'. End-to-end IAM through RDS Proxy: the proxy role needs it on the "
     "cluster's resource id; clients keep dbuser:prx-<id>/<user>.",
 )
+AURORA_METRIC_ROLE_WRITER = Fact(
+    "WRITER",
+    "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/dimensions.html",
+    "CloudWatch Role dimension value (with DBClusterIdentifier) of whichever instance is the "
+    "writer: the series follows the role across a failover, unlike DBInstanceIdentifier.",
+)
+AURORA_METRIC_ROLE_READER = Fact(
+    "READER",
+    "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/dimensions.html",
+    "CloudWatch Role dimension value aggregating the cluster's readers (AuroraReplicaLag: the "
+    "alarm sees the worst reader with Maximum).",
+)
+RDS_EVENT_CATEGORIES = Fact(
+    {
+        "db-cluster": ("failover", "failure", "maintenance", "notification"),
+        "db-instance": ("availability", "failover", "failure", "recovery", "restoration"),
+    },
+    "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/USER_Events.Messages.html",
+    "Event categories (per source type) the event subscriptions send to the alarm topic: "
+    "failovers, failures, restarts and recoveries. Category names as DescribeEventCategories "
+    "lists them; not re-read here.",
+    verified=False,
+)
+RDS_EVENTS_PRINCIPAL = Fact(
+    "events.rds.amazonaws.com",
+    "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/USER_Events.GrantingPermissions.html",
+    "The service principal RDS event notifications publish as: the topic policy allows it "
+    "sns:Publish with aws:SourceArn (the RDS resource's ARN) and aws:SourceAccount. On a "
+    "CMK-encrypted topic its key policy must also let it use the key (kms:GenerateDataKey*, "
+    "kms:Decrypt), as for the other AWS event sources of sns-key-management.html; that RDS is "
+    "one of them is not re-read here.",
+    verified=False,
+)

@@ -34,6 +34,7 @@ from stacks.aws_facts import (
     AURORA_MAX_READERS,
     AURORA_POSTGRES_MAX_CONNECTIONS,
     AURORA_SERVERLESS_V2_ACU_RANGE,
+    AURORA_SERVERLESS_V2_AUTO_PAUSE_MIN_ACU,
     AVAILABILITY_ZONE_NAME,
     DATABASE_INSIGHTS_ADVANCED_MIN_RETENTION_DAYS,
     HTTP_API_MAX_INTEGRATION_TIMEOUT_S,
@@ -465,7 +466,7 @@ def _capacity_problems(db: DatabaseConfig) -> Iterator[tuple[str, str]]:
             if value is None:
                 yield (key, "missing key (required with instance_class 'serverless')")
         return
-    if low == 0:
+    if low == AURORA_SERVERLESS_V2_AUTO_PAUSE_MIN_ACU.value:
         yield (
             "serverless_min_acu",
             "value 0 not allowed: auto-pause needs an instance with no connections, and RDS "
@@ -713,6 +714,15 @@ class MonitoringConfig:
     )
     free_storage_evaluation_periods: StrictInt = Field(
         default=1, ge=1, le=100, description="Periods the storage alarm evaluates"
+    )
+    replica_lag_ms_threshold: StrictInt = Field(
+        default=1000,
+        ge=1,
+        le=3_600_000,
+        description="Aurora: worst reader's AuroraReplicaLag that alarms (ms)",
+    )
+    replica_lag_evaluation_periods: StrictInt = Field(
+        default=3, ge=1, le=100, description="Periods the replica-lag alarm evaluates"
     )
 
     @property

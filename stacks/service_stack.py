@@ -12,6 +12,8 @@ from orders import contract
 from stacks import outputs
 from stacks.budget import no_queue_warnings
 from stacks.components.api import Api
+from stacks.components.aurora import AuroraDatabase
+from stacks.components.aurora_monitoring import AuroraMonitoring
 from stacks.components.bundling import lambda_code
 from stacks.components.functions import RUNTIME, Functions
 from stacks.components.monitoring import Monitoring, Watched
@@ -54,9 +56,22 @@ class ServiceStack(Stack):
                 db_instance_identifier=data.database.writer_instance_identifier,
                 http_api_id=self.api.http_api.api_id,
                 functions=[self.functions.api, self.functions.direct, data.migration.function],
+                db_cluster_identifier=(
+                    data.database.identifier if isinstance(data.database, AuroraDatabase) else None
+                ),
             ),
             config=config,
         )
+        if isinstance(data.database, AuroraDatabase):
+            self.aurora_monitoring = AuroraMonitoring(
+                self,
+                "AuroraMonitoring",
+                monitoring=self.monitoring,
+                proxy_name=data.proxy.proxy.db_proxy_name,
+                cluster_identifier=data.database.identifier,
+                instance_identifiers=[i.ref for i in data.database.instances.values()],
+                config=config,
+            )
         self._outputs()
 
     def _build_functions(self, config: AppConfig, data: DataStack, lambda_src: Path) -> None:

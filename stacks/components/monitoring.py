@@ -19,7 +19,7 @@ from constructs import Construct
 
 from orders import contract
 from stacks import metric_catalog as mc
-from stacks.aws_facts import ALARM_ARN_FORMAT
+from stacks.aws_facts import ALARM_ARN_FORMAT, AURORA_METRIC_ROLE_WRITER
 from stacks.budget import connection_budget
 from stacks.config import AppConfig, MonitoringConfig
 
@@ -88,6 +88,9 @@ class Watched:
     db_instance_identifier: str
     http_api_id: str
     functions: Sequence[lambda_.IFunction]
+    # Aurora: the writer is read by DBClusterIdentifier + Role (it moves on a failover), and
+    # there is no FreeStorageSpace; stacks/components/aurora_monitoring.py adds the rest.
+    db_cluster_identifier: str | None = None
 
 
 def function_label(fn: lambda_.IFunction) -> str:
@@ -172,8 +175,24 @@ class Monitoring(Construct):
         return self._metric(mc.RDS, name, dims, statistic)
 
     def _db(self, name: str, statistic: str | None = None) -> cloudwatch.Metric:
-        dims = {"DBInstanceIdentifier": self._watched.db_instance_identifier}
+        cluster = self._watched.db_cluster_identifier
+        dims = (
+            {"DBInstanceIdentifier": self._watched.db_instance_identifier}
+            if cluster is None
+            else {"DBClusterIdentifier": cluster, "Role": AURORA_METRIC_ROLE_WRITER.value}
+        )
         return self._metric(mc.RDS, name, dims, statistic)
+
+    def metric(
+        self, namespace: str, name: str, dimensions: dict[str, str], statistic: str | None = None
+    ) -> cloudwatch.Metric:
+        """A catalog-checked metric at this dashboard's period (for add-on components)."""
+        return self._metric(namespace, name, dimensions, statistic)
+
+    def add_alarm(self, spec: AlarmSpec) -> cloudwatch.Alarm:
+        """One more alarm notifying this construct's destinations (for add-on components)."""
+        self._add_alarm(spec)
+        return self.alarms[spec.id]
 
     def _fn(
         self, fn: lambda_.IFunction, name: str, statistic: str | None = None
@@ -207,6 +226,11 @@ class Monitoring(Construct):
 
     def _alarm_specs(self) -> list[AlarmSpec]:
         return [*self._proxy_specs(), *self._database_specs(), *self._service_specs()]
+
+    @property
+    def _has_storage_metric(self) -> bool:
+        """Aurora publishes no FreeStorageSpace (its storage grows by itself)."""
+        return self._watched.db_cluster_identifier is None
 
     def _proxy_specs(self) -> list[AlarmSpec]:
         c, t = self._config, self.thresholds
@@ -277,13 +301,19 @@ class Monitoring(Construct):
                 GT,
                 f"Database CPU above {c.db_cpu_percent}%",
             ),
-            AlarmSpec(
-                "DbFreeStorageLow",
-                self._db("FreeStorageSpace"),
-                t.free_storage_bytes,
-                c.free_storage_evaluation_periods,
-                LT,
-                f"Database free storage below {t.free_storage_bytes} bytes",
+            *(
+                [
+                    AlarmSpec(
+                        "DbFreeStorageLow",
+                        self._db("FreeStorageSpace"),
+                        t.free_storage_bytes,
+                        c.free_storage_evaluation_periods,
+                        LT,
+                        f"Database free storage below {t.free_storage_bytes} bytes",
+                    )
+                ]
+                if self._has_storage_metric
+                else []
             ),
         ]
 
@@ -523,11 +553,17 @@ class Monitoring(Construct):
                 width=6,
             ),
             self._graph("DB freeable memory (bytes)", left=[self._db("FreeableMemory")], width=6),
-            self._graph(
-                "DB free storage (bytes)",
-                left=[self._db("FreeStorageSpace")],
-                annotations=[self.alarms["DbFreeStorageLow"]],
-                width=6,
+            *(
+                [
+                    self._graph(
+                        "DB free storage (bytes)",
+                        left=[self._db("FreeStorageSpace")],
+                        annotations=[self.alarms["DbFreeStorageLow"]],
+                        width=6,
+                    )
+                ]
+                if self._has_storage_metric
+                else []
             ),
         ]
 

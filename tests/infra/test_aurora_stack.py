@@ -186,3 +186,90 @@ def test_the_proxy_role_logs_in_to_the_cluster_resource_id(serverless: Synthesiz
         {"Fn::GetAtt": ["DatabaseCluster", "DBClusterResourceId"]},
         "/shop_app",
     ]
+
+
+# --- operations ---------------------------------------------------------------------------------
+
+
+def _alarms(synth: Synthesized) -> dict[str, dict[str, Any]]:
+    return {
+        k: r["Properties"]
+        for k, r in _of_type(synth.service.to_json(), "AWS::CloudWatch::Alarm").items()
+    }
+
+
+def _dims(alarm: dict[str, Any]) -> dict[str, Any]:
+    return {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
+
+
+def test_proxy_availability_is_watched_per_role(serverless: Synthesized) -> None:
+    roles = sorted(
+        _dims(a)["TargetRole"]
+        for a in _alarms(serverless).values()
+        if a.get("MetricName") == "AvailabilityPercentage"
+    )
+    # CloudWatch's values (READWRITE without underscore), not the API's READ_WRITE.
+    assert roles == ["READWRITE", "READ_ONLY"]
+
+
+def test_replica_lag_alarms_on_the_worst_reader_by_role(serverless: Synthesized) -> None:
+    (lag,) = [a for a in _alarms(serverless).values() if a.get("MetricName") == "AuroraReplicaLag"]
+    assert lag["Namespace"] == "AWS/RDS"
+    assert lag["Statistic"] == "Maximum"
+    dims = _dims(lag)
+    assert dims["Role"] == "READER"
+    assert set(dims) == {"DBClusterIdentifier", "Role"}
+    assert lag["ComparisonOperator"] == "GreaterThanThreshold"
+    assert lag["Threshold"] == 1000  # monitoring.replica_lag_ms_threshold default
+
+
+def test_the_writer_is_watched_by_role_and_there_is_no_storage_alarm(
+    serverless: Synthesized,
+) -> None:
+    alarms = _alarms(serverless).values()
+    by_metric = {a.get("MetricName"): a for a in alarms}
+    assert "FreeStorageSpace" not in by_metric  # Aurora publishes none
+    for metric in ("CPUUtilization", "DatabaseConnections"):
+        dims = _dims(by_metric[metric])
+        assert dims["Role"] == "WRITER", metric
+        assert "DBInstanceIdentifier" not in dims, metric
+
+
+def test_rds_events_reach_the_alarm_topic(serverless: Synthesized) -> None:
+    service = serverless.service.to_json()
+    subscriptions = {
+        s["Properties"]["SourceType"]: s["Properties"]
+        for s in _of_type(service, "AWS::RDS::EventSubscription").values()
+    }
+    assert set(subscriptions) == {"db-cluster", "db-instance"}
+    (topic_id,) = _of_type(service, "AWS::SNS::Topic")
+    for source, props in subscriptions.items():
+        assert props["SnsTopicArn"] == {"Ref": topic_id}, source
+        assert "failover" in props["EventCategories"], source
+    assert len(subscriptions["db-cluster"]["SourceIds"]) == 1
+    assert len(subscriptions["db-instance"]["SourceIds"]) == 3  # writer + two readers
+    (policy,) = _of_type(service, "AWS::SNS::TopicPolicy").values()
+    (rds_statement,) = [
+        st
+        for st in policy["Properties"]["PolicyDocument"]["Statement"]
+        if st.get("Principal") == {"Service": "events.rds.amazonaws.com"}
+    ]
+    assert rds_statement["Action"] == "sns:Publish"
+    assert set(rds_statement["Condition"]) == {"StringEquals", "ArnLike"}
+    keys = _of_type(service, "AWS::KMS::Key").values()
+    assert any(
+        st.get("Principal") == {"Service": "events.rds.amazonaws.com"}
+        for key in keys
+        for st in key["Properties"]["KeyPolicy"]["Statement"]
+    )
+
+
+def test_the_dashboard_shows_writer_and_reader_pools(serverless: Synthesized) -> None:
+    (dashboard,) = _of_type(serverless.service.to_json(), "AWS::CloudWatch::Dashboard").values()
+    body = "".join(
+        p if isinstance(p, str) else "<token>"
+        for p in dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
+    )
+    for role in ("READWRITE", "READ_ONLY"):
+        assert f'"TargetRole","{role}",{{"label":"DatabaseConnections"' in body, role
+        assert f'"TargetRole","{role}",{{"label":"Allowed"' in body, role
