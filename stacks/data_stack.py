@@ -94,6 +94,13 @@ class DataStack(Stack):
             self.network.allow_endpoint_from("secretsmanager", self.proxy.rotation_security_group)
         self._build_bootstrap(config, lambda_src)
 
+        self._pin_stateful_ids()
+        self._keep_exports_of_earlier_service_stacks()  # names use the pinned logical IDs
+
+        self._outputs()
+
+    def _pin_stateful_ids(self) -> None:
+        """STATEFUL_LOGICAL_IDS on the resources that hold data or addresses."""
         _pin_logical_id(self.encryption.key, STATEFUL_LOGICAL_IDS["key"])
         _pin_logical_id(self.network.vpc, STATEFUL_LOGICAL_IDS["vpc"])
         if isinstance(self.database, AuroraDatabase):
@@ -107,9 +114,6 @@ class DataStack(Stack):
             _pin_logical_id(
                 self.proxy.read_only_endpoint, STATEFUL_LOGICAL_IDS["read_only_endpoint"]
             )
-        self._keep_exports_of_earlier_service_stacks()  # names use the pinned logical IDs
-
-        self._outputs()
 
     def _outputs(self) -> None:
         CfnOutput(self, outputs.PROXY_ENDPOINT, value=self.proxy.proxy.endpoint)

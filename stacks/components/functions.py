@@ -107,6 +107,12 @@ def _acknowledge_role(fn: lambda_.Function, *, tracing: bool) -> None:
         )
 
 
+def _hosts(endpoint: str, read_endpoint: str | None) -> dict[str, str]:
+    """DB_HOST, and DB_READ_HOST when there is a read-only endpoint (Aurora readers)."""
+    reads = {} if read_endpoint is None else {contract.DB_READ_HOST.name: read_endpoint}
+    return {contract.DB_HOST.name: endpoint, **reads}
+
+
 class Functions(Construct):
     """The orders API and direct-invoke functions.
 
@@ -153,10 +159,7 @@ class Functions(Construct):
                 timeout_s=config.timeout_s,
                 reserved_concurrency=reserved,
                 environment={
-                    contract.DB_HOST.name: proxy.endpoint,
-                    **(
-                        {} if read_endpoint is None else {contract.DB_READ_HOST.name: read_endpoint}
-                    ),
+                    **_hosts(proxy.endpoint, read_endpoint),
                     contract.DB_PORT.name: port,
                     contract.DB_NAME.name: database_name,
                     contract.DB_USER.name: app_db_user,

@@ -34,6 +34,7 @@ GOALS = {
     "Rename the app and the service": 1,
     "Add an environment": 1,
     "Retune an environment": 1,
+    "Switch an environment to Aurora": 1,
     "Add a route": 3,
     "Add a table": 3,
 }
@@ -87,6 +88,13 @@ def apply(step: Step, repo: Path) -> set[str]:
             _merge(envs[target], json.loads(body))
 
         _edit_json(repo / file, copy)
+        args = [file]
+    elif step.action == "set-section":  # replace one section of an environment
+        file, env, section = args
+        _edit_json(
+            repo / file,
+            lambda doc: doc["context"]["environments"][env].__setitem__(section, json.loads(body)),
+        )
         args = [file]
     elif step.action == "append":  # after two blank lines, as PEP 8 separates top-level code
         path = repo / args[0]
@@ -189,12 +197,15 @@ out = {}
 for env in sys.argv[1:]:
     built = build_from_context(read_context(), env)
     data, service = Template.from_stack(built.data), Template.from_stack(built.service)
-    (db,) = data.find_resources('AWS::RDS::DBInstance').values()
     out[env] = {
         'stacks': [built.data.stack_name, built.service.stack_name],
         'routes': sorted(r['Properties']['RouteKey']
                          for r in service.find_resources('AWS::ApiGatewayV2::Route').values()),
-        'instance_class': db['Properties']['DBInstanceClass'],
+        'instance_classes': sorted(i['Properties']['DBInstanceClass']
+                                   for i in data.find_resources('AWS::RDS::DBInstance').values()),
+        'clusters': sorted(c['Properties']['Engine']
+                           for c in data.find_resources('AWS::RDS::DBCluster').values()),
+        'read_only_endpoints': len(data.find_resources('AWS::RDS::DBProxyEndpoint')),
     }
 out['source_hash'] = source_hash(Path('lambda_src'))
 out['orders'] = orders.__file__
@@ -225,6 +236,7 @@ def test_each_step_touches_at_most_its_goal(forked: tuple[Path, dict[str, set[st
         "Rename the app and the service": 1,
         "Add an environment": 1,
         "Retune an environment": 1,
+        "Switch an environment to Aurora": 1,
         "Add a route": 3,
         "Add a table": 2,
     }
@@ -240,7 +252,12 @@ def test_the_fork_synthesizes_nag_clean(forked: tuple[Path, dict[str, set[str]]]
     assert Path(out["orders"]).is_relative_to(repo / "lambda_src"), out["orders"]
     # renamed through project.app_name, staging from cdk.json alone, dev retuned
     assert out["staging"]["stacks"] == ["Acme-staging-Data", "Acme-staging-Service"]
-    assert out["dev"]["instance_class"] == "db.t4g.medium"
+    assert out["dev"]["instance_classes"] == ["db.t4g.medium"]
+    assert out["dev"]["clusters"] == []
+    # staging switched to Aurora: Serverless v2 writer and reader, a read-only endpoint
+    assert out["staging"]["clusters"] == ["aurora-postgresql"]
+    assert out["staging"]["instance_classes"] == ["db.serverless", "db.serverless"]
+    assert out["staging"]["read_only_endpoints"] == 1
     # the new route is deployed (and IAM-authorized like the others: the copy's tests check)
     assert "GET /customers/{customer_id}/orders/count" in out["staging"]["routes"]
     # the new migration changes the package hash: the next deploy re-runs the migration
