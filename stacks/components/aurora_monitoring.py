@@ -65,6 +65,12 @@ class AuroraMonitoring(Construct):
             for source, categories in RDS_EVENT_CATEGORIES.value.items()
         ]
         monitoring.dashboard.add_widgets(*self._pools_row(config))
+        if self.alarms:  # Monitoring's status widget was drawn before these alarms existed
+            monitoring.dashboard.add_widgets(
+                cloudwatch.AlarmStatusWidget(
+                    title="Aurora alarms", alarms=self.alarms, width=24, height=3
+                )
+            )
 
     def _role(self, name: str, role: str) -> cloudwatch.Metric:
         dims = mc.proxy_role_dimensions(self._proxy_name, role)

@@ -273,3 +273,4 @@ def test_the_dashboard_shows_writer_and_reader_pools(serverless: Synthesized) ->
     for role in ("READWRITE", "READ_ONLY"):
         assert f'"TargetRole","{role}",{{"label":"DatabaseConnections"' in body, role
         assert f'"TargetRole","{role}",{{"label":"Allowed"' in body, role
+    assert '"title":"Aurora alarms"' in body
