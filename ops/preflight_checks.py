@@ -307,6 +307,15 @@ def _option_problems(options: list[Any], config: AppConfig) -> tuple[list[str], 
 def check_instance_class(clients: PreflightClients, target: Target) -> Result:
     check = "instance class"
     db = target.config.database
+    if db.is_aurora:  # the cluster shape is not checked yet: say so instead of a wrong answer
+        return Result(
+            check,
+            WARN,
+            f"Aurora ({db.instance_class}, {db.readers} reader(s)): cluster classes and "
+            "Serverless v2 capacity are not checked by preflight yet",
+            "aws rds describe-orderable-db-instance-options --engine aurora-postgresql "
+            f"--engine-version {db.engine_version} --db-instance-class db.{db.instance_class}",
+        )
     name = f"db.{db.instance_class} / PostgreSQL {db.engine_version}"
     options = list(_orderable(clients.rds, target.config))
     gp3 = [o for o in options if o.get("StorageType") == RDS_STORAGE_GP3.value]
@@ -409,7 +418,8 @@ def check_rds_quotas(clients: PreflightClients, target: Target) -> Result:
         instances: 1,
         subnets: 1,
         params: 1,
-        storage: target.config.database.allocated_storage_gib,
+        # Aurora allocates no storage up front (preflight does not check the cluster shape yet).
+        storage: target.config.database.allocated_storage_gib or 0,
     }
     short = [
         f"{name} {q['Used']} + {need} > {q['Max']}"

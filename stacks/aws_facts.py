@@ -495,3 +495,84 @@ CLOUDWATCH_READS_WITHOUT_RESOURCES = Fact(
     "Actions that support no resource-level permissions: the policy's Resource must be '*'. "
     "DescribeAlarms does (alarm ARNs) for metric alarms; composite alarms need '*'.",
 )
+# --- Aurora PostgreSQL --------------------------------------------------------------------------
+_SERVERLESS_V2_CAPACITY_DOC = "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2.setting-capacity.html"
+AURORA_SERVERLESS_V2_ACU_RANGE = Fact(
+    {"lowest": 0.0, "highest": 256.0, "step": 0.5, "highest_max_above": 0.5},
+    "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_ServerlessV2ScalingConfiguration.html",
+    "MinCapacity/MaxCapacity in half-step increments; the largest value is 256 for recent Aurora "
+    "versions (128 for older ones); the smallest minimum is 0 where auto-pause is supported, "
+    "0.5 elsewhere; the maximum must be higher than 0.5 (AWS::RDS::DBCluster "
+    "ServerlessV2ScalingConfiguration).",
+)
+AURORA_SERVERLESS_V2_AUTO_PAUSE_MIN_ACU = Fact(
+    0.0,
+    _SERVERLESS_V2_CAPACITY_DOC,
+    "A minimum of 0 ACU lets an idle instance pause when it has no user connections. RDS Proxy "
+    "keeps its pooled connections open, so an instance behind the proxy never pauses (the AWS "
+    "auto-pause page lists RDS Proxy among the features that keep an instance awake; not "
+    "re-read here).",
+    verified=False,
+)
+AURORA_SERVERLESS_V2_MAX_CONNECTIONS = Fact(
+    {1.0: 189, 4.0: 823, 8.0: 1669, 16.0: 3360, 32.0: 5000},
+    f"{_SERVERLESS_V2_CAPACITY_DOC}#aurora-serverless-v2.max-connections",
+    "Default max_connections of an Aurora PostgreSQL Serverless v2 instance by the cluster's "
+    "MAXIMUM ACU (static: a reboot applies a change): 1 -> 189, 4 -> 823, 8 -> 1669, "
+    "16 -> 3360, 32 and above -> 5000. Between the listed points stacks/budget.py takes the "
+    "value of the next lower point (a lower bound). Copied from the field guide's reading of "
+    "the page (2026-12); the table itself could not be re-read here.",
+    verified=False,
+)
+AURORA_SERVERLESS_V2_HALF_ACU_MIN_CAP = Fact(
+    {"min_acu_at_most": 0.5, "max_connections_cap": 2000},
+    f"{_SERVERLESS_V2_CAPACITY_DOC}#aurora-serverless-v2.max-connections",
+    "With a minimum capacity of 0.5 ACU (or 0) Aurora caps max_connections at 2000, whatever "
+    "the maximum. Same reading as AURORA_SERVERLESS_V2_MAX_CONNECTIONS.",
+    verified=False,
+)
+AURORA_MAX_READERS = Fact(
+    15,
+    "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.Replication.html",
+    "An Aurora cluster has one writer and up to 15 Aurora Replicas.",
+)
+RDS_DBUSER_CLUSTER_ARN = Fact(
+    "arn:{partition}:rds-db:{region}:{account}:dbuser:{cluster_resource_id}/{user}",
+    "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/UsingWithRDS.IAMDBAuth.IAMPolicy.html",
+    "rds-db:connect resource of an Aurora cluster user: the DbClusterResourceId, which itself "
+    "starts with 'cluster-'. End-to-end IAM through RDS Proxy: the proxy role needs it on the "
+    "cluster's resource id; clients keep dbuser:prx-<id>/<user>.",
+)
+AURORA_METRIC_ROLE_WRITER = Fact(
+    "WRITER",
+    "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/dimensions.html",
+    "CloudWatch Role dimension value (with DBClusterIdentifier) of whichever instance is the "
+    "writer: the series follows the role across a failover, unlike DBInstanceIdentifier.",
+)
+AURORA_METRIC_ROLE_READER = Fact(
+    "READER",
+    "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/dimensions.html",
+    "CloudWatch Role dimension value aggregating the cluster's readers (AuroraReplicaLag: the "
+    "alarm sees the worst reader with Maximum).",
+)
+RDS_EVENT_CATEGORIES = Fact(
+    {
+        "db-cluster": ("failover", "failure", "maintenance", "notification"),
+        "db-instance": ("availability", "failover", "failure", "recovery", "restoration"),
+    },
+    "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/USER_Events.Messages.html",
+    "Event categories (per source type) the event subscriptions send to the alarm topic: "
+    "failovers, failures, restarts and recoveries. Category names as DescribeEventCategories "
+    "lists them; not re-read here.",
+    verified=False,
+)
+RDS_EVENTS_PRINCIPAL = Fact(
+    "events.rds.amazonaws.com",
+    "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/USER_Events.GrantingPermissions.html",
+    "The service principal RDS event notifications publish as: the topic policy allows it "
+    "sns:Publish with aws:SourceArn (the RDS resource's ARN) and aws:SourceAccount. On a "
+    "CMK-encrypted topic its key policy must also let it use the key (kms:GenerateDataKey*, "
+    "kms:Decrypt), as for the other AWS event sources of sns-key-management.html; that RDS is "
+    "one of them is not re-read here.",
+    verified=False,
+)

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from stacks.aws_facts import (
     AURORA_POSTGRES_MAX_CONNECTIONS,
+    AURORA_SERVERLESS_V2_HALF_ACU_MIN_CAP,
+    AURORA_SERVERLESS_V2_MAX_CONNECTIONS,
     HTTP_API_MAX_INTEGRATION_TIMEOUT_S,
     LAMBDA_UNRESERVED_MINIMUM,
     RDS_ENGINE_AURORA_POSTGRES,
@@ -147,6 +149,43 @@ def default_max_connections(
     return gib, known.max_connections, known.source
 
 
+# database.instance_class of an Aurora Serverless v2 cluster (CDK: ClusterInstance.serverless_v2).
+SERVERLESS = "serverless"
+
+
+def serverless_v2_max_connections(min_acu: float, max_acu: float) -> tuple[int, str]:
+    """(default max_connections, "documented"|"estimate") of an Aurora PostgreSQL Serverless v2
+    instance: it follows the MAXIMUM ACU (aws_facts.AURORA_SERVERLESS_V2_MAX_CONNECTIONS; between
+    the documented points, the next lower one: a lower bound), capped at 2000 when the minimum is
+    0.5 ACU (aws_facts.AURORA_SERVERLESS_V2_HALF_ACU_MIN_CAP)."""
+    table = AURORA_SERVERLESS_V2_MAX_CONNECTIONS.value
+    at_or_below = [acu for acu in sorted(table) if acu <= max_acu] or [min(table)]
+    point = at_or_below[-1]
+    value = table[point]
+    source = DOCUMENTED if point == max_acu or point == max(table) else ESTIMATE
+    cap = AURORA_SERVERLESS_V2_HALF_ACU_MIN_CAP.value
+    if min_acu <= cap["min_acu_at_most"] and value > cap["max_connections_cap"]:
+        value, source = int(cap["max_connections_cap"]), DOCUMENTED
+    return value, source
+
+
+def aurora_max_connections(
+    instance_class: str, *, min_acu: float | None = None, max_acu: float | None = None
+) -> tuple[int | None, int, str]:
+    """(nominal GiB or None for Serverless v2, default max_connections, source) of one Aurora
+    PostgreSQL instance: a provisioned class takes AWS's documented value, `serverless` the
+    value of the cluster's ACU range."""
+    if instance_class == SERVERLESS:
+        if min_acu is None or max_acu is None:
+            raise BudgetError(
+                "database.serverless_max_acu",
+                "missing key (required with instance_class 'serverless')",
+            )
+        value, source = serverless_v2_max_connections(min_acu, max_acu)
+        return None, value, source
+    return default_max_connections(instance_class, engine=RDS_ENGINE_AURORA_POSTGRES.value)
+
+
 @dataclass(frozen=True)
 class ConnectionBudget:
     instance_class: str
@@ -231,23 +270,64 @@ def pool_budget(
     )
 
 
-def connection_budget(config: AppConfig) -> ConnectionBudget:
-    db, px, fn = config.database, config.proxy, config.functions
-    gib, max_conn, source = default_max_connections(db.instance_class)
+def _pool(config: AppConfig, instance_class: str, reserved: Mapping[str, int]) -> ConnectionBudget:
+    """The proxy pool on one target of `instance_class` (RDS Proxy applies MaxConnectionsPercent
+    to each target instance's own max_connections)."""
+    db, px = config.database, config.proxy
+    if db.is_aurora:
+        gib, max_conn, source = aurora_max_connections(
+            instance_class, min_acu=db.serverless_min_acu, max_acu=db.serverless_max_acu
+        )
+    else:
+        gib, max_conn, source = default_max_connections(instance_class)
     return pool_budget(
-        instance_class=db.instance_class,
+        instance_class=instance_class,
         memory_gib=gib,
         max_connections=max_conn,
         max_connections_source=source,
         max_connections_percent=px.max_connections_percent,
         max_idle_connections_percent=px.max_idle_connections_percent,
         headroom_min=db.admin_headroom_min_connections,
-        reserved_concurrency={
+        reserved_concurrency=reserved,
+    )
+
+
+def connection_budget(config: AppConfig) -> ConnectionBudget:
+    """The writer's pool (the instance's, for engine postgres): writes, idempotency records,
+    and reads when there is no read-only endpoint."""
+    fn = config.functions
+    return _pool(
+        config,
+        config.database.instance_class,
+        {
             "api": fn.api_reserved_concurrency,
             "direct": fn.direct_reserved_concurrency,
             "migration": fn.migration_reserved_concurrency,
         },
     )
+
+
+def reader_budget(config: AppConfig) -> ConnectionBudget | None:
+    """The pool on EACH reader (Aurora with readers, else None). Its reserved concurrency is
+    that of the functions that read through the read-only endpoint (both pool functions get
+    DB_READ_HOST); without that endpoint the proxy opens no reader connections."""
+    db, fn = config.database, config.functions
+    if db.readers == 0:
+        return None
+    return _pool(
+        config,
+        db.readers_class,
+        {"api": fn.api_reserved_concurrency, "direct": fn.direct_reserved_concurrency},
+    )
+
+
+def reader_pool_ceiling(config: AppConfig) -> int:
+    """Server connections the read-only endpoint can open in all: each reader's ceiling summed
+    (the proxy spreads reader connections over the readers; 0 without the endpoint)."""
+    rb = reader_budget(config)
+    if rb is None or not config.proxy.read_only_endpoint:
+        return 0
+    return rb.proxy_ceiling * config.database.readers
 
 
 def no_queue_excess(reserved_on_pool: Mapping[str, int], pool_ceiling: int) -> int:
@@ -265,20 +345,39 @@ def no_queue_excess(reserved_on_pool: Mapping[str, int], pool_ceiling: int) -> i
     return max(0, sum(reserved_on_pool.values()) - pool_ceiling)
 
 
-def no_queue_warning(cb: ConnectionBudget) -> str | None:
-    """The no-queue rule for `cb`'s pool in words when it does not hold (None when it does)."""
-    excess = no_queue_excess(cb.pool_reserved, cb.proxy_ceiling)
+def no_queue_warning(
+    cb: ConnectionBudget, *, targets: int = 1, pool: str = "the proxy pool's"
+) -> str | None:
+    """The no-queue rule for `cb`'s pool in words when it does not hold (None when it does).
+    `targets`: instances sharing the load with `cb`'s ceiling each (the readers behind a
+    read-only endpoint)."""
+    ceiling = cb.proxy_ceiling * targets
+    excess = no_queue_excess(cb.pool_reserved, ceiling)
     if excess == 0:
         return None
     keys = " + ".join(f"functions.{name}_reserved_concurrency" for name in cb.pool_reserved)
     figures = " + ".join(str(v) for v in cb.pool_reserved.values())
+    each = f"{targets} x " if targets > 1 else ""
     return (
-        f"{keys} = {figures} = {sum(cb.pool_reserved.values())} exceeds the proxy pool's "
-        f"server-connection ceiling {cb.proxy_ceiling} ({cb.max_connections_percent} % of "
+        f"{keys} = {figures} = {sum(cb.pool_reserved.values())} exceeds {pool} "
+        f"server-connection ceiling {ceiling} ({each}{cb.max_connections_percent} % of "
         f"{cb.max_connections}) by {excess}: at full concurrency that many executions wait for a "
         "connection, up to proxy.borrow_timeout_s. Lower the reserved concurrency or raise "
         "proxy.max_connections_percent (make budget)."
     )
+
+
+def no_queue_warnings(config: AppConfig) -> dict[str, str]:
+    """The no-queue rule for every pool `config` uses, by synth warning id: the writer's (the
+    instance's), and the readers' behind a read-only endpoint."""
+    writer = "the writer's proxy pool's" if config.database.is_aurora else "the proxy pool's"
+    warnings = {"budget:noQueue": no_queue_warning(connection_budget(config), pool=writer)}
+    rb = reader_budget(config)
+    if rb is not None and config.proxy.read_only_endpoint:
+        warnings["budget:noQueueReaders"] = no_queue_warning(
+            rb, targets=config.database.readers, pool="the readers' proxy pools'"
+        )
+    return {key: text for key, text in warnings.items() if text is not None}
 
 
 def no_queue_split(total: int, weights: Mapping[str, float]) -> dict[str, int]:
@@ -319,14 +418,15 @@ def budget_problems(config: AppConfig) -> Iterator[tuple[str, str]]:
     """Each budget `config` violates: (key within the environment, the value and what is
     allowed). AppConfig's validator reports them; the instance class is already known then."""
     cb = connection_budget(config)
-    if cb.headroom < cb.headroom_min:
-        yield (
-            "proxy.max_connections_percent",
-            f"value {cb.max_connections_percent} leaves {cb.headroom} of {cb.max_connections} "
-            f"connections ({cb.instance_class}) for admin work; "
-            f"database.admin_headroom_min_connections requires {cb.headroom_min}: "
-            f"allowed 1..{cb.max_percent_allowed}",
-        )
+    for target in (cb, reader_budget(config)):
+        if target is not None and target.headroom < target.headroom_min:
+            yield (
+                "proxy.max_connections_percent",
+                f"value {target.max_connections_percent} leaves {target.headroom} of "
+                f"{target.max_connections} connections ({pool_label(config, target)}) for admin "
+                f"work; database.admin_headroom_min_connections requires {target.headroom_min}: "
+                f"allowed 1..{target.max_percent_allowed}",
+            )
     # The migration function connects directly (outside the proxy): it must fit in the headroom.
     if cb.reserved_concurrency["migration"] > cb.headroom:
         yield (
@@ -351,13 +451,29 @@ def budget_problems(config: AppConfig) -> Iterator[tuple[str, str]]:
         )
 
 
+def pool_label(config: AppConfig, cb: ConnectionBudget, *, memory: bool = False) -> str:
+    """The class of a pool's target as messages and reports name it (Serverless v2: its ACU
+    range; `memory`: with db. and the nominal memory)."""
+    db = config.database
+    if cb.instance_class == SERVERLESS:
+        acu = f"{db.serverless_min_acu:g}..{db.serverless_max_acu:g} ACU"
+        return f"db.serverless ({acu})" if memory else f"serverless {acu}"
+    return f"db.{cb.instance_class} ({cb.memory_gib} GiB)" if memory else cb.instance_class
+
+
 def data_summary(config: AppConfig) -> str:
     """The data tier's budget in one line (the Data stack's description: no service settings)."""
-    cb = connection_budget(config)
-    return (
-        f"budget: {cb.instance_class} max_connections={cb.max_connections} "
+    cb, rb = connection_budget(config), reader_budget(config)
+    line = (
+        f"budget: {pool_label(config, cb)} max_connections={cb.max_connections} "
         f"proxy_ceiling={cb.proxy_ceiling} ({cb.max_connections_percent}%) "
         f"headroom={cb.headroom} (min {cb.headroom_min})"
+    )
+    if rb is None:
+        return line
+    return (
+        f"{line}; {config.database.readers} reader(s) {pool_label(config, rb)} "
+        f"max_connections={rb.max_connections} proxy_ceiling={rb.proxy_ceiling} each"
     )
 
 

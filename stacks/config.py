@@ -17,6 +17,7 @@ from pydantic import (
     AfterValidator,
     ConfigDict,
     Field,
+    Strict,
     StrictBool,
     StrictFloat,
     StrictInt,
@@ -31,6 +32,10 @@ from pydantic.dataclasses import dataclass
 from orders import contract
 from stacks.aws_facts import (
     ACCOUNT_ID,
+    AURORA_MAX_READERS,
+    AURORA_POSTGRES_MAX_CONNECTIONS,
+    AURORA_SERVERLESS_V2_ACU_RANGE,
+    AURORA_SERVERLESS_V2_AUTO_PAUSE_MIN_ACU,
     AVAILABILITY_ZONE_NAME,
     DATABASE_INSIGHTS_ADVANCED_MIN_RETENTION_DAYS,
     GITHUB_OIDC_PROVIDER_ARN,
@@ -38,11 +43,13 @@ from stacks.aws_facts import (
     LAMBDA_MAX_TIMEOUT_S,
     LOG_RETENTION_DAYS,
     PERFORMANCE_INSIGHTS_RETENTION_DAYS,
+    RDS_ENGINE_AURORA_POSTGRES,
+    RDS_ENGINE_POSTGRES,
     REGION_NAME,
     SNS_TOPIC_ARN,
     STORAGE_AUTOSCALING_MIN_HEADROOM_PERCENT,
 )
-from stacks.budget import BudgetError, budget_problems, instance_memory_gib
+from stacks.budget import SERVERLESS, BudgetError, budget_problems, instance_memory_gib
 from stacks.config_fields import (
     OneOf,
     check,
@@ -58,6 +65,14 @@ from stacks.config_fields import (
 # The newest PostgreSQL minors CDK 2.275 names; a pinned minor keeps upgrades deliberate
 # (and cfn-lint W3691 quiet). 18.x works on RDS; RDS Proxy support for 18 is region-dependent.
 ENGINE_VERSIONS = ("17.4", "17.5", "17.6", "17.7", "17.9", "18.3")
+# The Aurora PostgreSQL minors CDK 2.275 names (AuroraPostgresEngineVersion) of that range.
+AURORA_ENGINE_VERSIONS = ("17.4", "17.5", "17.6", "17.7", "17.9")
+ENGINES = (RDS_ENGINE_POSTGRES.value, RDS_ENGINE_AURORA_POSTGRES.value)
+# Keys of one engine only (DatabaseConfig's rule refuses them on the other).
+_INSTANCE_ONLY_KEYS = ("allocated_storage_gib", "max_allocated_storage_gib", "multi_az")
+_AURORA_ONLY_KEYS = ("serverless_min_acu", "serverless_max_acu", "reader_count", "reader_class")
+_AURORA_CLASSES = frozenset(AURORA_POSTGRES_MAX_CONNECTIONS.value)
+_ACU = AURORA_SERVERLESS_V2_ACU_RANGE.value
 
 # Interface endpoints the design can use, each with the reason it exists. Gateway endpoints
 # are not used: nothing here talks to S3 or DynamoDB.
@@ -115,6 +130,8 @@ def _email_problem(value: str) -> str | None:
 
 
 def _known_instance_class(value: str) -> str:
+    if value == SERVERLESS:  # Aurora Serverless v2; the engine rule below checks the pairing
+        return value
     try:
         instance_memory_gib(value)
     except BudgetError as exc:
@@ -122,7 +139,17 @@ def _known_instance_class(value: str) -> str:
     return value
 
 
+def _acu_problem(value: float) -> str | None:
+    if _ACU["lowest"] <= value <= _ACU["highest"] and (value / _ACU["step"]).is_integer():
+        return None
+    return (
+        f"allowed {_ACU['lowest']:g}..{_ACU['highest']:g} in steps of {_ACU['step']:g} "
+        f"(Serverless v2 capacity: {AURORA_SERVERLESS_V2_ACU_RANGE.source})"
+    )
+
+
 _Identifier = Annotated[StrictStr, StringConstraints(pattern=contract.IDENTIFIER)]
+_Acu = Annotated[StrictFloat, check(_acu_problem)]
 _LogRetention = Annotated[StrictInt, OneOf(LOG_RETENTION_DAYS.value)]
 _IDENTIFIER_DOC = doc(expects=contract.IDENTIFIER_HELP)
 
@@ -226,27 +253,71 @@ def min_max_storage_gib(allocated_gib: int) -> int:
 
 @dataclass(frozen=True, kw_only=True, config=_SCHEMA)
 class DatabaseConfig:
-    """RDS PostgreSQL instance, its storage, backups, logging and Database Insights."""
+    """PostgreSQL: an RDS instance (`engine: postgres`) or an Aurora cluster (`aurora-postgresql`),
+    its storage or capacity, readers, backups, logging and Database Insights.
 
+    One section for both engines, the engine-specific keys optional and checked by the rule
+    below (one line per key in the wrong engine, naming the fix): the error paths, the README
+    table and the instance code path keep one model, and CDK takes the optional values as given.
+    """
+
+    engine: Annotated[StrictStr, OneOf(ENGINES)] = Field(
+        default=RDS_ENGINE_POSTGRES.value,
+        description="`postgres`: one RDS instance; `aurora-postgresql`: an Aurora cluster",
+    )
     engine_version: Annotated[StrictStr, OneOf(ENGINE_VERSIONS)] = Field(
-        description="Pinned PostgreSQL minor (auto minor upgrades off)"
+        description="Pinned PostgreSQL minor (auto minor upgrades off)",
+        json_schema_extra=doc(note=f"Aurora: {', '.join(AURORA_ENGINE_VERSIONS)}"),
     )
     instance_class: Annotated[StrictStr, AfterValidator(_known_instance_class)] = Field(
-        description="Instance class without `db.`; drives max_connections in the budget",
+        description="Instance class without `db.` (Aurora: also `serverless`, Serverless v2); "
+        "drives max_connections in the budget",
         json_schema_extra=doc(note="a family and size the budget knows (`make budget`)"),
     )
-    allocated_storage_gib: StrictInt = Field(ge=20, le=16384, description="gp3 storage at creation")
-    max_allocated_storage_gib: StrictInt = Field(
+    allocated_storage_gib: StrictInt | None = Field(
+        default=None,
+        ge=20,
+        le=16384,
+        description="gp3 storage at creation (postgres only)",
+    )
+    max_allocated_storage_gib: StrictInt | None = Field(
+        default=None,
         ge=22,
         le=65536,
-        description="Storage autoscaling ceiling",
+        description="Storage autoscaling ceiling (postgres only)",
         json_schema_extra=doc(note="≥ allocated_storage_gib + 10 % (RDS rejects less)"),
     )
-    multi_az: StrictBool = Field(description="Multi-AZ standby")
+    multi_az: Annotated[bool | None, Strict()] = Field(
+        default=None, description="Multi-AZ standby (postgres only; Aurora: reader_count)"
+    )
+    serverless_min_acu: _Acu | None = Field(
+        default=None,
+        description="Serverless v2 minimum capacity (aurora-postgresql, instance_class serverless)",
+        json_schema_extra=doc(
+            expects="0.5..256 in steps of 0.5",
+            note="0 refused: a proxy keeps connections open, so it would never pause",
+        ),
+    )
+    serverless_max_acu: _Acu | None = Field(
+        default=None,
+        description="Serverless v2 maximum capacity; sets max_connections",
+        json_schema_extra=doc(expects="1..256 in steps of 0.5", note="≥ serverless_min_acu"),
+    )
+    reader_count: StrictInt | None = Field(
+        default=None,
+        ge=0,
+        le=AURORA_MAX_READERS.value,
+        description="Aurora readers (aurora-postgresql; default 0)",
+    )
+    reader_class: Annotated[StrictStr, AfterValidator(_known_instance_class)] | None = Field(
+        default=None,
+        description="Readers' class (aurora-postgresql; default: instance_class)",
+        json_schema_extra=doc(expects="an Aurora class or serverless"),
+    )
     backup_retention_days: StrictInt = Field(ge=1, le=35, description="Automated backups")
     deletion_protection: StrictBool = Field(description="RDS deletion protection")
     removal_policy: Annotated[StrictStr, OneOf(("destroy", "snapshot", "retain"))] = Field(
-        description="What `cdk destroy` does to the instance"
+        description="What `cdk destroy` does to the instance or cluster"
     )
     database_name: _Identifier = Field(
         description="Database created at launch", json_schema_extra=_IDENTIFIER_DOC
@@ -278,24 +349,37 @@ class DatabaseConfig:
     admin_headroom_min_connections: StrictInt = Field(
         ge=5,
         le=1000,
-        description="Connections kept outside the proxy pool (admin, migrations, rotation)",
+        description="Connections kept outside each proxy pool (admin, migrations, rotation)",
     )
+
+    @property
+    def is_aurora(self) -> bool:
+        return self.engine == RDS_ENGINE_AURORA_POSTGRES.value
+
+    @property
+    def readers(self) -> int:
+        """Aurora readers (0 for an RDS instance)."""
+        return self.reader_count or 0
+
+    @property
+    def readers_class(self) -> str:
+        return self.reader_class or self.instance_class
 
     @model_validator(mode="after")
     def _rules(self) -> DatabaseConfig:
+        hold(self._engine_problems())
         hold(self._problems())
         return self
 
+    def _engine_problems(self) -> Iterator[tuple[str, str]]:
+        if self.is_aurora:
+            yield from _aurora_problems(self)
+        else:
+            yield from _instance_problems(self)
+
     def _problems(self) -> Iterator[tuple[str, str]]:
-        lowest = min_max_storage_gib(self.allocated_storage_gib)
-        if self.max_allocated_storage_gib < lowest:
-            headroom = STORAGE_AUTOSCALING_MIN_HEADROOM_PERCENT
-            yield (
-                "max_allocated_storage_gib",
-                f"value {self.max_allocated_storage_gib} out of range; allowed {lowest}..65536 "
-                f"(RDS wants the autoscaling ceiling at least {headroom.value} % above "
-                f"allocated_storage_gib = {self.allocated_storage_gib}: {headroom.source})",
-            )
+        if self.allocated_storage_gib is not None and self.max_allocated_storage_gib is not None:
+            yield from _storage_problems(self.allocated_storage_gib, self.max_allocated_storage_gib)
         minimum = DATABASE_INSIGHTS_ADVANCED_MIN_RETENTION_DAYS
         retention = self.performance_insights_retention_days
         if self.insights_mode == "advanced" and retention < minimum.value:
@@ -306,6 +390,103 @@ class DatabaseConfig:
                 f"{', '.join(map(str, allowed))} (Database Insights Advanced needs "
                 f"≥ {minimum.value} days: {minimum.source})",
             )
+
+
+def _storage_problems(allocated: int, ceiling: int) -> Iterator[tuple[str, str]]:
+    lowest = min_max_storage_gib(allocated)
+    if ceiling < lowest:
+        headroom = STORAGE_AUTOSCALING_MIN_HEADROOM_PERCENT
+        yield (
+            "max_allocated_storage_gib",
+            f"value {ceiling} out of range; allowed {lowest}..65536 "
+            f"(RDS wants the autoscaling ceiling at least {headroom.value} % above "
+            f"allocated_storage_gib = {allocated}: {headroom.source})",
+        )
+
+
+def _instance_problems(db: DatabaseConfig) -> Iterator[tuple[str, str]]:
+    """engine postgres: the instance keys are required, the Aurora keys refused."""
+    for key in _INSTANCE_ONLY_KEYS:
+        if getattr(db, key) is None:
+            yield (key, "missing key (required with engine 'postgres')")
+    for key in _AURORA_ONLY_KEYS:
+        if getattr(db, key) is not None:
+            yield (
+                key,
+                f"value {getattr(db, key)!r} not allowed with engine 'postgres': an Aurora key; "
+                "remove it or set engine 'aurora-postgresql'",
+            )
+    if db.instance_class == SERVERLESS:
+        yield (
+            "instance_class",
+            "value 'serverless' not allowed with engine 'postgres' (Aurora Serverless v2 only); "
+            "choose an RDS class or set engine 'aurora-postgresql'",
+        )
+
+
+def _aurora_problems(db: DatabaseConfig) -> Iterator[tuple[str, str]]:
+    """engine aurora-postgresql: the instance keys refused, classes and capacity checked."""
+    for key in _INSTANCE_ONLY_KEYS:
+        if getattr(db, key) is not None:
+            fix = "reader_count" if key == "multi_az" else "Aurora storage grows by itself"
+            yield (
+                key,
+                f"value {getattr(db, key)!r} not allowed with engine 'aurora-postgresql': an RDS "
+                f"instance key; remove it ({fix})",
+            )
+    if db.engine_version not in AURORA_ENGINE_VERSIONS:
+        yield (
+            "engine_version",
+            f"value {db.engine_version!r} not allowed with engine 'aurora-postgresql'; allowed: "
+            f"{', '.join(AURORA_ENGINE_VERSIONS)}",
+        )
+    for key in ("instance_class", "reader_class"):
+        value = getattr(db, key)
+        if value is not None and value != SERVERLESS and value not in _AURORA_CLASSES:
+            yield (
+                key,
+                f"value {value!r} not allowed with engine 'aurora-postgresql'; allowed: "
+                f"'serverless' or a class whose max_connections AWS documents "
+                f"({', '.join(sorted(_AURORA_CLASSES))}: {AURORA_POSTGRES_MAX_CONNECTIONS.source})",
+            )
+    yield from _capacity_problems(db)
+
+
+def _capacity_problems(db: DatabaseConfig) -> Iterator[tuple[str, str]]:
+    serverless = SERVERLESS in (db.instance_class, db.readers_class)
+    low, high = db.serverless_min_acu, db.serverless_max_acu
+    if not serverless:
+        for key, value in (("serverless_min_acu", low), ("serverless_max_acu", high)):
+            if value is not None:
+                yield (
+                    key,
+                    f"value {value!r} not allowed: no instance is 'serverless' (remove it, or "
+                    "set instance_class 'serverless')",
+                )
+        return
+    if low is None or high is None:
+        for key, value in (("serverless_min_acu", low), ("serverless_max_acu", high)):
+            if value is None:
+                yield (key, "missing key (required with instance_class 'serverless')")
+        return
+    if low == AURORA_SERVERLESS_V2_AUTO_PAUSE_MIN_ACU.value:
+        yield (
+            "serverless_min_acu",
+            "value 0 not allowed: auto-pause needs an instance with no connections, and RDS "
+            "Proxy keeps its pooled connections open, so the instance would never pause and you "
+            "would pay for a promise that cannot hold; allowed 0.5..256 in steps of 0.5",
+        )
+    if high <= _ACU["highest_max_above"]:
+        yield (
+            "serverless_max_acu",
+            f"value {high!r} out of range; allowed 1..256 in steps of 0.5 (the maximum must be "
+            f"above 0.5: {AURORA_SERVERLESS_V2_ACU_RANGE.source})",
+        )
+    if low > high:
+        yield (
+            "serverless_min_acu",
+            f"value {low!r} out of range; allowed 0.5..serverless_max_acu ({high!r})",
+        )
 
 
 @dataclass(frozen=True, kw_only=True, config=_SCHEMA)
@@ -340,6 +521,12 @@ class ProxyConfig:
         json_schema_extra=doc(note="< functions.timeout_s"),
     )
     idle_client_timeout_s: StrictInt = Field(ge=1, le=28800, description="IdleClientTimeout")
+    read_only_endpoint: StrictBool = Field(
+        default=False,
+        description="A proxy endpoint with TargetRole READ_ONLY; the functions read through it "
+        "(DB_READ_HOST)",
+        json_schema_extra=doc(note="needs database.engine aurora-postgresql, reader_count ≥ 1"),
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> ProxyConfig:
@@ -531,6 +718,15 @@ class MonitoringConfig:
     free_storage_evaluation_periods: StrictInt = Field(
         default=1, ge=1, le=100, description="Periods the storage alarm evaluates"
     )
+    replica_lag_ms_threshold: StrictInt = Field(
+        default=1000,
+        ge=1,
+        le=3_600_000,
+        description="Aurora: worst reader's AuroraReplicaLag that alarms (ms)",
+    )
+    replica_lag_evaluation_periods: StrictInt = Field(
+        default=3, ge=1, le=100, description="Periods the replica-lag alarm evaluates"
+    )
 
     @property
     def has_destination(self) -> bool:
@@ -606,6 +802,13 @@ class AppConfig:
             yield (
                 "proxy.app_db_user",
                 f"value {px.app_db_user!r} must differ from database.admin_username",
+            )
+        if px.read_only_endpoint and self.database.readers == 0:
+            yield (
+                "proxy.read_only_endpoint",
+                "value true needs readers: set database.reader_count ≥ 1 (engine "
+                "'aurora-postgresql'; RDS Proxy cannot create a read-only endpoint for a "
+                "database without readers) or set it to false",
             )
         if mon.db_connections_alarm_percent <= px.max_connections_percent:
             yield (

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic.fields import FieldInfo
 
 from stacks.aws_facts import HTTP_API_MAX_INTEGRATION_TIMEOUT_S, LAMBDA_UNRESERVED_MINIMUM
-from stacks.budget import connection_budget, timeout_budget
+from stacks.budget import connection_budget, pool_label, reader_budget, timeout_budget
 from stacks.config import SECTIONS, AppConfig, CiConfig, CiEnvironmentConfig, ProjectConfig
 from stacks.config_fields import accepts, describe, schema_fields
 from stacks.loader import CI_CONTEXT_KEY, PROJECT_ROOT, environment_names, load, read_context
@@ -98,6 +98,14 @@ def ci_table(raw: Mapping[str, Any] | None) -> list[str]:
     return lines
 
 
+def _readers(config: AppConfig) -> str:
+    rb = reader_budget(config)
+    if rb is None:
+        return "none"
+    where = "read-only endpoint" if config.proxy.read_only_endpoint else "no read-only endpoint"
+    return f"{config.database.readers} x {rb.proxy_ceiling} ({rb.max_connections}; {where})"
+
+
 def budget_table(configs: Mapping[str, AppConfig]) -> list[str]:
     """What `make budget` prints, per environment, plus the account concurrency they need."""
     envs = list(configs)
@@ -111,11 +119,12 @@ def budget_table(configs: Mapping[str, AppConfig]) -> list[str]:
     lines = [
         _row(["Quantity", *envs]),
         _row(["---"] * (len(envs) + 1)),
-        row("instance class", lambda e: f"db.{cbs[e].instance_class} ({cbs[e].memory_gib} GiB)"),
+        row("instance class (writer)", lambda e: pool_label(configs[e], cbs[e], memory=True)),
         row(
             "default max_connections = LEAST(DBInstanceClassMemory/9531392, 5000)",
             lambda e: f"{cbs[e].max_connections} ({cbs[e].max_connections_source})",
         ),
+        row("readers: pool ceiling each (max_connections)", lambda e: _readers(configs[e])),
         row(
             "proxy MaxConnectionsPercent (allowed here)",
             lambda e: f"{cbs[e].max_connections_percent} % (1..{cbs[e].max_percent_allowed})",

@@ -135,7 +135,7 @@ def accepts(info: FieldInfo) -> Accepts:
 
 def describe(limits: Accepts, max_choices: int | None = None) -> str:
     """What a key accepts, in the words its errors use (the README's "Allowed" column)."""
-    parts = ["true / false"] if limits.annotation is bool else []
+    parts = ["true / false"] if limits.annotation in (bool, bool | None) else []
     if limits.range is not None:
         low, high = limits.range
         parts.append(f"{low}..{high}")

@@ -11,13 +11,14 @@ from constructs import Construct
 from orders import contract
 from stacks import outputs
 from stacks.budget import data_summary
+from stacks.components.aurora import AuroraDatabase
 from stacks.components.bundling import lambda_code
 from stacks.components.database import Database
 from stacks.components.encryption import DataKey
 from stacks.components.functions import RUNTIME
 from stacks.components.migration import Migration
 from stacks.components.network import Network
-from stacks.components.proxy import Proxy
+from stacks.components.proxy import ProxiedDatabase, Proxy
 from stacks.config import AppConfig
 
 # Stateful resources keep these logical IDs whatever the construct tree looks like: a refactor
@@ -27,7 +28,12 @@ STATEFUL_LOGICAL_IDS = {
     "vpc": "Vpc",
     "instance": "DatabaseInstance",
     "proxy": "DatabaseProxy",
+    "cluster": "DatabaseCluster",
+    "read_only_endpoint": "DatabaseProxyReadOnlyEndpoint",
 }
+
+# Aurora instances keep "DatabaseCluster" + their ClusterInstance id: DatabaseClusterWriter,
+# DatabaseClusterReader1, ...
 
 
 def _pin_logical_id(construct: Any, logical_id: str) -> None:
@@ -65,7 +71,8 @@ class DataStack(Stack):
             self, "Encryption", app_name=config.project.app_name, removal_policy=removal
         )
         self.network = Network(self, "Network", config=config.network, removal_policy=removal)
-        self.database = Database(
+        shape = AuroraDatabase if config.database.is_aurora else Database
+        self.database: ProxiedDatabase = shape(
             self,
             "Database",
             vpc=self.network.vpc,
@@ -78,9 +85,7 @@ class DataStack(Stack):
             "Proxy",
             vpc=self.network.vpc,
             subnets=self.network.data_subnets,
-            instance=self.database.instance,
-            database_security_group=self.database.security_group,
-            port=self.database.port,
+            database=self.database,
             key=self.encryption.key,
             config=config.proxy,
         )
@@ -89,20 +94,40 @@ class DataStack(Stack):
             self.network.allow_endpoint_from("secretsmanager", self.proxy.rotation_security_group)
         self._build_bootstrap(config, lambda_src)
 
-        _pin_logical_id(self.encryption.key, STATEFUL_LOGICAL_IDS["key"])
-        _pin_logical_id(self.network.vpc, STATEFUL_LOGICAL_IDS["vpc"])
-        _pin_logical_id(self.database.instance, STATEFUL_LOGICAL_IDS["instance"])
-        _pin_logical_id(self.proxy.proxy, STATEFUL_LOGICAL_IDS["proxy"])
+        self._pin_stateful_ids()
         self._keep_exports_of_earlier_service_stacks()  # names use the pinned logical IDs
 
         self._outputs()
 
+    def _pin_stateful_ids(self) -> None:
+        """STATEFUL_LOGICAL_IDS on the resources that hold data or addresses."""
+        _pin_logical_id(self.encryption.key, STATEFUL_LOGICAL_IDS["key"])
+        _pin_logical_id(self.network.vpc, STATEFUL_LOGICAL_IDS["vpc"])
+        if isinstance(self.database, AuroraDatabase):
+            _pin_logical_id(self.database.cluster, STATEFUL_LOGICAL_IDS["cluster"])
+            for role_id, instance in self.database.instances.items():
+                instance.override_logical_id(f"{STATEFUL_LOGICAL_IDS['cluster']}{role_id}")
+        else:
+            _pin_logical_id(self.database.instance, STATEFUL_LOGICAL_IDS["instance"])
+        _pin_logical_id(self.proxy.proxy, STATEFUL_LOGICAL_IDS["proxy"])
+        if self.proxy.read_only_endpoint is not None:  # an address the service stack imports
+            _pin_logical_id(
+                self.proxy.read_only_endpoint, STATEFUL_LOGICAL_IDS["read_only_endpoint"]
+            )
+
     def _outputs(self) -> None:
         CfnOutput(self, outputs.PROXY_ENDPOINT, value=self.proxy.proxy.endpoint)
         CfnOutput(self, outputs.PROXY_NAME, value=self.proxy.proxy.db_proxy_name)
-        CfnOutput(
-            self, outputs.DB_INSTANCE_IDENTIFIER, value=self.database.instance.instance_identifier
-        )
+        if isinstance(self.database, AuroraDatabase):
+            CfnOutput(self, outputs.DB_CLUSTER_IDENTIFIER, value=self.database.identifier)
+        else:
+            CfnOutput(self, outputs.DB_INSTANCE_IDENTIFIER, value=self.database.identifier)
+        if self.proxy.read_only_endpoint is not None:
+            CfnOutput(
+                self,
+                outputs.PROXY_READ_ONLY_ENDPOINT,
+                value=self.proxy.read_only_endpoint.endpoint,
+            )
         CfnOutput(
             self, outputs.MIGRATION_FUNCTION_NAME, value=self.migration.function.function_name
         )
@@ -133,7 +158,7 @@ class DataStack(Stack):
             subnets=self.network.app_subnets,
             code=lambda_code(lambda_src, "orders", config.functions.architecture, RUNTIME),
             lambda_src=lambda_src,
-            db_host=self.database.instance.db_instance_endpoint_address,
+            db_host=self.database.writer_address,
             port=self.database.port,
             database_security_group=self.database.security_group,
             admin_secret=self.database.admin_secret,

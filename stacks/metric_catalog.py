@@ -35,6 +35,7 @@ from stacks.aws_facts import RDS_PROXY_METRIC_TARGET_GROUP, RDS_PROXY_METRIC_TAR
 
 RDS_PROXY_DOC = "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.monitoring.html"
 RDS_DOC = "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-metrics.html"
+AURORA_METRICS_DOC = "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/Aurora.AuroraMonitoring.Metrics.html"
 LAMBDA_DOC = "https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html"
 LAMBDA_CONCURRENCY_DOC = "https://docs.aws.amazon.com/lambda/latest/dg/monitoring-concurrency.html"
 HTTP_API_DOC = "https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-metrics.html"
@@ -52,6 +53,8 @@ PROXY_ENDPOINT = frozenset({"ProxyName", "EndpointName"})
 PROXY_TARGET = frozenset({"ProxyName", "TargetGroup", "Target"})
 PROXY_TARGET_ROLE = frozenset({"ProxyName", "TargetGroup", "TargetRole"})
 INSTANCE = frozenset({"DBInstanceIdentifier"})
+# Aurora: a cluster's instances by role (WRITER / READER), following a failover.
+CLUSTER_ROLE = frozenset({"DBClusterIdentifier", "Role"})
 FUNCTION = frozenset({"FunctionName"})
 # No dimension at all: the metric aggregated over every function of the account and Region.
 ACCOUNT: frozenset[str] = frozenset()
@@ -154,6 +157,7 @@ def _proxy(
 
 
 _PROXY_GAUGE_SETS = (PROXY, PROXY_TARGET, PROXY_TARGET_ROLE)
+_DB_SETS = (INSTANCE, CLUSTER_ROLE)
 
 CATALOG: tuple[MetricFact, ...] = (
     # --- RDS Proxy (per node: Sum for counts, Average for latencies) --------------------------
@@ -191,10 +195,22 @@ CATALOG: tuple[MetricFact, ...] = (
         published_reason=_PROXY_FIRST_CONNECTION,
     ),
     # --- RDS instance (one data point a minute) ------------------------------------------------
-    MetricFact(RDS, "DatabaseConnections", (INSTANCE,), ("Maximum", "Average"), "Count", RDS_DOC),
-    MetricFact(RDS, "CPUUtilization", (INSTANCE,), ("Average", "Maximum"), "Percent", RDS_DOC),
+    # (Aurora also under DBClusterIdentifier + Role; it has no FreeStorageSpace.)
+    MetricFact(RDS, "DatabaseConnections", _DB_SETS, ("Maximum", "Average"), "Count", RDS_DOC),
+    MetricFact(RDS, "CPUUtilization", _DB_SETS, ("Average", "Maximum"), "Percent", RDS_DOC),
     MetricFact(RDS, "FreeStorageSpace", (INSTANCE,), ("Minimum", "Average"), "Bytes", RDS_DOC),
-    MetricFact(RDS, "FreeableMemory", (INSTANCE,), ("Minimum", "Average"), "Bytes", RDS_DOC),
+    MetricFact(RDS, "FreeableMemory", _DB_SETS, ("Minimum", "Average"), "Bytes", RDS_DOC),
+    MetricFact(
+        RDS,
+        "AuroraReplicaLag",
+        (INSTANCE, CLUSTER_ROLE),
+        ("Maximum", "Average"),
+        "Milliseconds",
+        AURORA_METRICS_DOC,
+        "Published by Aurora Replicas (readers): how far each lags behind the writer. AWS advises "
+        "alarms on DBClusterIdentifier + Role=READER rather than instance ids (instances change "
+        "roles); Maximum is the worst reader.",
+    ),
     # --- Lambda ----------------------------------------------------------------------------------
     MetricFact(
         LAMBDA,
@@ -366,6 +382,16 @@ def metric(
 def proxy_dimensions(proxy_name: str) -> dict[str, str]:
     """Dimension set 1: the whole proxy (every node, every endpoint)."""
     return {"ProxyName": proxy_name}
+
+
+def proxy_role_dimensions(proxy_name: str, role: str) -> dict[str, str]:
+    """Dimension set 4 for one target role of the default target group (CloudWatch's values:
+    aws_facts RDS_PROXY_METRIC_TARGET_ROLE_READ_WRITE / _READ_ONLY)."""
+    return {
+        "ProxyName": proxy_name,
+        "TargetGroup": RDS_PROXY_METRIC_TARGET_GROUP.value,
+        "TargetRole": role,
+    }
 
 
 def proxy_availability_dimensions(proxy_name: str) -> dict[str, str]:

@@ -11,6 +11,9 @@ from __future__ import annotations
 PROXY_ENDPOINT = "ProxyEndpoint"
 PROXY_NAME = "ProxyName"
 DB_INSTANCE_IDENTIFIER = "DbInstanceIdentifier"
+# Aurora only: the cluster instead of the instance, and the read-only proxy endpoint.
+DB_CLUSTER_IDENTIFIER = "DbClusterIdentifier"
+PROXY_READ_ONLY_ENDPOINT = "ProxyReadOnlyEndpoint"
 MIGRATION_FUNCTION_NAME = "MigrationFunctionName"
 
 # PgProxy-<env>-Service

@@ -10,9 +10,11 @@ from constructs import Construct
 
 from orders import contract
 from stacks import outputs
-from stacks.budget import connection_budget, no_queue_warning
+from stacks.budget import no_queue_warnings
 from stacks.ci_plan import CiTarget
 from stacks.components.api import Api
+from stacks.components.aurora import AuroraDatabase
+from stacks.components.aurora_monitoring import AuroraMonitoring
 from stacks.components.bundling import lambda_code
 from stacks.components.functions import RUNTIME, Functions
 from stacks.components.monitoring import Monitoring, Watched
@@ -49,17 +51,36 @@ class ServiceStack(Stack):
         self.add_stack_dependency(data, "service tier runs on the data tier")
         self._build_functions(config, data, lambda_src)
         self._order_deployment(data)
+        self._build_monitoring(config, data, ci_target)
+        self._outputs()
+
+    def _build_monitoring(
+        self, config: AppConfig, data: DataStack, ci_target: CiTarget | None
+    ) -> None:
+        aurora = data.database if isinstance(data.database, AuroraDatabase) else None
+        instance = None if isinstance(data.database, AuroraDatabase) else data.database.instance
         self.monitoring = Monitoring(
             self,
             "Monitoring",
             watched=Watched(
                 proxy_name=data.proxy.proxy.db_proxy_name,
-                database=data.database.instance,
+                database=instance,
                 http_api=self.api.http_api,
                 functions=[self.functions.api, self.functions.direct, data.migration.function],
+                db_cluster_identifier=None if aurora is None else aurora.identifier,
             ),
             config=config,
         )
+        if aurora is not None:
+            self.aurora_monitoring = AuroraMonitoring(
+                self,
+                "AuroraMonitoring",
+                monitoring=self.monitoring,
+                proxy_name=data.proxy.proxy.db_proxy_name,
+                cluster_identifier=aurora.identifier,
+                instance_identifiers=[i.ref for i in aurora.instances.values()],
+                config=config,
+            )
         if ci_target is not None:  # cdk.json `ci` deploys this environment from GitHub Actions
             self.smoke_access = SmokeAccess(
                 self,
@@ -73,7 +94,6 @@ class ServiceStack(Stack):
                     alarms=list(self.monitoring.alarms.values()),
                 ),
             )
-        self._outputs()
 
     def _build_functions(self, config: AppConfig, data: DataStack, lambda_src: Path) -> None:
         network, database, proxy = data.network, data.database, data.proxy
@@ -89,6 +109,9 @@ class ServiceStack(Stack):
             subnets=network.app_subnets,
             code=code,
             proxy=proxy.proxy,
+            read_endpoint=(
+                None if proxy.read_only_endpoint is None else proxy.read_only_endpoint.endpoint
+            ),
             connect_policy=proxy.connect_policy,
             proxy_security_group=proxy.security_group,
             port=proxy.port,
@@ -98,9 +121,8 @@ class ServiceStack(Stack):
             config=config.functions,
         )
         self.api = Api(self, "Api", handler=self.functions.api, config=config.api)
-        no_queue = no_queue_warning(connection_budget(config))
-        if no_queue is not None:
-            Annotations.of(self.functions).add_warning_v2("budget:noQueue", no_queue)
+        for warning_id, text in no_queue_warnings(config).items():
+            Annotations.of(self.functions).add_warning_v2(warning_id, text)
 
     def _order_deployment(self, data: DataStack) -> None:
         """Network paths first, then the schema migration, then the app functions."""

@@ -146,3 +146,28 @@ FIXTURE_CI: dict[str, Any] = {
 def fixture_ci_context(**ci_changes: Any) -> dict[str, Any]:
     """`fixture_context()` with FIXTURE_CI, keys of the `ci` section replaced by `ci_changes`."""
     return {**fixture_context(), "ci": {**copy.deepcopy(FIXTURE_CI), **ci_changes}}
+
+
+_INSTANCE_ONLY_KEYS = ("allocated_storage_gib", "max_allocated_storage_gib", "multi_az")
+
+
+def aurora_context(
+    env_name: str = SMALL, proxy: dict[str, Any] | None = None, **database: Any
+) -> dict[str, Any]:
+    """A fixture environment as an Aurora Serverless v2 cluster (1..8 ACU, two readers), with
+    `database` overrides (None removes a key) and `proxy` overrides."""
+    context = fixture_context()
+    env = context["environments"][env_name]
+    for key in _INSTANCE_ONLY_KEYS:
+        del env["database"][key]
+    env["database"] |= {
+        "engine": "aurora-postgresql",
+        "instance_class": "serverless",
+        "serverless_min_acu": 1,
+        "serverless_max_acu": 8,
+        "reader_count": 2,
+        **database,
+    }
+    env["database"] = {k: v for k, v in env["database"].items() if v is not None}
+    env["proxy"] |= proxy or {}
+    return context

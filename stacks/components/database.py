@@ -6,7 +6,8 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_rds as rds
-from constructs import Construct
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct, IConstruct
 
 from stacks.components._common import pi_retention, retention
 from stacks.components.nag import acknowledge
@@ -24,6 +25,19 @@ REMOVAL_POLICIES = {
     "snapshot": RemovalPolicy.SNAPSHOT,
     "retain": RemovalPolicy.RETAIN,
 }
+
+
+def logging_parameters(config: DatabaseConfig) -> dict[str, str]:
+    """Parameter group values of both shapes: TLS only, slow statements and connections logged."""
+    return {
+        "rds.force_ssl": "1",
+        "log_min_duration_statement": str(config.log_min_duration_statement_ms),
+        "log_connections": "1",
+        "log_disconnections": "1",
+        "log_lock_waits": "1",
+        "log_temp_files": "0",
+        "log_autovacuum_min_duration": "1000",
+    }
 
 
 class Database(Construct):
@@ -53,21 +67,12 @@ class Database(Construct):
         engine = rds.DatabaseInstanceEngine.postgres(
             version=rds.PostgresEngineVersion.of(config.engine_version, major)
         )
-        self.security_group = ec2.SecurityGroup(
-            self,
-            "SecurityGroup",
-            vpc=vpc,
-            description="PostgreSQL: ingress only from the proxy and the migration function",
-            allow_all_outbound=False,
-        )
+        self.security_group = database_security_group(self, vpc, "PostgreSQL")
         self.removal_policy = REMOVAL_POLICIES[config.removal_policy]
         self.instance = self._instance(vpc, subnets, key, engine, config)
         self._acknowledge(config)
-        self._acknowledge_log_retention_helper()
-        secret = self.instance.secret
-        if secret is None:  # pragma: no cover - manage_master_user_password always sets it
-            raise RuntimeError("RDS-managed master secret missing")
-        self.admin_secret = secret
+        acknowledge_log_retention_helper(self)
+        self.admin_secret = managed_admin_secret(self.instance.secret)
         self.port = POSTGRES_PORT
         self.database_name = config.database_name
 
@@ -79,16 +84,41 @@ class Database(Construct):
             "Parameters",
             engine=engine,
             description="TLS-only PostgreSQL with slow-statement and connection logging",
-            parameters={
-                "rds.force_ssl": "1",
-                "log_min_duration_statement": str(config.log_min_duration_statement_ms),
-                "log_connections": "1",
-                "log_disconnections": "1",
-                "log_lock_waits": "1",
-                "log_temp_files": "0",
-                "log_autovacuum_min_duration": "1000",
-            },
+            parameters=logging_parameters(config),
         )
+
+    # What the proxy and the migration need, named as the Aurora shape names them.
+    @property
+    def proxy_target(self) -> rds.ProxyTarget:
+        return rds.ProxyTarget.from_instance(self.instance)
+
+    @property
+    def secret_target(self) -> secretsmanager.ISecretAttachmentTarget:
+        return self.instance
+
+    @property
+    def login_resource_id(self) -> str:
+        """The proxy's end-to-end IAM login: dbuser:db-<DbiResourceId>/<user>."""
+        # Always a token for an instance this app creates (typed optional for imports).
+        assert self.instance.instance_resource_id is not None  # noqa: S101
+        return self.instance.instance_resource_id
+
+    @property
+    def writer_address(self) -> str:
+        return self.instance.db_instance_endpoint_address
+
+    @property
+    def identifier(self) -> str:
+        return self.instance.instance_identifier
+
+    @property
+    def writer_instance_identifier(self) -> str:
+        return self.instance.instance_identifier
+
+    @property
+    def waits_for(self) -> list[IConstruct]:
+        """What the proxy (and its target group) is created after."""
+        return [self.instance]
 
     def _instance(
         self,
@@ -137,13 +167,7 @@ class Database(Construct):
 
     def _acknowledge(self, config: DatabaseConfig) -> None:
         """cdk-nag findings this instance carries on purpose, each with its compensating control."""
-        acknowledge(
-            self.instance,
-            "AwsSolutions-RDS11",
-            "PostgreSQL's default port is kept so clients and the proxy need no extra setting; "
-            "compensating controls: no public access, isolated subnets, and a security group "
-            "that admits only the proxy and the migration function; IAM auth and TLS required.",
-        )
+        acknowledge_database(self.instance, config)
         if not config.multi_az:
             acknowledge(
                 self.instance,
@@ -151,32 +175,63 @@ class Database(Construct):
                 "Single-AZ only where config says so (dev, destroyable, cost); compensating "
                 "controls: automated backups and prod profile is Multi-AZ (asserted in tests).",
             )
-        if not config.deletion_protection:
-            acknowledge(
-                self.instance,
-                "AwsSolutions-RDS10",
-                "Deletion protection off only where config says so (dev must be destroyable); "
-                "compensating control: prod profile enables it and keeps a snapshot (tests).",
-            )
 
-    def _acknowledge_log_retention_helper(self) -> None:
-        """The stack-level singleton CDK adds for `cloudwatch_logs_retention`."""
-        stack = Stack.of(self)
-        for child in stack.node.children:
-            if child.node.id.startswith("LogRetention") and isinstance(child, Construct):
-                role = child.node.find_child("ServiceRole")
-                acknowledge(
-                    role,
-                    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                    "AWSLambdaBasicExecutionRole]",
-                    "CDK's LogRetention helper (sets retention on the RDS log-export groups) "
-                    "only writes its own logs; compensating control: no other principal can "
-                    "invoke it and it runs only during deployments.",
-                )
-                acknowledge(
-                    role.node.find_child("DefaultPolicy"),
-                    "AwsSolutions-IAM5[Resource::*]",
-                    "logs:PutRetentionPolicy/DeleteRetentionPolicy on * because RDS names the "
-                    "log groups after the generated instance id; compensating control: the "
-                    "actions only change retention, and only deployments run the helper.",
-                )
+
+def database_security_group(scope: Construct, vpc: ec2.IVpc, engine: str) -> ec2.SecurityGroup:
+    """The database's group (both shapes): no egress; the proxy and migration add ingress."""
+    return ec2.SecurityGroup(
+        scope,
+        "SecurityGroup",
+        vpc=vpc,
+        description=f"{engine}: ingress only from the proxy and the migration function",
+        allow_all_outbound=False,
+    )
+
+
+def managed_admin_secret(secret: secretsmanager.ISecret | None) -> secretsmanager.ISecret:
+    """The RDS-managed master secret (manage_master_user_password always creates one)."""
+    if secret is None:  # pragma: no cover
+        raise RuntimeError("RDS-managed master secret missing")
+    return secret
+
+
+def acknowledge_database(resource: IConstruct, config: DatabaseConfig) -> None:
+    """cdk-nag findings an instance or a cluster carries on purpose (port, deletion protection),
+    each with its compensating control."""
+    acknowledge(
+        resource,
+        "AwsSolutions-RDS11",
+        "PostgreSQL's default port is kept so clients and the proxy need no extra setting; "
+        "compensating controls: no public access, isolated subnets, and a security group "
+        "that admits only the proxy and the migration function; IAM auth and TLS required.",
+    )
+    if not config.deletion_protection:
+        acknowledge(
+            resource,
+            "AwsSolutions-RDS10",
+            "Deletion protection off only where config says so (dev must be destroyable); "
+            "compensating control: prod profile enables it and keeps a snapshot (tests).",
+        )
+
+
+def acknowledge_log_retention_helper(scope: Construct) -> None:
+    """The stack-level singleton CDK adds for `cloudwatch_logs_retention` (both shapes)."""
+    stack = Stack.of(scope)
+    for child in stack.node.children:
+        if child.node.id.startswith("LogRetention") and isinstance(child, Construct):
+            role = child.node.find_child("ServiceRole")
+            acknowledge(
+                role,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AWSLambdaBasicExecutionRole]",
+                "CDK's LogRetention helper (sets retention on the RDS log-export groups) "
+                "only writes its own logs; compensating control: no other principal can "
+                "invoke it and it runs only during deployments.",
+            )
+            acknowledge(
+                role.node.find_child("DefaultPolicy"),
+                "AwsSolutions-IAM5[Resource::*]",
+                "logs:PutRetentionPolicy/DeleteRetentionPolicy on * because RDS names the "
+                "log groups after the generated instance id; compensating control: the "
+                "actions only change retention, and only deployments run the helper.",
+            )

@@ -107,6 +107,12 @@ def _acknowledge_role(fn: lambda_.Function, *, tracing: bool) -> None:
         )
 
 
+def _hosts(endpoint: str, read_endpoint: str | None) -> dict[str, str]:
+    """DB_HOST, and DB_READ_HOST when there is a read-only endpoint (Aurora readers)."""
+    reads = {} if read_endpoint is None else {contract.DB_READ_HOST.name: read_endpoint}
+    return {contract.DB_HOST.name: endpoint, **reads}
+
+
 class Functions(Construct):
     """The orders API and direct-invoke functions.
 
@@ -114,7 +120,8 @@ class Functions(Construct):
     concurrency as the client-side cap, timeout, X-Ray tracing, log groups with retention). Each
     has its own security group whose only egress is the proxy port (plus HTTPS to interface
     endpoints the stack grants), holds rds-db:connect on this proxy for one DB user, and gets
-    the proxy endpoint and DB user through environment variables. No path to the database.
+    the proxy endpoint (and the read-only endpoint when there is one: DB_READ_HOST) and DB user
+    through environment variables. No path to the database.
     """
 
     def __init__(
@@ -126,6 +133,7 @@ class Functions(Construct):
         subnets: ec2.SubnetSelection,
         code: lambda_.Code,
         proxy: rds.DatabaseProxy,
+        read_endpoint: str | None = None,
         connect_policy: iam.IManagedPolicy,
         proxy_security_group: ec2.ISecurityGroup,
         port: int,
@@ -151,7 +159,7 @@ class Functions(Construct):
                 timeout_s=config.timeout_s,
                 reserved_concurrency=reserved,
                 environment={
-                    contract.DB_HOST.name: proxy.endpoint,
+                    **_hosts(proxy.endpoint, read_endpoint),
                     contract.DB_PORT.name: port,
                     contract.DB_NAME.name: database_name,
                     contract.DB_USER.name: app_db_user,

@@ -21,7 +21,7 @@ from constructs import Construct
 
 from orders import contract
 from stacks import metric_catalog as mc
-from stacks.aws_facts import ALARM_ARN_FORMAT
+from stacks.aws_facts import ALARM_ARN_FORMAT, AURORA_METRIC_ROLE_WRITER
 from stacks.budget import connection_budget
 from stacks.config import AppConfig, MonitoringConfig
 
@@ -91,9 +91,12 @@ class Watched:
     name (a token is fine)."""
 
     proxy_name: str
-    database: rds.IDatabaseInstance
+    database: rds.IDatabaseInstance | None  # None for Aurora (db_cluster_identifier)
     http_api: apigwv2.IHttpApi
     functions: Sequence[lambda_.IFunction]
+    # Aurora: the writer is read by DBClusterIdentifier + Role (it moves on a failover), and
+    # there is no FreeStorageSpace; stacks/components/aurora_monitoring.py adds the rest.
+    db_cluster_identifier: str | None = None
 
 
 def function_label(fn: lambda_.IFunction) -> str:
@@ -174,10 +177,14 @@ class Monitoring(Construct):
         return metric
 
     def _hand_built(
-        self, namespace: str, name: str, dimensions: dict[str, str]
+        self,
+        namespace: str,
+        name: str,
+        dimensions: dict[str, str],
+        statistic: str | None = None,
     ) -> cloudwatch.Metric:
-        """A metric no construct offers, with the catalog's statistic."""
-        ref = mc.metric(namespace, name, dimensions, service_namespace=self._namespace)
+        """A metric no construct offers, with the catalog's statistic unless one is given."""
+        ref = mc.metric(namespace, name, dimensions, statistic, service_namespace=self._namespace)
         return cloudwatch.Metric(
             namespace=ref.namespace,
             metric_name=ref.name,
@@ -189,6 +196,17 @@ class Monitoring(Construct):
     def _proxy(self, name: str) -> cloudwatch.Metric:
         return self._hand_built(mc.RDS, name, mc.proxy_dimensions(self._watched.proxy_name))
 
+    def metric(
+        self, namespace: str, name: str, dimensions: dict[str, str], statistic: str | None = None
+    ) -> cloudwatch.Metric:
+        """A catalog-checked, hand-built metric at this dashboard's period (add-on components)."""
+        return self._hand_built(namespace, name, dimensions, statistic)
+
+    def add_alarm(self, spec: AlarmSpec) -> cloudwatch.Alarm:
+        """One more alarm notifying this construct's destinations (for add-on components)."""
+        self._add_alarm(spec)
+        return self.alarms[spec.id]
+
     def _availability(self) -> cloudwatch.Metric:
         dims = mc.proxy_availability_dimensions(self._watched.proxy_name)
         return self._hand_built(mc.RDS, "AvailabilityPercentage", dims)
@@ -199,20 +217,38 @@ class Monitoring(Construct):
 
     # The instance's helpers default to Average: connections are read at their peak and free
     # space at its lowest point, as AWS's statistics for them allow (the catalog rows).
+    def _writer(self, name: str, statistic: str) -> cloudwatch.Metric | None:
+        """Aurora: the writer by DBClusterIdentifier + Role, which follows a failover (no
+        construct offers that series); None for an instance (its own helpers)."""
+        cluster = self._watched.db_cluster_identifier
+        if cluster is None:
+            return None
+        dims = {"DBClusterIdentifier": cluster, "Role": AURORA_METRIC_ROLE_WRITER.value}
+        return self._hand_built(mc.RDS, name, dims, statistic)
+
+    def _instance(self) -> rds.IDatabaseInstance:
+        assert self._watched.database is not None, "an instance shape watches its instance"  # noqa: S101
+        return self._watched.database
+
     def _db_connections(self) -> cloudwatch.Metric:
-        db = self._watched.database
-        return self._checked(db.metric_database_connections(statistic=MAX, period=self._period))
+        return self._writer("DatabaseConnections", MAX) or self._checked(
+            self._instance().metric_database_connections(statistic=MAX, period=self._period)
+        )
 
     def _db_cpu(self) -> cloudwatch.Metric:
-        return self._checked(self._watched.database.metric_cpu_utilization(period=self._period))
+        return self._writer("CPUUtilization", cloudwatch.Stats.AVERAGE) or self._checked(
+            self._instance().metric_cpu_utilization(period=self._period)
+        )
 
     def _db_free_storage(self) -> cloudwatch.Metric:
-        db = self._watched.database
-        return self._checked(db.metric_free_storage_space(statistic=MIN, period=self._period))
+        return self._checked(
+            self._instance().metric_free_storage_space(statistic=MIN, period=self._period)
+        )
 
     def _db_freeable_memory(self) -> cloudwatch.Metric:
-        db = self._watched.database
-        return self._checked(db.metric_freeable_memory(statistic=MIN, period=self._period))
+        return self._writer("FreeableMemory", MIN) or self._checked(
+            self._instance().metric_freeable_memory(statistic=MIN, period=self._period)
+        )
 
     def _api_5xx(self) -> cloudwatch.Metric:
         return self._checked(self._watched.http_api.metric_server_error(period=self._period))
@@ -248,6 +284,11 @@ class Monitoring(Construct):
 
     def _alarm_specs(self) -> list[AlarmSpec]:
         return [*self._proxy_specs(), *self._database_specs(), *self._service_specs()]
+
+    @property
+    def _has_storage_metric(self) -> bool:
+        """Aurora publishes no FreeStorageSpace (its storage grows by itself)."""
+        return self._watched.db_cluster_identifier is None
 
     def _proxy_specs(self) -> list[AlarmSpec]:
         c, t = self._config, self.thresholds
@@ -318,13 +359,19 @@ class Monitoring(Construct):
                 GT,
                 f"Database CPU above {c.db_cpu_percent}%",
             ),
-            AlarmSpec(
-                "DbFreeStorageLow",
-                self._db_free_storage(),
-                t.free_storage_bytes,
-                c.free_storage_evaluation_periods,
-                LT,
-                f"Database free storage below {t.free_storage_bytes} bytes",
+            *(
+                [
+                    AlarmSpec(
+                        "DbFreeStorageLow",
+                        self._db_free_storage(),
+                        t.free_storage_bytes,
+                        c.free_storage_evaluation_periods,
+                        LT,
+                        f"Database free storage below {t.free_storage_bytes} bytes",
+                    )
+                ]
+                if self._has_storage_metric
+                else []
             ),
         ]
 
@@ -562,11 +609,17 @@ class Monitoring(Construct):
                 width=6,
             ),
             self._graph("DB freeable memory (bytes)", left=[self._db_freeable_memory()], width=6),
-            self._graph(
-                "DB free storage (bytes)",
-                left=[self._db_free_storage()],
-                annotations=[self.alarms["DbFreeStorageLow"]],
-                width=6,
+            *(
+                [
+                    self._graph(
+                        "DB free storage (bytes)",
+                        left=[self._db_free_storage()],
+                        annotations=[self.alarms["DbFreeStorageLow"]],
+                        width=6,
+                    )
+                ]
+                if self._has_storage_metric
+                else []
             ),
         ]
 

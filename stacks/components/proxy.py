@@ -12,7 +12,12 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from stacks.components.aurora import AuroraDatabase
+from stacks.components.database import Database
 from stacks.config import ProxyConfig
+
+# The database behind the proxy: an RDS instance or an Aurora cluster.
+ProxiedDatabase = Database | AuroraDatabase
 
 
 class Proxy(Construct):
@@ -24,7 +29,10 @@ class Proxy(Construct):
     proxy in the data subnets with IAM auth REQUIRED, TLS required, debug logging off and the
     pool caps from config. Login to the database:
     - `auth_mode: iam` (default): end-to-end IAM (DefaultAuthScheme IAM_AUTH), no app secret;
-      the proxy role holds rds-db:connect on dbuser:<DbiResourceId>/<app user> only.
+      the proxy role holds rds-db:connect on dbuser:<DbiResourceId or DbClusterResourceId>/<app
+      user> only.
+    - `read_only_endpoint`: a second proxy endpoint (TargetRole READ_ONLY, the proxy's security
+      group and subnets) whose connections go to the Aurora readers.
     - `auth_mode: secrets`: an app-user secret (CMK) that the proxy reads, rotated every 30
       days by the AWS-hosted PostgreSQL single-user rotation function; clients still need IAM.
     """
@@ -36,13 +44,12 @@ class Proxy(Construct):
         *,
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
-        instance: rds.DatabaseInstance,
-        database_security_group: ec2.ISecurityGroup,
-        port: int,
+        database: ProxiedDatabase,
         key: kms.IKey,
         config: ProxyConfig,
     ) -> None:
         super().__init__(scope, construct_id)
+        database_security_group, port = database.security_group, database.port
         self.app_db_user = config.app_db_user
         self.port = port
         self.security_group = ec2.SecurityGroup(
@@ -64,10 +71,10 @@ class Proxy(Construct):
         # Secrets mode only: the schedule that rotates the app-user secret (at once when created).
         self.rotation_schedule: secretsmanager.RotationSchedule | None = None
         if config.auth_mode == "iam":
-            self._grant_iam_login(instance, config.app_db_user)
+            self._grant_iam_login(database.login_resource_id, config.app_db_user)
         else:
             self.app_user_secret = self._rotated_app_secret(
-                instance=instance,
+                target=database.secret_target,
                 vpc=vpc,
                 subnets=subnets,
                 database_security_group=database_security_group,
@@ -75,15 +82,25 @@ class Proxy(Construct):
                 key=key,
                 app_db_user=config.app_db_user,
             )
-        self.proxy = self._proxy(instance, vpc, subnets, config)
+        self.proxy = self._proxy(database, vpc, subnets, config)
         # Its Create and Update wait until the target can be logged in to (the data stack
         # orders it after the app-user bootstrap).
         self.target_group = self.proxy.node.find_child("ProxyTargetGroup")
         self.connect_policy = self._client_connect_policy(config.app_db_user)
+        # Aurora with readers: a second endpoint whose connections go to the readers.
+        self.read_only_endpoint: rds.IDatabaseProxyEndpoint | None = None
+        if config.read_only_endpoint:
+            self.read_only_endpoint = self.proxy.add_endpoint(
+                "ReadOnlyEndpoint",
+                vpc=vpc,
+                vpc_subnets=subnets,
+                security_groups=[self.security_group],  # its default is the VPC's default group
+                target_role=rds.ProxyEndpointTargetRole.READ_ONLY,
+            )
 
     def _proxy(
         self,
-        instance: rds.DatabaseInstance,
+        database: ProxiedDatabase,
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
         config: ProxyConfig,
@@ -91,7 +108,7 @@ class Proxy(Construct):
         proxy = rds.DatabaseProxy(
             self,
             "Proxy",
-            proxy_target=rds.ProxyTarget.from_instance(instance),
+            proxy_target=database.proxy_target,
             vpc=vpc,
             vpc_subnets=subnets,
             security_groups=[self.security_group],
@@ -108,24 +125,23 @@ class Proxy(Construct):
             borrow_timeout=Duration.seconds(config.borrow_timeout_s),
             idle_client_timeout=Duration.seconds(config.idle_client_timeout_s),
         )
-        proxy.node.add_dependency(instance)
+        for dependency in database.waits_for:
+            proxy.node.add_dependency(dependency)
         return proxy
 
-    def _grant_iam_login(self, instance: rds.DatabaseInstance, app_db_user: str) -> None:
+    def _grant_iam_login(self, login_resource_id: str, app_db_user: str) -> None:
         """End-to-end IAM: the proxy signs in as the app user with its own role."""
-        # Always a token for an instance this app creates (typed optional for imports).
-        assert instance.instance_resource_id is not None  # noqa: S101
         self.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["rds-db:connect"],
-                resources=[_dbuser_arn(self, instance.instance_resource_id, app_db_user)],
+                resources=[_dbuser_arn(self, login_resource_id, app_db_user)],
             )
         )
 
     def _rotated_app_secret(
         self,
         *,
-        instance: rds.DatabaseInstance,
+        target: secretsmanager.ISecretAttachmentTarget,
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
         database_security_group: ec2.ISecurityGroup,
@@ -160,7 +176,7 @@ class Proxy(Construct):
         )
         # The hosted rotation function reads engine, host and port from the secret itself
         # (aws_facts.HOSTED_ROTATION_SECRET_KEYS); the attachment merges them in.
-        attached = secret.attach(instance)
+        attached = secret.attach(target)
         self.rotation_schedule = attached.add_rotation_schedule(
             "Rotation",
             automatically_after=Duration.days(30),
@@ -192,8 +208,10 @@ class Proxy(Construct):
 
 
 def _dbuser_arn(scope: Construct, resource_id: str, db_user: str) -> str:
-    """The rds-db:connect resource: `dbuser:db-<DbiResourceId>/<user>` for the instance (the
-    proxy's own login in end-to-end IAM) or `dbuser:prx-<id>/<user>` for the proxy (clients)."""
+    """The rds-db:connect resource: `dbuser:db-<DbiResourceId>/<user>` for an instance or
+    `dbuser:cluster-<DbClusterResourceId>/<user>` for an Aurora cluster (the proxy's own login in
+    end-to-end IAM; aws_facts.RDS_DBUSER_CLUSTER_ARN), or `dbuser:prx-<id>/<user>` for the
+    proxy (clients)."""
     return Stack.of(scope).format_arn(
         service="rds-db",
         resource="dbuser",

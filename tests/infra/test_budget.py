@@ -121,7 +121,7 @@ def test_data_summary_holds_no_service_setting() -> None:
 @pytest.mark.parametrize("env", environment_names())
 def test_budget_command(env: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--env", env]) == 0
-    assert f"environment                      {env}" in capsys.readouterr().out
+    assert re.search(rf"^environment +{env}$", capsys.readouterr().out, re.MULTILINE)
 
 
 def test_budget_command_fails_on_unknown_env(capsys: pytest.CaptureFixture[str]) -> None:

@@ -27,7 +27,6 @@ _LOG_RETENTION = "LogRetentionaae0aa3c5b4d4f87b02d85b201efdd8a/ServiceRole"
 
 # (stack suffix, construct path below the stack, rule id). The README (docs/infra.md) lists these.
 COMMON_ACKS = {
-    ("Data", "Database/Instance", "AwsSolutions-RDS11"),
     ("Data", _LOG_RETENTION, _BASIC),
     ("Data", f"{_LOG_RETENTION}/DefaultPolicy", "AwsSolutions-IAM5[Resource::*]"),
     ("Data", "Migration/Provider/framework-onEvent/ServiceRole", _BASIC),
@@ -48,10 +47,14 @@ def expected_acks(config: AppConfig) -> set[tuple[str, str, str]]:
             (stack, f"{fn}/ServiceRole/DefaultPolicy", "AwsSolutions-IAM5[Resource::*]")
             for stack, fn in _FN_ROLES
         }
-    if not config.database.multi_az:
-        acks.add(("Data", "Database/Instance", "AwsSolutions-RDS3"))
+    # The database: an instance, or an Aurora cluster (RDS3, Multi-AZ, is an instance rule:
+    # a cluster's standby is a reader, and cdk-nag skips Aurora for it).
+    db = "Database/Cluster" if config.database.is_aurora else "Database/Instance"
+    acks.add(("Data", db, "AwsSolutions-RDS11"))
+    if not config.database.is_aurora and not config.database.multi_az:
+        acks.add(("Data", db, "AwsSolutions-RDS3"))
     if not config.database.deletion_protection:
-        acks.add(("Data", "Database/Instance", "AwsSolutions-RDS10"))
+        acks.add(("Data", db, "AwsSolutions-RDS10"))
     return acks
 
 

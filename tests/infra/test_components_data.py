@@ -78,9 +78,7 @@ def _data_tier(
         "Proxy",
         vpc=net.vpc,
         subnets=net.data_subnets,
-        instance=db.instance,
-        database_security_group=db.security_group,
-        port=db.port,
+        database=db,
         key=key.key,
         config=proxy or config.proxy,
     )

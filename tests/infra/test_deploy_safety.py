@@ -244,7 +244,11 @@ def test_database_insights_mode_is_explicit(
 
 
 def test_every_cdk_json_environment_sets_the_insights_mode(shipped: Synthesized) -> None:
-    (db,) = shipped.data.find_resources("AWS::RDS::DBInstance").values()
+    # On the instance, or on the Aurora cluster (its instances inherit it).
+    kind = (
+        "AWS::RDS::DBCluster" if shipped.built.config.database.is_aurora else "AWS::RDS::DBInstance"
+    )
+    (db,) = shipped.data.find_resources(kind).values()
     assert db["Properties"]["DatabaseInsightsMode"] in ("standard", "advanced")
 
 

@@ -47,6 +47,13 @@ def by_mode(
     return apps
 
 
+# The database the bootstrap and the rotated secret point at, per engine (literal ids).
+_DATABASE = {
+    "postgres": ("DatabaseInstance", "AWS::RDS::DBInstance"),
+    "aurora-postgresql": ("DatabaseCluster", "AWS::RDS::DBCluster"),
+}
+
+
 def _of_type(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
     return {k: r for k, r in template["Resources"].items() if r["Type"] == type_}
 
@@ -89,9 +96,11 @@ def test_the_bootstrap_runs_the_migration_handler_against_the_new_instance(
         # The resource that really creates the user: our migration handler, not a CDK helper
         # such as LogRetention.
         assert _user_function(data, bootstrap)["Properties"]["Handler"] == MIGRATE_HANDLER, env
-        # ...pointed at this stack's instance (which therefore exists before it runs).
+        # ...pointed at this stack's instance or cluster writer endpoint (which therefore
+        # exists before it runs).
+        database_id, _ = _DATABASE[app.built.config.database.engine]
         assert bootstrap["Properties"]["DB_HOST"] == {
-            "Fn::GetAtt": ["DatabaseInstance", "Endpoint.Address"]
+            "Fn::GetAtt": [database_id, "Endpoint.Address"]
         }, env
 
 
@@ -130,9 +139,10 @@ def test_the_rotated_secret_carries_what_the_hosted_rotation_function_reads(
         data = app.data.to_json()
         attachments = _of_type(data, "AWS::SecretsManager::SecretTargetAttachment")
         assert len(attachments) == (1 if mode == "secrets" else 0), f"{env}/{mode}"
+        database_id, database_type = _DATABASE[app.built.config.database.engine]
         for attachment_id, attachment in attachments.items():
-            assert attachment["Properties"]["TargetType"] == "AWS::RDS::DBInstance", env
-            assert attachment["Properties"]["TargetId"] == {"Ref": "DatabaseInstance"}, env
+            assert attachment["Properties"]["TargetType"] == database_type, env
+            assert attachment["Properties"]["TargetId"] == {"Ref": database_id}, env
             (schedule,) = _of_type(data, "AWS::SecretsManager::RotationSchedule").values()
             assert schedule["Properties"]["SecretId"] == {"Ref": attachment_id}, env
 

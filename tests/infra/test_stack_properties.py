@@ -98,6 +98,8 @@ def test_stateful_resources_keep_their_logical_ids(synth: Synthesized) -> None:
         "vpc": "Vpc",
         "instance": "DatabaseInstance",
         "proxy": "DatabaseProxy",
+        "cluster": "DatabaseCluster",
+        "read_only_endpoint": "DatabaseProxyReadOnlyEndpoint",
     }
 
 

@@ -14,8 +14,9 @@ import pytest
 
 from ops import preflight
 from ops.cdk_app import BootstrapRequirement
+from ops.preflight_checks import WARN, Target, check_instance_class
 from stacks.loader import CDK_JSON, environment_names, load, read_context
-from tests.fixture_config import LARGE, SMALL, fixture_context
+from tests.fixture_config import LARGE, SMALL, aurora_context, fixture_context
 from tests.ops.aws_stubs import ACCOUNT, REGION
 from tests.ops.preflight_stubs import (
     OTHER_PROXY,
@@ -515,3 +516,13 @@ def test_pinned_azs_the_class_is_not_offered_in(
     assert table["instance class"][0] == status
     assert "not offered in pinned eu-west-1c" in table["instance class"][1]
     assert table["availability zones"] == ("PASS", "pinned eu-west-1a, eu-west-1c available", "")
+
+
+def test_an_aurora_cluster_is_not_checked_as_an_instance() -> None:
+    # GIVEN an Aurora environment; WHEN preflight checks the instance class; THEN it says that
+    # the cluster shape is not checked (a warning) and asks the account nothing.
+    target = Target(load(SMALL, aurora_context()), REGION, ACCOUNT, None, None)
+    result = check_instance_class(None, target)  # type: ignore[arg-type]
+    assert result.status == WARN
+    assert "not checked by preflight yet" in result.detail
+    assert "--engine aurora-postgresql" in result.fix

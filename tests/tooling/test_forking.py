@@ -35,6 +35,7 @@ GOALS = {
     "Point the `ci` section at your repository": 1,
     "Add an environment": 1,
     "Retune an environment": 1,
+    "Switch an environment to Aurora": 1,
     "Add a route": 3,
     "Add a table": 3,
 }
@@ -88,6 +89,13 @@ def apply(step: Step, repo: Path) -> set[str]:
             _merge(envs[target], json.loads(body))
 
         _edit_json(repo / file, copy)
+        args = [file]
+    elif step.action == "set-section":  # replace one section of an environment
+        file, env, section = args
+        _edit_json(
+            repo / file,
+            lambda doc: doc["context"]["environments"][env].__setitem__(section, json.loads(body)),
+        )
         args = [file]
     elif step.action == "append":  # after two blank lines, as PEP 8 separates top-level code
         path = repo / args[0]
@@ -190,12 +198,15 @@ out = {}
 for env in sys.argv[1:]:
     built = build_from_context(read_context(), env)
     data, service = Template.from_stack(built.data), Template.from_stack(built.service)
-    (db,) = data.find_resources('AWS::RDS::DBInstance').values()
     out[env] = {
         'stacks': [built.data.stack_name, built.service.stack_name],
         'routes': sorted(r['Properties']['RouteKey']
                          for r in service.find_resources('AWS::ApiGatewayV2::Route').values()),
-        'instance_class': db['Properties']['DBInstanceClass'],
+        'instance_classes': sorted(i['Properties']['DBInstanceClass']
+                                   for i in data.find_resources('AWS::RDS::DBInstance').values()),
+        'clusters': sorted(c['Properties']['Engine']
+                           for c in data.find_resources('AWS::RDS::DBCluster').values()),
+        'read_only_endpoints': len(data.find_resources('AWS::RDS::DBProxyEndpoint')),
     }
 ci = Template.from_stack(built.ci).to_json()
 out['ci'] = {
@@ -236,6 +247,7 @@ def test_each_step_touches_at_most_its_goal(forked: tuple[Path, dict[str, set[st
         "Point the `ci` section at your repository": 1,
         "Add an environment": 1,
         "Retune an environment": 1,
+        "Switch an environment to Aurora": 1,
         "Add a route": 3,
         "Add a table": 2,
     }
@@ -251,7 +263,12 @@ def test_the_fork_synthesizes_nag_clean(forked: tuple[Path, dict[str, set[str]]]
     assert Path(out["orders"]).is_relative_to(repo / "lambda_src"), out["orders"]
     # renamed through project.app_name, staging from cdk.json alone, dev retuned
     assert out["staging"]["stacks"] == ["Acme-staging-Data", "Acme-staging-Service"]
-    assert out["dev"]["instance_class"] == "db.t4g.medium"
+    assert out["dev"]["instance_classes"] == ["db.t4g.medium"]
+    assert out["dev"]["clusters"] == []
+    # staging switched to Aurora: Serverless v2 writer and reader, a read-only endpoint
+    assert out["staging"]["clusters"] == ["aurora-postgresql"]
+    assert out["staging"]["instance_classes"] == ["db.serverless", "db.serverless"]
+    assert out["staging"]["read_only_endpoints"] == 1
     # the CI roles trust the fork's repository, and only it; named after the renamed app
     assert out["ci"] == {
         "stack": "Acme-CiAccess",
