@@ -47,9 +47,9 @@ $(NODE_STAMP): package.json package-lock.json
 
 setup: $(PY_STAMP) $(NODE_STAMP) ## Create .venv (pinned requirements, lambda_src's orders editable) and node_modules
 
-synth: setup ## Synthesize ENV (a key of cdk.json environments; default project.default_env) with the cdk-nag gate
+synth: setup ## Synthesize ENV (a key of cdk.json environments; default project.default_env) with the cdk-nag and Control Tower gates
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) synth $(CDK_ARGS) --quiet
-	@echo "Synthesized $(or $(ENV),the default environment) into cdk.out (cdk-nag AwsSolutions: no unacknowledged findings)"
+	@echo "Synthesized $(or $(ENV),the default environment) into cdk.out (cdk-nag AwsSolutions, Control Tower controls: no unacknowledged findings)"
 
 lint: setup ## ruff lint + format check, actionlint on .github/workflows, locks current with their .in
 	$(BIN)/ruff check .
@@ -92,8 +92,9 @@ bench: setup ## Burst lab on local PostgreSQL + PgBouncer (BENCH_ARGS="--concurr
 drill: setup ## Fault drills under load: 5 faults, ledger checked (DRILL_ARGS="--faults pg-restart")
 	$(BIN)/python -m bench.drill $(DRILL_ARGS)
 
-docs: setup ## Regenerate README.md's configuration and budget tables from stacks/config.py and cdk.json
+docs: setup ## Regenerate README.md's configuration and budget tables, and docs/infra.md's Control Tower table
 	$(BIN)/python -m stacks.config_doc
+	$(BIN)/python -m stacks.control_tower_doc
 
 budget: setup ## Print the connection and timeout budget of ENV
 	$(BIN)/python -m stacks.budget_report $(ENV_ARG)

@@ -10,6 +10,7 @@ from typing import Any
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from stacks import control_tower
 from stacks.config import AppConfig
 from stacks.data_stack import DataStack
 from stacks.loader import ENV_CONTEXT_KEY, PROJECT_ROOT, from_node, read_context
@@ -29,13 +30,16 @@ class BuiltApp:
 
 
 def build(app: App, lambda_src: Path = LAMBDA_SRC) -> BuiltApp:
-    """Read config from the app's context once, create both stacks, register cdk-nag."""
+    """Read config from the app's context once, create both stacks, register the gates: cdk-nag,
+    and the Control Tower controls unless the context turns them off (stacks/control_tower.py)."""
     config = from_node(app.node)
     data = DataStack(app, config.data_stack_name, config=config, lambda_src=lambda_src)
     service = ServiceStack(
         app, config.service_stack_name, config=config, data=data, lambda_src=lambda_src
     )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    if control_tower.gate_enabled(app.node.try_get_context(control_tower.GATE_CONTEXT_KEY)):
+        Validations.of(app).add_plugins(control_tower.validator())
     return BuiltApp(app=app, config=config, data=data, service=service)
 
 
@@ -44,18 +48,33 @@ def build_from_context(
     env_name: str | None = None,
     *,
     bundling: bool = False,
+    control_tower_gate: bool = False,
     outdir: str | None = None,
     lambda_src: Path = LAMBDA_SRC,
 ) -> BuiltApp:
-    """In-process build as the CLI would do it with this context (tests, fixtures)."""
+    """In-process build as the CLI would do it with this context (tests, fixtures); without the
+    Control Tower gate unless asked (cdk-nag always runs)."""
     full: dict[str, Any] = dict(context)
     if env_name is not None:
         full[ENV_CONTEXT_KEY] = env_name
     if not bundling:
         full[BUNDLING_STACKS_KEY] = []
+    full[control_tower.GATE_CONTEXT_KEY] = control_tower_gate
     return build(App(context=full, outdir=outdir), lambda_src=lambda_src)
 
 
-def build_for_env(env_name: str, *, bundling: bool = False, outdir: str | None = None) -> BuiltApp:
+def build_for_env(
+    env_name: str,
+    *,
+    bundling: bool = False,
+    control_tower_gate: bool = False,
+    outdir: str | None = None,
+) -> BuiltApp:
     """In-process build of one environment of cdk.json."""
-    return build_from_context(read_context(), env_name, bundling=bundling, outdir=outdir)
+    return build_from_context(
+        read_context(),
+        env_name,
+        bundling=bundling,
+        control_tower_gate=control_tower_gate,
+        outdir=outdir,
+    )

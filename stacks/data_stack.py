@@ -15,6 +15,7 @@ from stacks.components.bundling import lambda_code
 from stacks.components.database import Database
 from stacks.components.encryption import DataKey
 from stacks.components.functions import RUNTIME
+from stacks.components.logs import LogsKey
 from stacks.components.migration import Migration
 from stacks.components.network import Network
 from stacks.components.proxy import Proxy
@@ -24,6 +25,7 @@ from stacks.config import AppConfig
 # must never replace the database, its key, its VPC or the proxy endpoint.
 STATEFUL_LOGICAL_IDS = {
     "key": "DataKey",
+    "logs_key": "LogsKey",
     "vpc": "Vpc",
     "instance": "DatabaseInstance",
     "proxy": "DatabaseProxy",
@@ -64,7 +66,11 @@ class DataStack(Stack):
         self.encryption = DataKey(
             self, "Encryption", app_name=config.project.app_name, removal_policy=removal
         )
-        self.network = Network(self, "Network", config=config.network, removal_policy=removal)
+        # Retained with the flow logs it encrypts (and, like the data key, unless destroyable).
+        self.logs = LogsKey(self, "Logs", removal_policy=removal)
+        self.network = Network(
+            self, "Network", config=config.network, logs_key=self.logs, removal_policy=removal
+        )
         self.database = Database(
             self,
             "Database",
@@ -89,13 +95,20 @@ class DataStack(Stack):
             self.network.allow_endpoint_from("secretsmanager", self.proxy.rotation_security_group)
         self._build_bootstrap(config, lambda_src)
 
-        _pin_logical_id(self.encryption.key, STATEFUL_LOGICAL_IDS["key"])
-        _pin_logical_id(self.network.vpc, STATEFUL_LOGICAL_IDS["vpc"])
-        _pin_logical_id(self.database.instance, STATEFUL_LOGICAL_IDS["instance"])
-        _pin_logical_id(self.proxy.proxy, STATEFUL_LOGICAL_IDS["proxy"])
+        self._pin_stateful_logical_ids()
         self._keep_exports_of_earlier_service_stacks()  # names use the pinned logical IDs
 
         self._outputs()
+
+    def _pin_stateful_logical_ids(self) -> None:
+        for construct, name in (
+            (self.encryption.key, "key"),
+            (self.logs.key, "logs_key"),
+            (self.network.vpc, "vpc"),
+            (self.database.instance, "instance"),
+            (self.proxy.proxy, "proxy"),
+        ):
+            _pin_logical_id(construct, STATEFUL_LOGICAL_IDS[name])
 
     def _outputs(self) -> None:
         CfnOutput(self, outputs.PROXY_ENDPOINT, value=self.proxy.proxy.endpoint)
@@ -131,6 +144,7 @@ class DataStack(Stack):
             "Migration",
             vpc=self.network.vpc,
             subnets=self.network.app_subnets,
+            logs_key=self.logs,
             code=lambda_code(lambda_src, "orders", config.functions.architecture, RUNTIME),
             lambda_src=lambda_src,
             db_host=self.database.instance.db_instance_endpoint_address,

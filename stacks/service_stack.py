@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aws, CfnOutput, Stack
+from aws_cdk import Aws, CfnOutput, RemovalPolicy, Stack
 from constructs import Construct
 
 from orders import contract
@@ -13,6 +13,7 @@ from stacks import outputs
 from stacks.components.api import Api
 from stacks.components.bundling import lambda_code
 from stacks.components.functions import RUNTIME, Functions
+from stacks.components.logs import LogsKey
 from stacks.components.monitoring import Monitoring, Watched
 from stacks.config import AppConfig
 from stacks.data_stack import DataStack
@@ -43,6 +44,8 @@ class ServiceStack(Stack):
         # Declared first: grants made below (KMS, secrets) then land on this stack's side
         # instead of making the data stack reference service-stack roles.
         self.add_stack_dependency(data, "service tier runs on the data tier")
+        # Its log groups go with the stack, and so does their key.
+        self.logs = LogsKey(self, "Logs", removal_policy=RemovalPolicy.DESTROY)
         self._build_functions(config, data, lambda_src)
         self._order_deployment(data)
         self.monitoring = Monitoring(
@@ -70,6 +73,7 @@ class ServiceStack(Stack):
             "Functions",
             vpc=network.vpc,
             subnets=network.app_subnets,
+            logs_key=self.logs,
             code=code,
             proxy=proxy.proxy,
             connect_policy=proxy.connect_policy,
@@ -80,7 +84,9 @@ class ServiceStack(Stack):
             project=config.project,
             config=config.functions,
         )
-        self.api = Api(self, "Api", handler=self.functions.api, config=config.api)
+        self.api = Api(
+            self, "Api", handler=self.functions.api, logs_key=self.logs, config=config.api
+        )
 
     def _order_deployment(self, data: DataStack) -> None:
         """Network paths first, then the schema migration, then the app functions."""

@@ -48,6 +48,14 @@ def expected_acks(config: AppConfig) -> set[tuple[str, str, str]]:
             (stack, f"{fn}/ServiceRole/DefaultPolicy", "AwsSolutions-IAM5[Resource::*]")
             for stack, fn in _FN_ROLES
         }
+    if config.database.monitoring_interval_s:  # CDK's Enhanced Monitoring role
+        acks.add(
+            (
+                "Data",
+                "Database/Instance/MonitoringRole",
+                _MANAGED.format("AmazonRDSEnhancedMonitoringRole"),
+            )
+        )
     if not config.database.multi_az:
         acks.add(("Data", "Database/Instance", "AwsSolutions-RDS3"))
     if not config.database.deletion_protection:
