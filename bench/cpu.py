@@ -66,13 +66,23 @@ class CpuMeter:
     the machine. Reported in cores (CPU seconds per wall second), averaged over the scenario.
     """
 
-    def __init__(self, postmaster: int | None, bouncer: int | None) -> None:
+    def __init__(
+        self,
+        postmaster: int | None,
+        bouncer: int | None,
+        *,
+        reader: tuple[int | None, int | None] | None = None,
+    ) -> None:
+        """``reader``: the replica's postmaster and the read pool's pid, when there is one
+        (reported as ``replica_cores`` and ``reader_pgbouncer_cores``)."""
         self.postmaster, self.bouncer = postmaster, bouncer
+        self.reader = reader
         self._start = self._read()
 
     def _read(self) -> tuple[float, ...]:
         own = resource.getrusage(resource.RUSAGE_SELF)
         busy, steal = machine_busy_s()
+        replica, reader_bouncer = self.reader or (None, None)
         return (
             time.monotonic(),
             busy,
@@ -80,18 +90,18 @@ class CpuMeter:
             own.ru_utime + own.ru_stime,
             postgres_cpu_s(self.postmaster),
             process_cpu_s(self.bouncer),
+            postgres_cpu_s(replica),
+            process_cpu_s(reader_bouncer),
         )
 
     def stop(self, workers_cpu_s: float, pgbouncer_peak: float | None) -> dict[str, float]:
         end = self._read()
-        wall, busy, steal, parent, postgres, bouncer = (
-            b - a for a, b in zip(self._start, end, strict=True)
-        )
+        wall, busy, steal, parent, *servers = (b - a for a, b in zip(self._start, end, strict=True))
         wall = max(wall, 1e-9)
         # A restarted server (the drill) has a new pid: its old counters are gone, not negative.
-        postgres, bouncer = max(0.0, postgres), max(0.0, bouncer)
+        postgres, bouncer, replica, reader_bouncer = (max(0.0, s) for s in servers)
         clients = workers_cpu_s + parent
-        other = max(0.0, busy - clients - postgres - bouncer)
+        other = max(0.0, busy - clients - postgres - bouncer - replica - reader_bouncer)
         cpu = {
             "window_s": round(wall, 1),
             "cpu_count": os.cpu_count() or 0,
@@ -104,4 +114,7 @@ class CpuMeter:
         }
         if pgbouncer_peak is not None:
             cpu["pgbouncer_peak_1s_cores"] = round(pgbouncer_peak, 2)
+        if self.reader is not None:
+            cpu["replica_cores"] = round(replica / wall, 2)
+            cpu["reader_pgbouncer_cores"] = round(reader_bouncer / wall, 2)
         return cpu

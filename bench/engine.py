@@ -26,7 +26,7 @@ from bench.worker import (
     WorkerJob,
     WorkerTask,
 )
-from localpg import LocalPgBouncer, LocalPostgres
+from localpg import LocalPgBouncer, LocalPostgres, LocalReplica
 
 READY_TIMEOUT_S = 120.0
 
@@ -40,6 +40,14 @@ class Shape:
     ramp_s: float
     interval_s: float
     activation_s: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ReaderSide:
+    """A replica and the read pool in front of it: sampled and CPU-accounted like the writer."""
+
+    replica: LocalReplica
+    bouncer: LocalPgBouncer | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,8 @@ class BurstSpec:
 class BurstOutcome:
     records: list[Record] = field(default_factory=list)
     samples: list[tuple[float, int]] = field(default_factory=list)
+    # The replica's app-role server connections (a reader pool's), when there is a replica.
+    reader_samples: list[tuple[float, int]] = field(default_factory=list)
     pools: list[PoolSample] = field(default_factory=list)
     sched: list[tuple[float, float, float]] = field(default_factory=list)
     gc_pauses: list[tuple[float, float]] = field(default_factory=list)
@@ -99,6 +109,7 @@ class BurstEngine:
         *,
         bouncer: LocalPgBouncer | None = None,
         on_start: Callable[[float], None] | None = None,
+        reader: ReaderSide | None = None,
     ) -> BurstOutcome:
         """One burst; ``on_start(t0)`` is called when the burst's clock starts (fault timers)."""
         jobs = _jobs(spec)
@@ -127,6 +138,7 @@ class BurstEngine:
                 bouncer=bouncer,
                 on_start=on_start,
                 workers=len(jobs),
+                reader=reader,
             )
         finally:
             _stop_workers(ipc, procs)
@@ -143,9 +155,16 @@ class BurstEngine:
         bouncer: LocalPgBouncer | None,
         on_start: Callable[[float], None] | None,
         workers: int,
+        reader: ReaderSide | None,
     ) -> None:
-        meter = CpuMeter(pg.pid, bouncer.pid if bouncer else None)
-        with Sampler(pg, spec.role, outcome.t0, bouncer) as sampler:
+        meter = CpuMeter(pg.pid, bouncer.pid if bouncer else None, reader=_reader_pids(reader))
+        with (
+            Sampler(pg, spec.role, outcome.t0, bouncer) as sampler,
+            contextlib.ExitStack() as stack,
+        ):
+            if reader is not None:
+                replica = Sampler(reader.replica, spec.role, outcome.t0)
+                outcome.reader_samples = stack.enter_context(replica).samples
             ipc.go.set()
             if on_start is not None:
                 on_start(outcome.t0)
@@ -197,6 +216,12 @@ class BurstEngine:
         if len(results) < workers:
             self.progress.line(f"[{spec.label}] {workers - len(results)} worker(s) did not report")
         return results
+
+
+def _reader_pids(reader: ReaderSide | None) -> tuple[int | None, int | None] | None:
+    if reader is None:
+        return None
+    return reader.replica.pid, reader.bouncer.pid if reader.bouncer else None
 
 
 def _stop_workers(ipc: WorkerIpc, procs: list[SpawnProcess]) -> None:

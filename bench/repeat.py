@@ -67,6 +67,20 @@ def fair_verdict(pairs: list[float]) -> str | None:
     return "UNRESOLVED"
 
 
+def read_split_verdict(
+    pair_peaks: list[list[int]], errors_without: int, errors_with: int
+) -> str | None:
+    """The read split's goal: with the reader, the writer's peak server connections drop, at no
+    more errors. PASS if the peak drops in every back-to-back pair (writer only, with reader),
+    MISS if it drops in none or the errors grow, else UNRESOLVED."""
+    if not pair_peaks:
+        return None
+    drops = [with_reader < writer_only for writer_only, with_reader in pair_peaks]
+    if errors_with > errors_without or not any(drops):
+        return "MISS"
+    return "PASS" if all(drops) else "UNRESOLVED"
+
+
 def fair_verdict_figure(fair: dict[str, Any] | None) -> float | None:
     """The figure the same-load p99 goal is judged on: the median of the pairs' ratios."""
     if not fair:

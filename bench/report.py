@@ -17,7 +17,33 @@ def _ms(value: float | None) -> str:
 
 
 def markdown(result: dict[str, Any]) -> str:
+    lines = burst_lines(result) if result["scenarios"] else run_lines(result)
+    lines += causes_lines(result)
+    lines += cpu_table(result)
+    lines += fair_table(result)
+    lines += repeat_lines(result)
+    lines += sweep_lines(result)
+    lines += read_split_lines(result)
+    lines += ["", "Goals:"]
+    lines += [f"- {_verdict(ok)}: {text}" for ok, text in goals(result)]
+    return "\n".join(lines) + "\n"
+
+
+def run_lines(result: dict[str, Any]) -> list[str]:
+    """The auth model and the machine: every report's first lines."""
     st, machine = result["settings"], result["machine"]
+    return [
+        auth_line(result),
+        f"Machine: {machine['cpu_count']} CPU ({machine['cpu_model'] or 'unknown'}), "
+        f"{machine['memory_gib']} GiB, Python {machine['python']}, {machine['postgres']}, "
+        f"{machine['pgbouncer']}, psycopg {machine['psycopg']}; {st['workers']} worker "
+        f"processes; wall {result['wall_s']:g} s.",
+    ]
+
+
+def burst_lines(result: dict[str, Any]) -> list[str]:
+    """The burst's settings and its table, one row per scenario."""
+    st = result["settings"]
     lines = [
         f"Burst: {st['start_environments']} -> {st['concurrency']} environments over "
         f"{st['ramp_s']:g} s, hold to {st['duration_s']:g} s at ~{st['hold_rate_rps']:g} req/s "
@@ -26,11 +52,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"{st['pool_size']} (= {st['proxy_model']['max_connections_percent']}% "
         f"MaxConnectionsPercent, borrow timeout {st['proxy_model']['borrow_timeout_s']} s); "
         f"pool k={st['pool_k']}.",
-        auth_line(result),
-        f"Machine: {machine['cpu_count']} CPU ({machine['cpu_model'] or 'unknown'}), "
-        f"{machine['memory_gib']} GiB, Python {machine['python']}, {machine['postgres']}, "
-        f"{machine['pgbouncer']}, psycopg {machine['psycopg']}; {st['workers']} worker "
-        f"processes; wall {result['wall_s']:g} s.",
+        *run_lines(result),
         "",
         "| Scenario | Envs | Requests | OK | Too many clients | Timeout | Other "
         "| Peak server conns | Cap | Throughput (req/s) | p50 ms | p95 ms | p99 ms | Cold p50 ms |",
@@ -47,14 +69,7 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {_ms(sc['p50_ms'])} | {_ms(sc['p95_ms'])} | {_ms(sc['p99_ms'])} "
             f"| {_ms(sc['cold_p50_ms'])} |"
         )
-    lines += causes_lines(result)
-    lines += cpu_table(result)
-    lines += fair_table(result)
-    lines += repeat_lines(result)
-    lines += sweep_lines(result)
-    lines += ["", "Goals:"]
-    lines += [f"- {_verdict(ok)}: {text}" for ok, text in goals(result)]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def auth_line(result: dict[str, Any]) -> str:
@@ -210,6 +225,36 @@ def _burst_ratio(by_name: dict[str, Any], fair: bool) -> list[tuple[bool | None,
     ]
 
 
+def _read_split_goal(result: dict[str, Any]) -> list[tuple[bool | None, str]]:
+    """Writer peak down with the reader at no more errors (judged on back-to-back pairs); p99
+    side by side with the pairs' spread, never gated."""
+    split = result.get("read_split")
+    if not split:
+        return []
+    only, reader = (split["paths"][0], split["paths"][1])
+    pairs = "; ".join(f"{a} -> {b}" for a, b in split["pair_writer_peaks"])
+    verdict = split["verdict"]
+    ok = {"PASS": True, "MISS": False}.get(verdict or "")
+    ratios = split["pair_p99_ratios"]
+    p99 = split["p99_ratio_spread"]
+    return [
+        (
+            ok,
+            f"read split: writer peak server connections {reader['peak_server_connections']} "
+            f"with the reader vs {only['peak_server_connections']} without (back-to-back "
+            f"pairs, without -> with: {pairs}; {verdict}), errors "
+            f"{sum(reader['errors'].values())} vs {sum(only['errors'].values())}",
+        ),
+        (
+            None,
+            f"read split: warm p99 {_ms(reader['p99_ms'])} ms with the reader vs "
+            f"{_ms(only['p99_ms'])} ms without; with/without per back-to-back pair "
+            f"{', '.join(f'{r:g}' for r in ratios) or '-'} (median {_cell(p99)}; not gated: the "
+            "replica and its pool share the same two cores)",
+        ),
+    ]
+
+
 def goals(result: dict[str, Any]) -> list[tuple[bool | None, str]]:
     """The issue's goals, checked against this run (reported, never enforced); None = info."""
     by_name = {sc["name"]: sc for sc in result["scenarios"]}
@@ -227,7 +272,7 @@ def goals(result: dict[str, Any]) -> list[tuple[bool | None, str]]:
                 f"module-scope direct p50 {direct['p50_ms']:.1f} ms (visibly slower: >= 2x)",
             )
         )
-    return checks
+    return checks + _read_split_goal(result)
 
 
 def causes_lines(result: dict[str, Any]) -> list[str]:
@@ -309,6 +354,39 @@ def sweep_lines(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def read_split_lines(result: dict[str, Any]) -> list[str]:
+    """The read split's two paths side by side: writer and reader pools, reads, latencies."""
+    split = result.get("read_split")
+    if not split:
+        return []
+    order = ", ".join("with" if n == S.SPLIT_WITH_READER else "without" for n in split["order"])
+    mix = ", ".join(f"{share:.0%} {op}" for op, share in split["mix"].items())
+    lines = [
+        "",
+        f"Read split: {split['concurrency']} environments at ~{split['rate_rps']:g} req/s "
+        f"({mix}), {split['duration_s']:g} s per round with fresh pools, the first "
+        f"{split['warmup_s']:g} s left out of the latencies; reader: a hot-standby replica "
+        f"behind its own PgBouncer at {split['reader']['host']} (sslmode "
+        f"{split['reader']['sslmode']}); rounds without/with the reader in the order {order}.",
+        "",
+        "| Path | Envs | Requests | OK | Errors | Writer peak server conns (per round) "
+        "| Reader peak server conns | Reads on reader / on writer (reader down / missed) "
+        "| Warm p50 ms | Warm p99 ms | p99 per round ms |",
+        "|---|---:|---:|---:|---:|---|---:|---|---:|---:|---|",
+    ]
+    for path in split["paths"]:
+        reads = path["reads"]
+        rounds = ", ".join(map(str, path["round_peak_server_connections"]))
+        lines.append(
+            f"| {path['label']} | {path['concurrency']} | {path['requests']} | {path['ok']} "
+            f"| {sum(path['errors'].values())} | {path['peak_server_connections']} ({rounds}) "
+            f"| {path['reader_peak_server_connections']} | {reads['reader']} / {reads['writer']} "
+            f"({reads['reader_unavailable']} / {reads['reader_miss']}) | {_ms(path['p50_ms'])} "
+            f"| {_ms(path['p99_ms'])} | {', '.join(_ms(v) for v in path['round_p99_ms'])} |"
+        )
+    return lines
+
+
 def write_json(result: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(result, indent=2) + "\n")
 
@@ -378,7 +456,7 @@ def write_outputs(result: dict[str, Any], out_dir: Path, *, chart: bool) -> list
     written = [out_dir / "latest.json", out_dir / "latest.md"]
     write_json(result, written[0])
     written[1].write_text(markdown(result))
-    if chart:
+    if chart and result["scenarios"]:  # the chart draws the burst scenarios
         written.append(out_dir / "latest.png")
         write_chart(result, written[-1])
     return written

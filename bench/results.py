@@ -155,8 +155,9 @@ class ScenarioRun:
         return timeline
 
 
-def _fair_path(name: str, rounds: list[ScenarioRun], warmup_s: float, measured_s: float,
-               cap: int | None) -> dict[str, Any]:  # fmt: skip
+def path_summary(name: str, rounds: list[ScenarioRun], warmup_s: float, measured_s: float,
+                 cap: int | None) -> dict[str, Any]:  # fmt: skip
+    """One path of a same-load comparison: its rounds' warm figures after the warm-up."""
     warm: list[float] = []
     tally = Tally()
     ok = 0
@@ -185,27 +186,41 @@ def _fair_path(name: str, rounds: list[ScenarioRun], warmup_s: float, measured_s
         "peak_server_connections": max(
             (count for run in rounds for _, count in run.samples), default=0
         ),
-        "server_connection_cap": cap if name == S.MODULE_POOLED else None,
+        "server_connection_cap": cap,
         "cpu": [run.cpu for run in rounds],
     }
 
 
-def paired_ratios(runs: list[ScenarioRun], warmup_s: float) -> list[float]:
-    """Pooled / direct p99 of each adjacent (direct, pooled) pair of rounds in run order.
+def back_to_back_pairs(
+    runs: list[ScenarioRun], base: str, other: str
+) -> list[tuple[ScenarioRun, ScenarioRun]]:
+    """(base, other) for each adjacent pair of rounds in run order (ABBA: 1-2, 3-4, ...)."""
+    pairs = []
+    for first, second in zip(runs[::2], runs[1::2], strict=False):
+        by_name = {first.name: first, second.name: second}
+        if base in by_name and other in by_name:
+            pairs.append((by_name[base], by_name[other]))
+    return pairs
+
+
+def paired_ratios(
+    runs: list[ScenarioRun],
+    warmup_s: float,
+    *,
+    base: str = S.MODULE_DIRECT,
+    other: str = S.MODULE_POOLED,
+) -> list[float]:
+    """``other`` / ``base`` p99 (pooled / direct by default) of each back-to-back pair.
 
     ABBA order makes rounds 1-2, 3-4, ... pairs that ran back to back: each ratio compares
     the two paths under the same machine load, whatever other jobs did between pairs.
     """
     ratios: list[float] = []
-    for first, second in zip(runs[::2], runs[1::2], strict=False):
-        by_name = {first.name: first, second.name: second}
-        direct, pooled = by_name.get(S.MODULE_DIRECT), by_name.get(S.MODULE_POOLED)
-        if direct is None or pooled is None:
-            continue
-        d99 = percentile(direct.measured(warmup_s)[0], 99)
-        p99 = percentile(pooled.measured(warmup_s)[0], 99)
-        if d99 and p99:
-            ratios.append(round(p99 / d99, 2))
+    for first, second in back_to_back_pairs(runs, base, other):
+        b99 = percentile(first.measured(warmup_s)[0], 99)
+        o99 = percentile(second.measured(warmup_s)[0], 99)
+        if b99 and o99:
+            ratios.append(round(o99 / b99, 2))
     return ratios
 
 
@@ -219,7 +234,13 @@ def fair_comparison(
     figure is ``p99_ratio_median``: the median of the back-to-back pairs' ratios.
     """
     paths = [
-        _fair_path(name, [run for run in runs if run.name == name], warmup_s, measured_s, cap)
+        path_summary(
+            name,
+            [run for run in runs if run.name == name],
+            warmup_s,
+            measured_s,
+            cap if name == S.MODULE_POOLED else None,
+        )
         for name in dict.fromkeys(run.name for run in runs)
     ]
     by_name = {path["name"]: path for path in paths}

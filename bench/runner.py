@@ -10,7 +10,7 @@ from typing import Any
 from bench import settings as S
 from bench.auth import apply_auth_model
 from bench.console import Progress, signals_raise
-from bench.engine import BurstEngine, BurstSpec, Shape
+from bench.engine import BurstEngine, BurstOutcome, BurstSpec, Shape
 from bench.machine import loadavg, machine_info
 from bench.repeat import compact, repeat_summary, sweep_summary
 from bench.results import ScenarioRun, fair_comparison, rounded
@@ -57,6 +57,24 @@ def pooler_settings(cfg: S.BenchSettings) -> dict[str, str]:
     return {"min_pool_size": str(cfg.pooler_min_pool)} if cfg.pooler_min_pool else {}
 
 
+def pgbouncer_for(
+    cfg: S.BenchSettings, server: LocalPostgres, concurrency: int, **where: Any
+) -> LocalPgBouncer:
+    """The stand-in proxy (pool, borrow and idle timeouts of the dev config) in front of
+    ``server``; ``where``: host and port for a reader pool."""
+    model = cfg.proxy
+    return LocalPgBouncer(
+        server,
+        pool_size=cfg.pool_size,
+        pool_mode="transaction",
+        max_client_conn=max(5000, concurrency * 2),
+        borrow_timeout_s=model.borrow_timeout_s,
+        idle_client_timeout_s=model.idle_client_timeout_s,
+        extra_settings=pooler_settings(cfg),
+        **where,
+    )
+
+
 def burst_shape(concurrency: int, cfg: S.BenchSettings) -> Shape:
     start = ramp_start_environments(concurrency, S.SEED_START_RPS, S.SEED_HOLD_RPS)
     return Shape(
@@ -68,16 +86,42 @@ def burst_shape(concurrency: int, cfg: S.BenchSettings) -> Shape:
     )
 
 
-def fair_shape(cfg: S.BenchSettings) -> Shape:
-    # Every environment live from the start, their first requests spread over one interval;
-    # the warm-up (cold connects, caches) is left out of the percentiles.
-    n, interval = cfg.fair_concurrency, cfg.fair_interval_s
+def steady_shape(concurrency: int, rate_rps: float, duration_s: float) -> Shape:
+    """Every environment live from the start, their first requests spread over one interval;
+    the warm-up (cold connects, caches) is left out of the percentiles by the caller."""
+    n, interval = concurrency, concurrency / rate_rps
     return Shape(
         concurrency=n,
-        duration_s=cfg.fair_duration_s,
+        duration_s=duration_s,
         ramp_s=0.0,
         interval_s=interval,
         activation_s=tuple(interval * i / n for i in range(n)),
+    )
+
+
+def fair_shape(cfg: S.BenchSettings) -> Shape:
+    return steady_shape(cfg.fair_concurrency, cfg.hold_rps, cfg.fair_duration_s)
+
+
+def scenario_run(
+    name: str, shape: Shape, outcome: BurstOutcome, *, cap: int | None, pool_k: int | None = None
+) -> ScenarioRun:
+    """A burst's records and samples as one scenario's (or round's) run."""
+    return ScenarioRun(
+        name=name,
+        concurrency=shape.concurrency,
+        cap=cap,
+        pool_k=pool_k,
+        duration_s=shape.duration_s,
+        ramp_s=shape.ramp_s,
+        records=outcome.records,
+        samples=outcome.samples,
+        pools=outcome.pools,
+        sched=outcome.sched,
+        gc_pauses=outcome.gc_pauses,
+        connections_opened=outcome.connections_opened,
+        wall_s=outcome.wall_s,
+        cpu=outcome.cpu,
     )
 
 
@@ -92,11 +136,21 @@ class Bench:
         with signals_raise(), LocalPostgres(max_connections=self.config.max_connections) as pg:
             prepared = self._prepare(pg)
             passes: list[tuple[int, dict[str, Any]]] = []
-            for level in self.config.concurrency_levels:
-                for index in range(self.config.repeat):
-                    self.progress.line(self._pass_banner(level, index))
-                    passes.append((level, self._one_pass(pg, prepared, level)))
-            return self._result(prepared, passes, started)
+            cfg = self.config
+            # The fair comparison goes with the burst scenarios: read-split alone runs alone.
+            if cfg.burst_scenarios:
+                for level in cfg.concurrency_levels:
+                    for index in range(cfg.repeat):
+                        self.progress.line(self._pass_banner(level, index))
+                        passes.append((level, self._one_pass(pg, prepared, level)))
+            split = self._read_split(pg, prepared) if S.READ_SPLIT in cfg.scenarios else None
+            return self._result(prepared, passes, started, split)
+
+    def _read_split(self, pg: LocalPostgres, prepared: Prepared) -> dict[str, Any]:
+        """Once per run, after the passes (its load does not follow --concurrency levels)."""
+        from bench.read_split import ReadSplit  # noqa: PLC0415  # it imports this module
+
+        return ReadSplit(self.config, self.engine, self.progress).run(pg, prepared)
 
     def _pass_banner(self, level: int, index: int) -> str:
         cfg = self.config
@@ -153,7 +207,7 @@ class Bench:
         cfg = self.config
         shape = burst_shape(level, cfg)
         scenarios = []
-        for name in cfg.scenarios:
+        for name in cfg.burst_scenarios:
             summary = self._run_named(pg, prepared, name, shape).summary()
             scenarios.append(summary)
             self.progress.line(one_line(summary))
@@ -194,16 +248,7 @@ class Bench:
         }
 
     def _bouncer(self, pg: LocalPostgres, concurrency: int) -> LocalPgBouncer:
-        cfg, model = self.config, self.config.proxy
-        return LocalPgBouncer(
-            pg,
-            pool_size=cfg.pool_size,
-            pool_mode="transaction",
-            max_client_conn=max(5000, concurrency * 2),
-            borrow_timeout_s=model.borrow_timeout_s,
-            idle_client_timeout_s=model.idle_client_timeout_s,
-            extra_settings=pooler_settings(cfg),
-        )
+        return pgbouncer_for(self.config, pg, concurrency)
 
     def _fair_line(self, name: str, index: int, run: ScenarioRun) -> None:
         warm, _, _ = run.measured(self.config.fair_warmup_s)
@@ -252,45 +297,38 @@ class Bench:
             role=cfg.proxy.app_db_user,
         )
         outcome = self.engine.run(pg, spec, bouncer=bouncer)
-        return ScenarioRun(
-            name=name,
-            concurrency=shape.concurrency,
-            cap=cfg.pool_size if bouncer else None,
-            pool_k=pool_k,
-            duration_s=shape.duration_s,
-            ramp_s=shape.ramp_s,
-            records=outcome.records,
-            samples=outcome.samples,
-            pools=outcome.pools,
-            sched=outcome.sched,
-            gc_pauses=outcome.gc_pauses,
-            connections_opened=outcome.connections_opened,
-            wall_s=outcome.wall_s,
-            cpu=outcome.cpu,
+        return scenario_run(
+            name, shape, outcome, cap=cfg.pool_size if bouncer else None, pool_k=pool_k
         )
 
     def _result(
-        self, prepared: Prepared, passes: list[tuple[int, dict[str, Any]]], started: float
+        self,
+        prepared: Prepared,
+        passes: list[tuple[int, dict[str, Any]]],
+        started: float,
+        read_split: dict[str, Any] | None,
     ) -> dict[str, Any]:
         cfg = self.config
-        first = passes[0][1]
+        first = passes[0][1] if passes else {"scenarios": [], "fair_comparison": None}
         result: dict[str, Any] = {
             "schema_version": 1,
             "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "auth_model": cfg.auth_model,
-            "settings": self._settings_json(prepared, first["concurrency"]),
+            "settings": self._settings_json(prepared, cfg.concurrency_levels[0]),
             "machine": {**prepared.machine, "loadavg_at_end": loadavg()},
             "wall_s": round(time.monotonic() - started, 1),
             "scenarios": first["scenarios"],
             "fair_comparison": first["fair_comparison"],
         }
-        if cfg.repeat > 1 or len(cfg.concurrency_levels) > 1:
+        if read_split is not None:
+            result["read_split"] = read_split
+        if passes and (cfg.repeat > 1 or len(cfg.concurrency_levels) > 1):
             result["repeats"] = [compact(p) for _, p in passes]
             first_level = passes[0][0]
             result["repeat_summary"] = repeat_summary(
                 [p for level, p in passes if level == first_level]
             )
-        if len(cfg.concurrency_levels) > 1:
+        if passes and len(cfg.concurrency_levels) > 1:
             result["sweep"] = sweep_summary([compact(p) for _, p in passes])
         return result
 

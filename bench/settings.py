@@ -18,11 +18,20 @@ MODULE_DIRECT = "direct-module-scope"
 MODULE_POOLED = "pooled-module-scope"
 POOL_K_DIRECT = "direct-pool-k"
 SCENARIOS = (PER_INVOCATION, MODULE_DIRECT, MODULE_POOLED, POOL_K_DIRECT)
+# Not a burst: the same read-heavy load through the writer pool alone and with a reader (a
+# hot-standby replica and its own pool), in back-to-back rounds; its paths are the two below.
+READ_SPLIT = "read-split"
+SCENARIO_CHOICES = (*SCENARIOS, READ_SPLIT)
+SPLIT_WRITER_ONLY = "read-split-writer-only"
+SPLIT_WITH_READER = "read-split-with-reader"
 SCENARIO_LABELS = {
     PER_INVOCATION: "1. connect per invocation, direct",
     MODULE_DIRECT: "2. module-scope connection, direct",
     MODULE_POOLED: "3. module-scope connection, via PgBouncer (deployed design)",
     POOL_K_DIRECT: "4. module-scope pool of k, direct",
+    SPLIT_WRITER_ONLY: "writer only (no DB_READ_HOST): reads and writes through the writer pool",
+    SPLIT_WITH_READER: "with a reader (DB_READ_HOST): reads through the reader pool, writes on "
+    "the writer",
 }
 
 # The seed's flash sale: 20 -> 800 req/s while 500 environments come up.
@@ -54,6 +63,14 @@ FAIR_CONCURRENCY = 60
 FAIR_DURATION_S = 12.0
 FAIR_WARMUP_S = 3.0
 FAIR_ROUNDS = 4
+# The read-split comparison: as many environments as a small fleet, at the burst's hold rate,
+# fresh pools per round (so each round's peak is the server connections that load needs), ABBA.
+READ_SPLIT_CONCURRENCY = 200
+READ_SPLIT_DURATION_S = 12.0
+READ_SPLIT_WARMUP_S = 3.0
+READ_SPLIT_ROUNDS = 4
+# Its mix: reads dominate, as on the GET-heavy services readers are for (gets of seeded orders).
+READ_SPLIT_MIX = {"get": 0.45, "list": 0.45, "create": 0.10}
 
 
 @dataclass(frozen=True)
@@ -99,7 +116,7 @@ class BenchSettings:
     duration_s: float = 30.0
     ramp_s: float = 10.0
     rate_rps: float | None = None  # at hold; None = the seed's 800 req/s
-    scenarios: tuple[str, ...] = SCENARIOS
+    scenarios: tuple[str, ...] = SCENARIO_CHOICES
     pool_k: int = 2
     max_connections: int = 100
     workers: int = 2
@@ -120,6 +137,10 @@ class BenchSettings:
     # PgBouncer min_pool_size: server connections it keeps open (RDS Proxy keeps an idle pool,
     # MaxIdleConnectionsPercent); 0 = PgBouncer's default, grow only on demand.
     pooler_min_pool: int = 0  # passes per level; the report gives each figure's median and spread
+    read_split_concurrency: int = READ_SPLIT_CONCURRENCY
+    read_split_duration_s: float = READ_SPLIT_DURATION_S
+    read_split_warmup_s: float = READ_SPLIT_WARMUP_S
+    read_split_rounds: int = READ_SPLIT_ROUNDS
 
     @property
     def concurrency_levels(self) -> tuple[int, ...]:
@@ -147,6 +168,20 @@ class BenchSettings:
         pair = (MODULE_DIRECT, MODULE_POOLED)
         return tuple(
             name for i in range(self.fair_rounds) for name in (pair if i % 2 == 0 else pair[::-1])
+        )
+
+    @property
+    def burst_scenarios(self) -> tuple[str, ...]:
+        return tuple(name for name in self.scenarios if name in SCENARIOS)
+
+    @property
+    def read_split_order(self) -> tuple[str, ...]:
+        """ABBA rounds: writer only, with reader, with reader, writer only, ..."""
+        pair = (SPLIT_WRITER_ONLY, SPLIT_WITH_READER)
+        return tuple(
+            name
+            for i in range(self.read_split_rounds)
+            for name in (pair if i % 2 == 0 else pair[::-1])
         )
 
     @property

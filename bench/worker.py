@@ -97,6 +97,30 @@ class BenchWork:
         ]
 
 
+@dataclass(frozen=True)
+class ReadSplitWork:
+    """The read-split scenario's environments (bench.workload.ReadSplitEnvironment): reads
+    through orders.reads (the reader when ``target.read_host`` is set), creates on the writer;
+    each reports who answered its reads."""
+
+    target: Any  # bench.workload.Target
+    catalog: Any  # bench.workload.Catalog
+    seed: int
+
+    def run(self, job: WorkerJob, ipc: WorkerIpc) -> None:
+        serve(job, ipc, self._environments, report=lambda env: env.report())
+
+    def _environments(self, env_ids: Sequence[int]) -> list[Any]:
+        from bench.workload import ReadSplitEnvironment  # noqa: PLC0415  # heavy import
+
+        return [
+            ReadSplitEnvironment(
+                env_id=env_id, target=self.target, catalog=self.catalog, seed=self.seed
+            )
+            for env_id in env_ids
+        ]
+
+
 def serve(
     job: WorkerJob,
     ipc: WorkerIpc,

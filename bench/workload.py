@@ -17,9 +17,10 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "OrdersBench")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "CRITICAL")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
-from bench.settings import ProxyModel
+from bench import reader as R
+from bench.settings import READ_SPLIT_MIX, ProxyModel
 from orders import db as orders_db
-from orders import migration, service
+from orders import migration, reads, service
 from orders.db import Database
 from orders.settings import DbSettings, MigrationSettings
 from orders.validation import ListOrders, parse_create_order, parse_limit, parse_uuid
@@ -64,6 +65,8 @@ class Target:
     # When set, the token source reads the current credential from this file on every connect
     # (the drill rotates it there); else the fixed ``password``.
     password_file: str | None = None
+    # The read-only endpoint's host (DB_READ_HOST): reads go there, at the same port.
+    read_host: str | None = None
 
     def via(self, host: str, port: int) -> Target:
         """The same client settings pointed at another endpoint (the pooler)."""
@@ -79,6 +82,7 @@ class Target:
             sslmode="verify-full",
             sslrootcert=Path(self.ca_cert),
             region="local",
+            read_host=self.read_host,
         )
 
     def token_provider(self) -> Callable[[], str]:
@@ -239,3 +243,57 @@ class Environment:
             self._last_create = body
         service.create_order(database, parse_create_order(body))
         return "create"
+
+
+class ReadSplitEnvironment:
+    """An environment whose reads go through ``orders.reads`` (reader first, writer behind it)
+    and whose creates go to the writer, as the handlers do; without a read host the reader is
+    the writer, as ``orders.runtime`` makes it without DB_READ_HOST. Counts who answered."""
+
+    def __init__(self, *, env_id: int, target: Target, catalog: Catalog, seed: int) -> None:
+        R.install()  # orders.reads looks up this thread's Databases (worker processes only)
+        self.env_id = env_id
+        self.catalog = catalog
+        self.rng = random.Random(seed * 1_000_003 + env_id)
+        self.writer, self.reader = R.open_databases(target.db_settings(), target.token_provider())
+        self.served: dict[str, int] = {}
+        self.invocations = 0
+
+    def close(self) -> None:
+        self.writer.close()
+        self.reader.close()
+
+    def connections_opened(self) -> int:
+        extra = self.reader.connects if self.reader is not self.writer else 0
+        return self.writer.connects + extra
+
+    def invoke(self) -> str:
+        self.invocations += 1
+        R.bind(self.writer, self.reader)
+        roll = self.rng.random()
+        if roll >= READ_SPLIT_MIX["get"] + READ_SPLIT_MIX["list"]:
+            customer = self.rng.choice(self.catalog.customers)
+            body = create_body(self.rng, customer, f"split{self.env_id}-{self.invocations}")
+            service.create_order(self.writer, parse_create_order(body))
+            return "create"
+        if roll < READ_SPLIT_MIX["get"]:
+            order_id = parse_uuid(self.rng.choice(self.catalog.order_ids), "order_id")
+            return self._read("get", lambda: reads.get_order(order_id))
+        customer_id = parse_uuid(self.rng.choice(self.catalog.customers), "customer_id")
+        query = ListOrders(customer_id=customer_id, limit=parse_limit(20))
+        return self._read("list", lambda: reads.list_orders(query))
+
+    def _read(self, op: str, read: Callable[[], object]) -> str:
+        """One read through orders.reads, counted by who answered (none when it raised)."""
+        R.clear(self.writer, self.reader)
+        failed = True
+        try:
+            read()
+            failed = False
+        finally:
+            endpoint, reason = R.served_by(self.writer, self.reader)
+            R.count_served(self.served, R.NONE if failed else endpoint, reason)
+        return op
+
+    def report(self) -> dict[str, int]:
+        return dict(self.served)

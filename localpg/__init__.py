@@ -1,16 +1,20 @@
-"""Throwaway PostgreSQL and PgBouncer servers on 127.0.0.1 for the tests and the burst lab."""
+"""Throwaway PostgreSQL (primary, hot standby) and PgBouncer on loopback for tests and lab."""
 
 from localpg.servers import (
+    READER_LOOPBACK,
     LocalPgBouncer,
     LocalPostgres,
+    LocalReplica,
     MissingBinaryError,
     find_pg_bindir,
     find_pgbouncer,
 )
 
 __all__ = [
+    "READER_LOOPBACK",
     "LocalPgBouncer",
     "LocalPostgres",
+    "LocalReplica",
     "MissingBinaryError",
     "find_pg_bindir",
     "find_pgbouncer",

@@ -1,4 +1,5 @@
-"""Start a throwaway PostgreSQL and a PgBouncer on 127.0.0.1, with TLS, and stop them by PID.
+"""Start a throwaway PostgreSQL, its hot-standby replica and PgBouncers on loopback, with TLS,
+and stop them by PID.
 
 Both servers refuse to run as root, so when the caller is root they run as the ``postgres`` OS
 user. TLS uses a test CA generated per run, so clients can connect with ``sslmode=verify-full``
@@ -26,6 +27,12 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 LOOPBACK = "127.0.0.1"
+# Where a read-only pool listens: a second loopback address at the writer pool's port. The
+# functions' reader settings keep the writer's port and change the host (orders.settings
+# DbSettings.reader(); on AWS both proxy endpoints listen on 5432), and the test certificate names
+# 127.0.0.1 only, so, like a custom proxy endpoint's name, this address is not on it: verify-ca
+# holds there and verify-full does not.
+READER_LOOPBACK = "127.0.0.2"
 SERVICE_USER = "postgres"
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
@@ -37,8 +44,9 @@ class MissingBinaryError(RuntimeError):
     """A server binary the harness needs is not installed."""
 
 
-def find_pg_bindir() -> Path:
-    """Where initdb/pg_ctl/postgres live: $LOCALPG_BINDIR, the newest Debian cluster, or PATH."""
+def find_pg_bindir(*, tools: tuple[str, ...] = ()) -> Path:
+    """Where initdb/pg_ctl/postgres (and ``tools``, e.g. pg_basebackup) live: $LOCALPG_BINDIR,
+    the newest Debian cluster, or PATH."""
     override = os.environ.get("LOCALPG_BINDIR")
     candidates = (
         [Path(override)]
@@ -52,11 +60,12 @@ def find_pg_bindir() -> Path:
     on_path = shutil.which("pg_ctl")
     if on_path and not override:
         candidates.append(Path(on_path).parent)
+    names = ("initdb", "pg_ctl", "postgres", *tools)
     for bindir in candidates:
-        if all((bindir / name).is_file() for name in ("initdb", "pg_ctl", "postgres")):
+        if all((bindir / name).is_file() for name in names):
             return bindir
     raise MissingBinaryError(
-        "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found: install the Debian "
+        f"PostgreSQL server binaries ({', '.join(names)}) not found: install the Debian "
         "package 'postgresql' (bash .ci/run does) or set LOCALPG_BINDIR"
     )
 
@@ -97,11 +106,13 @@ def pid_alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
-def _wait_for_port(port: int, deadline: float, process: subprocess.Popen[bytes] | None) -> bool:
+def _wait_for_port(
+    port: int, deadline: float, process: subprocess.Popen[bytes] | None, *, host: str = LOOPBACK
+) -> bool:
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             return False
-        with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), timeout=0.5):
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
             return True
         time.sleep(0.05)
     return False
@@ -311,7 +322,13 @@ class LocalPostgres(_Server):
         with (self._data / "postgresql.conf").open("a") as fh:
             fh.write("\n# localpg\n")
             fh.writelines(f"{key} = {value}\n" for key, value in conf.items())
-        hba = ["local all all scram-sha-256", f"hostssl all all {LOOPBACK}/32 scram-sha-256"]
+        # Replication connections match no "all" database: the line lets a LocalReplica's
+        # pg_basebackup and walreceiver (superuser, TLS) in.
+        hba = [
+            "local all all scram-sha-256",
+            f"hostssl all all {LOOPBACK}/32 scram-sha-256",
+            f"hostssl replication {self.superuser} {LOOPBACK}/32 scram-sha-256",
+        ]
         hba.append(
             f"hostnossl all all {LOOPBACK}/32 reject"
             if self.require_tls
@@ -341,16 +358,27 @@ class LocalPostgres(_Server):
         Same data directory and port, a new postmaster pid: what clients see in a failover
         or a reboot. ``down_s`` keeps the server down that long between stop and start.
         """
+        self.halt(mode=mode)
+        if down_s > 0:
+            time.sleep(down_s)
+        self.resume()
+
+    def halt(self, *, mode: str = "fast") -> None:
+        """Stop the server and keep its data directory and port (``resume`` starts it again)."""
         if self.pid is None or self._data is None:
-            raise RuntimeError("LocalPostgres is not started")
+            raise RuntimeError(f"{type(self).__name__} is not running")
         self._account.run(
             [str(self.bindir / "pg_ctl"), "-D", str(self._data), "-m", mode, "-w",
              "-t", str(int(STOP_TIMEOUT_S)), "stop"]
         )  # fmt: skip
         self.pid = None
-        if down_s > 0:
-            time.sleep(down_s)
-        self._pg_ctl_start()
+
+    def resume(self) -> None:
+        """Start a halted server again: same data, same port, a new postmaster pid."""
+        if self._data is None:
+            raise RuntimeError(f"{type(self).__name__} is not started")
+        if self.pid is None:
+            self._pg_ctl_start()
 
     def stop(self) -> None:
         if self.pid is not None and self._data is not None:
@@ -416,6 +444,152 @@ class LocalPostgres(_Server):
         return self._log
 
 
+class LocalReplica(LocalPostgres):
+    """A hot-standby replica of a LocalPostgres: the stand-in for an Aurora reader.
+
+    Built with ``pg_basebackup`` from the primary on 127.0.0.1 (a physical replication slot keeps
+    the WAL it has not received, so a halted replica catches up on ``resume``), then streaming
+    replication over TLS (verify-full against the test CA) with ``hot_standby = on``: it answers
+    reads and refuses writes. ``apply_delay_ms`` sets ``recovery_min_apply_delay``: a commit
+    becomes visible on the replica that long after the primary's, a steady replica lag. Roles
+    and passwords replicate, so the primary's superuser and app roles log in here too (a pooler's
+    ``auth_query`` works). Same certificate as the primary; stopped by PID like it.
+    """
+
+    name = "replica"
+
+    def __init__(
+        self,
+        primary: LocalPostgres,
+        *,
+        apply_delay_ms: int = 0,
+        settings: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            max_connections=primary.max_connections,
+            require_tls=primary.require_tls,
+            settings=settings,
+        )
+        if apply_delay_ms < 0:
+            raise ValueError(f"apply_delay_ms={apply_delay_ms} must be >= 0")
+        self.primary = primary
+        self.apply_delay_ms = apply_delay_ms
+        self.superuser_password = primary.superuser_password
+        self.bindir = find_pg_bindir(tools=("pg_basebackup",))
+        self.slot = f"localpg_replica_{secrets.token_hex(4)}"
+
+    def start(self) -> Self:
+        if self.pid is not None:
+            return self
+        if self.primary.pid is None:
+            raise RuntimeError("the primary LocalPostgres is not running")
+        self._base = Path(tempfile.mkdtemp(prefix="localpg-replica-"))
+        self._base.chmod(0o755)
+        self._account.own(self._base)
+        self._data = self._base / "data"
+        self._log = self._base / "postgres.log"
+        self._log.touch()
+        self._account.own(self._log)
+        self.ca_cert_path, self.cert_path, self.key_path = (
+            self._copy(self.primary.ca_cert_path),
+            self._copy(self.primary.cert_path),
+            self._copy(self.primary.key_path),
+        )
+        self.key_path.chmod(0o600)
+        self._register_cleanup()
+        try:
+            self._base_backup()
+        except subprocess.CalledProcessError as exc:
+            self.stop()
+            raise RuntimeError(f"pg_basebackup failed: {exc.stderr}") from exc
+        self.port = free_port()
+        self._configure()
+        self._pg_ctl_start()
+        return self
+
+    def _copy(self, source: Path) -> Path:
+        target = (self._base or Path()) / source.name
+        shutil.copyfile(source, target)
+        self._account.own(target)
+        return target
+
+    def _primary_conninfo(self) -> str:
+        # No client certificate: without these libpq looks in ~/.postgresql, and when root runs
+        # the servers as the postgres user, HOME is root's and unreadable (EACCES fails the
+        # connect; a file that does not exist is skipped).
+        none = str((self._base or Path()) / "no-client-cert")
+        return self.primary.conninfo(
+            sslrootcert=str(self.ca_cert_path), sslcert=none, sslkey=none,
+            application_name=self.slot,
+        )  # fmt: skip
+
+    def _base_backup(self) -> None:
+        # -C -S: create the slot with the backup, so no WAL is recycled before the replica
+        # streams it; -X stream: the backup carries the WAL it needs to be consistent.
+        self._account.run(
+            [str(self.bindir / "pg_basebackup"), "-D", str(self.data_dir),
+             "-d", self._primary_conninfo(), "-X", "stream", "-C", "-S", self.slot,
+             "--no-sync", "-c", "fast"]
+        )  # fmt: skip
+
+    def _configure(self) -> None:
+        # Appended after the primary's copied settings: the last occurrence wins.
+        conninfo = self._primary_conninfo().replace("'", "''")
+        conf = {
+            "port": str(self.port),
+            "unix_socket_directories": f"'{self._base}'",
+            "ssl_cert_file": f"'{self.cert_path}'",
+            "ssl_key_file": f"'{self.key_path}'",
+            "hot_standby": "on",
+            "primary_conninfo": f"'{conninfo}'",
+            "primary_slot_name": f"'{self.slot}'",
+            "recovery_min_apply_delay": f"'{self.apply_delay_ms}ms'",
+            **self.settings,
+        }
+        with (self.data_dir / "postgresql.conf").open("a") as fh:
+            fh.write("\n# localpg replica\n")
+            fh.writelines(f"{key} = {value}\n" for key, value in conf.items())
+        signal_file = self.data_dir / "standby.signal"
+        signal_file.touch()
+        self._account.own(signal_file)
+
+    def stop(self) -> None:
+        super().stop()
+        # The slot would hold WAL on the primary for ever; gone with the replica.
+        if self.primary.pid is not None:
+            with contextlib.suppress(psycopg.Error):
+                self.primary.execute(
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                    "WHERE slot_name = %s AND NOT active",
+                    (self.slot,),
+                )
+
+    def wait_for_replay(self, timeout_s: float = 30.0) -> float:
+        """Wait until every commit the primary has made so far is applied here (apply delay
+        included); returns the seconds it took."""
+        started = time.monotonic()
+        # A marker commit: a transaction with an xid writes a commit record stamped with its
+        # commit time, and the replica reports the stamp of the last one it replayed. (WAL
+        # positions would not do: after the backup's WAL switch the insert position sits past
+        # a page header that no replayed record ends at.)
+        with self.primary.connect() as conn, conn.transaction():
+            conn.execute("SELECT pg_current_xact_id()")
+            row = conn.execute("SELECT clock_timestamp()").fetchone()
+        marker = row[0] if row else None
+        deadline = started + timeout_s
+        with self.connect() as conn:
+            while True:
+                replayed = conn.execute(
+                    "SELECT coalesce(pg_last_xact_replay_timestamp() >= %s, false)", (marker,)
+                ).fetchone()
+                if replayed and replayed[0]:
+                    return time.monotonic() - started
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the replica did not replay the primary's commits "
+                                       f"in {timeout_s} s")  # fmt: skip
+                time.sleep(0.02)
+
+
 class LocalPgBouncer(_Server):
     """PgBouncer in front of a LocalPostgres: the stand-in for RDS Proxy.
 
@@ -440,8 +614,13 @@ class LocalPgBouncer(_Server):
         idle_client_timeout_s: int = 1800,
         extra_listen_addrs: tuple[str, ...] = (),
         extra_settings: dict[str, str] | None = None,
+        host: str = LOOPBACK,
+        port: int | None = None,
     ) -> None:
         super().__init__()
+        # A reader pool listens on READER_LOOPBACK at the writer pool's port (see there).
+        self.host = host
+        self._requested_port = port
         self.postgres = postgres
         self.extra_settings = dict(extra_settings or {})
         # Besides 127.0.0.1 (a drill's veth address; the certificate must name it too).
@@ -462,7 +641,7 @@ class LocalPgBouncer(_Server):
             return self
         self._base = Path(tempfile.mkdtemp(prefix="localpgbouncer-"))
         self._base.chmod(0o755)
-        self.port = free_port()
+        self.port = self._requested_port or free_port()
         self._log = self._base / "pgbouncer.log"
         self._log.touch()
         self._ini = self._write_config(self._base)
@@ -476,7 +655,7 @@ class LocalPgBouncer(_Server):
         userlist.write_text(f'"{pg.superuser}" "{pg.superuser_password}"\n')
         userlist.chmod(0o600)
         settings = {
-            "listen_addr": ",".join((LOOPBACK, *self.extra_listen_addrs)),
+            "listen_addr": ",".join((self.host, *self.extra_listen_addrs)),
             "listen_port": self.port,
             "unix_socket_dir": "",
             "auth_type": "scram-sha-256",
@@ -521,7 +700,8 @@ class LocalPgBouncer(_Server):
             **self._account.popen_kwargs(),
         )
         self.pid = self._process.pid
-        if not _wait_for_port(self.port, time.monotonic() + START_TIMEOUT_S, self._process):
+        deadline = time.monotonic() + START_TIMEOUT_S
+        if not _wait_for_port(self.port, deadline, self._process, host=self.host):
             tail = self._log_tail(log)
             self.stop()
             raise RuntimeError(f"PgBouncer did not start:\n{tail}")
@@ -558,8 +738,9 @@ class LocalPgBouncer(_Server):
 
     def conninfo(self, *, user: str, password: str, dbname: str = "postgres", **extra: Any) -> str:
         """A libpq connection string to the pooler, TLS verified against the test CA."""
+        params: dict[str, Any] = {"host": self.host, **extra}
         return self.postgres.conninfo(
-            user=user, password=password, dbname=dbname, port=self.port, **extra
+            user=user, password=password, dbname=dbname, port=self.port, **params
         )
 
     @property

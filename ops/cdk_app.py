@@ -15,15 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stacks.aws_facts import (
-    CDK_BOOTSTRAP_VERSION_PARAMETER,
-    CDK_DEFAULT_QUALIFIER,
-    CDK_TOOLKIT_STACK_NAME,
-)
+from stacks.aws_facts import CDK_BOOTSTRAP_VERSION_PARAMETER, CDK_TOOLKIT_STACK_NAME
 from stacks.config import AppConfig
-from stacks.loader import CDK_JSON, read_context
+from stacks.loader import CDK_JSON, bootstrap_qualifier, read_context
 
-QUALIFIER_CONTEXT_KEY = "@aws-cdk/core:bootstrapQualifier"
 STACK_ARTIFACT = "aws:cloudformation:stack"
 
 
@@ -35,11 +30,6 @@ class BootstrapRequirement:
     parameter: str
     qualifier: str
     toolkit_stack: str
-
-
-def qualifier(context: Mapping[str, Any]) -> str:
-    value = context.get(QUALIFIER_CONTEXT_KEY)
-    return value if isinstance(value, str) and value else CDK_DEFAULT_QUALIFIER.value
 
 
 def toolkit_stack_name(cdk_json: Path = CDK_JSON) -> str:
@@ -67,7 +57,7 @@ def requirement_from_manifest(
     versions = [int(p[key]) for p in props if key in p]
     if not versions:
         raise ValueError("no stack in the cloud assembly names requiresBootstrapStackVersion")
-    qual = qualifier(context)
+    qual = bootstrap_qualifier(context)
     default_parameter = CDK_BOOTSTRAP_VERSION_PARAMETER.value.format(qualifier=qual)
     parameters = {p.get("bootstrapStackVersionSsmParameter", default_parameter) for p in props}
     if len(parameters) != 1:

@@ -41,7 +41,6 @@ from ops.diagnose_report import Concurrency, Database, Observed, Window, build_r
 from stacks import metric_catalog as mc
 from stacks.aws_facts import (
     CLOUDWATCH_RETENTION_DAYS_BY_PERIOD,
-    LAMBDA_ACCOUNT_CONCURRENCY_METRIC,
     RDS_ENGINE_AURORA_POSTGRES,
     RDS_ENGINE_POSTGRES,
     RDS_POSTGRES_DEFAULT_MAX_CONNECTIONS,
@@ -63,17 +62,6 @@ IAM_ACTIONS = {
     "GetAccountSettings": "lambda:GetAccountSettings",
     "GetMetricData": "cloudwatch:GetMetricData",
 }
-# Account-wide ConcurrentExecutions has no dimension; stacks/metric_catalog.py lists only the
-# per-function set, so this one row lives here (see LAMBDA_ACCOUNT_CONCURRENCY_METRIC).
-_ACCOUNT_CONCURRENCY = mc.MetricFact(
-    mc.LAMBDA,
-    "ConcurrentExecutions",
-    (frozenset(),),
-    ("Maximum",),
-    "Count",
-    LAMBDA_ACCOUNT_CONCURRENCY_METRIC.source,
-    LAMBDA_ACCOUNT_CONCURRENCY_METRIC.note,
-)
 _FORMULA_SPACE = re.compile(r"\s+")
 
 
@@ -234,7 +222,8 @@ def metric_specs(db: str, functions: Sequence[str]) -> list[MetricSpec]:
             for i, name in enumerate(functions)
         ]
     else:
-        ref = mc.MetricRef(mc.LAMBDA, "ConcurrentExecutions", {}, "Maximum", _ACCOUNT_CONCURRENCY)
+        # The catalog's account-wide row (no dimension: every function of the Region).
+        ref = mc.metric(mc.LAMBDA, "ConcurrentExecutions", {})
         specs.append(MetricSpec("acct", "Lambda ConcurrentExecutions (account)", ref))
     return specs
 

@@ -11,9 +11,18 @@ from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from stacks import control_tower
+from stacks.ci_access_stack import CiAccessStack
 from stacks.config import AppConfig
 from stacks.data_stack import DataStack
-from stacks.loader import ENV_CONTEXT_KEY, PROJECT_ROOT, from_node, read_context
+from stacks.loader import (
+    ENV_CONTEXT_KEY,
+    PROJECT_ROOT,
+    bootstrap_qualifier,
+    load,
+    load_ci,
+    node_context,
+    read_context,
+)
 from stacks.service_stack import ServiceStack
 
 LAMBDA_SRC = PROJECT_ROOT / "lambda_src"
@@ -27,20 +36,33 @@ class BuiltApp:
     config: AppConfig
     data: DataStack
     service: ServiceStack
+    ci: CiAccessStack | None = None
 
 
 def build(app: App, lambda_src: Path = LAMBDA_SRC) -> BuiltApp:
-    """Read config from the app's context once, create both stacks, register the gates: cdk-nag,
-    and the Control Tower controls unless the context turns them off (stacks/control_tower.py)."""
-    config = from_node(app.node)
+    """Read config from the app's context once, create the environment's stacks (and, when
+    cdk.json has a `ci` section, the CI access stack), register the gates: cdk-nag, and the
+    Control Tower controls unless the context turns them off (stacks/control_tower.py)."""
+    context = node_context(app.node)
+    config = load(context.get(ENV_CONTEXT_KEY), context)
+    plan = load_ci(context)
     data = DataStack(app, config.data_stack_name, config=config, lambda_src=lambda_src)
     service = ServiceStack(
-        app, config.service_stack_name, config=config, data=data, lambda_src=lambda_src
+        app,
+        config.service_stack_name,
+        config=config,
+        data=data,
+        lambda_src=lambda_src,
+        ci_target=None if plan is None else plan.target(config.env_name),
     )
+    ci = None
+    if plan is not None:
+        qualifier = bootstrap_qualifier(context)
+        ci = CiAccessStack(app, plan.stack_name, plan=plan, qualifier=qualifier)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     if control_tower.gate_enabled(app.node.try_get_context(control_tower.GATE_CONTEXT_KEY)):
         Validations.of(app).add_plugins(control_tower.validator())
-    return BuiltApp(app=app, config=config, data=data, service=service)
+    return BuiltApp(app=app, config=config, data=data, service=service, ci=ci)
 
 
 def build_from_context(

@@ -222,6 +222,29 @@ SNS_TOPIC_ARN = Fact(
     "arn:<partition>:sns:<region>:<account>:<topic name> (names: letters, digits, - and _; "
     "a FIFO topic's .fifo suffix is not accepted here: alarms cannot notify FIFO topics).",
 )
+REGION_NAME = Fact(
+    re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$"),
+    "https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-regions.html",
+    "Region codes such as eu-west-1 or us-gov-west-1.",
+)
+PARTITION_BY_REGION_PREFIX = Fact(
+    (("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"), ("", "aws")),
+    "https://docs.aws.amazon.com/whitepapers/latest/aws-fault-isolation-boundaries/partitions.html",
+    "The partition of a region's ARNs, by the region code's prefix (first match).",
+    verified=False,
+)
+
+
+def partition_of(region: str) -> str:
+    """The ARN partition of `region` (aws, aws-cn, aws-us-gov)."""
+    return next(p for prefix, p in PARTITION_BY_REGION_PREFIX.value if region.startswith(prefix))
+
+
+ACCOUNT_ID = Fact(
+    re.compile(r"^\d{12}$"),
+    "https://docs.aws.amazon.com/accounts/latest/reference/manage-acct-identifiers.html",
+    "Twelve digits, leading zeros included. Not a secret, per the same page.",
+)
 AVAILABILITY_ZONE_NAME = Fact(
     re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+[a-z]$"),
     "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/using-regions-availability-zones.html",
@@ -454,15 +477,102 @@ CLOUDWATCH_GET_METRIC_DATA_MAX_POINTS = Fact(
     "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricData.html",
     "Data points one GetMetricData call returns at most; the rest come with NextToken.",
 )
-LAMBDA_ACCOUNT_CONCURRENCY_METRIC = Fact(
-    ("AWS/Lambda", "ConcurrentExecutions", "Maximum"),
-    "https://docs.aws.amazon.com/lambda/latest/dg/monitoring-concurrency.html",
-    "Published per function, version and alias and, without dimensions, for the whole account "
-    "(stacks/metric_catalog.py lists the per-function set only).",
-)
 LAMBDA_ACCOUNT_SETTINGS = Fact(
     ("ConcurrentExecutions", "UnreservedConcurrentExecutions"),
     "https://docs.aws.amazon.com/lambda/latest/api/API_GetAccountSettings.html",
     "GetAccountSettings AccountLimit fields: the account's concurrency limit and what no "
     "function has reserved.",
+)
+
+
+# --- Deploying from GitHub Actions (the CI access stack, stacks/ci_access_stack.py) -------------
+_GITHUB_OIDC_DOC = "https://docs.github.com/en/actions/reference/security/oidc"
+_IAM_GITHUB_DOC = (
+    "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_create_for-idp_oidc.html"
+    "#idp_oidc_Create_GitHub"
+)
+GITHUB_OIDC_ISSUER = Fact(
+    "token.actions.githubusercontent.com",
+    _GITHUB_OIDC_DOC,
+    "iss of GitHub Actions OIDC tokens is https://token.actions.githubusercontent.com; IAM names "
+    "the provider by the host and its condition keys are '<host>:aud' and '<host>:sub'.",
+)
+GITHUB_OIDC_AUDIENCE = Fact(
+    "sts.amazonaws.com",
+    _IAM_GITHUB_DOC,
+    "The aud aws-actions/configure-aws-credentials requests (its `audience` input's default, "
+    "action.yml at v6.2.3) and the client ID the IAM guide registers for GitHub.",
+)
+GITHUB_OIDC_SUBJECTS = Fact(
+    {
+        "environment": "repo:{repository}:environment:{environment}",
+        "branch": "repo:{repository}:ref:refs/heads/{branch}",
+        "pull_request": "repo:{repository}:pull_request",
+    },
+    _GITHUB_OIDC_DOC,
+    "The default sub claim: a job that names an environment gets the environment form (whatever "
+    "the event), a pull_request event without one the pull_request form, a push the ref form. "
+    "An organization or repository can customize the template (then these exact values no "
+    "longer match and AWS refuses the token). A job gets a token only with `permissions: "
+    "id-token: write`; pull requests from forks get none.",
+)
+GITHUB_OIDC_PROVIDER_ARN = Fact(
+    re.compile(
+        r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$"
+    ),
+    "https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html",
+    "arn:<partition>:iam::<account>:oidc-provider/<issuer host>; IAM holds one provider per "
+    "issuer URL and account (CreateOpenIDConnectProvider refuses a second).",
+)
+IAM_ROLE_ARN_FORMAT = Fact(
+    "arn:{partition}:iam::{account}:role/{name}",
+    "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns",
+    "A role without a path; aws:PrincipalArn of an assumed-role session is this ARN, not the "
+    "session's.",
+)
+IAM_ROLE_NAME_MAX_LENGTH = Fact(
+    64, "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html"
+)
+IAM_ROLE_MAX_SESSION_S = Fact(
+    3600,
+    "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use.html",
+    "MaxSessionDuration 3600..43200 s (default 3600); a chained AssumeRole (role to role) is "
+    "limited to one hour whatever the role allows.",
+)
+CDK_BOOTSTRAP_ROLES = Fact(
+    {
+        "deploy": "cdk-{qualifier}-deploy-role-{account}-{region}",
+        "file-publishing": "cdk-{qualifier}-file-publishing-role-{account}-{region}",
+        "image-publishing": "cdk-{qualifier}-image-publishing-role-{account}-{region}",
+        "lookup": "cdk-{qualifier}-lookup-role-{account}-{region}",
+    },
+    "https://docs.aws.amazon.com/cdk/v2/guide/bootstrapping-env.html",
+    "Role names the modern bootstrap template creates (DefaultStackSynthesizer.DEFAULT_*_ROLE_ARN "
+    "in aws-cdk-lib). They trust the account, so a principal of the account needs only "
+    "sts:AssumeRole on them. The deploy role passes the CloudFormation execution role "
+    "(AdministratorAccess unless bootstrapped with --cloudformation-execution-policies); the "
+    "lookup role has ReadOnlyAccess and no kms:Decrypt. `cdk diff --method template` uses the "
+    "lookup role only (CLI 2.1148 `cdk diff --help`).",
+)
+CFN_STACK_ARN_FORMAT = Fact(
+    "arn:{partition}:cloudformation:{region}:{account}:stack/{name}/{id}",
+    "https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscloudformation.html",
+    "DescribeStacks and ListStackResources take the stack ARN as resource; {id} is a UUID "
+    "assigned at creation.",
+)
+LAMBDA_FUNCTION_ARN_FORMAT = Fact(
+    "arn:{partition}:lambda:{region}:{account}:function:{name}",
+    "https://docs.aws.amazon.com/service-authorization/latest/reference/list_awslambda.html",
+)
+EXECUTE_API_ARN_FORMAT = Fact(
+    "arn:{partition}:execute-api:{region}:{account}:{api_id}/{stage}/{method}/{path}",
+    "https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonapigateway.html",
+    "execute-api:Invoke has no resource condition keys (only execute-api:viaDomainArn) and the "
+    "API ID is random: only a template that knows the API can scope Invoke to it.",
+)
+CLOUDWATCH_READS_WITHOUT_RESOURCES = Fact(
+    ("cloudwatch:ListMetrics", "cloudwatch:GetMetricData"),
+    "https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html",
+    "Actions that support no resource-level permissions: the policy's Resource must be '*'. "
+    "DescribeAlarms does (alarm ARNs) for metric alarms; composite alarms need '*'.",
 )

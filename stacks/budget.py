@@ -162,6 +162,11 @@ class ConnectionBudget:
     reserved_concurrency: dict[str, int]
 
     @property
+    def pool_reserved(self) -> dict[str, int]:
+        """Reserved concurrency of the functions that connect through the proxy pool."""
+        return {k: v for k, v in self.reserved_concurrency.items() if k in PROXY_POOL_FUNCTIONS}
+
+    @property
     def account_concurrency_needed(self) -> int:
         """Lambda account limit this environment needs: its reserved sum + what Lambda keeps."""
         return sum(self.reserved_concurrency.values()) + LAMBDA_UNRESERVED_MINIMUM.value
@@ -253,10 +258,27 @@ def no_queue_excess(reserved_on_pool: Mapping[str, int], pool_ceiling: int) -> i
     so when the sum is at most the ceiling every execution gets a server connection at once and
     none waits in the proxy's borrow queue (where a burst turns into borrow timeouts). Here the
     pool functions are PROXY_POOL_FUNCTIONS of ConnectionBudget.reserved_concurrency (the
-    migration function connects directly and must fit in the headroom instead). Not enforced at
-    synth yet: `make diagnose` sizes reserved concurrency with it.
+    migration function connects directly and must fit in the headroom instead). Synth warns
+    when it does not hold (`no_queue_warning`; a function on the pool always has reserved
+    concurrency: the schema requires it); `make diagnose` sizes reserved concurrency with it.
     """
     return max(0, sum(reserved_on_pool.values()) - pool_ceiling)
+
+
+def no_queue_warning(cb: ConnectionBudget) -> str | None:
+    """The no-queue rule for `cb`'s pool in words when it does not hold (None when it does)."""
+    excess = no_queue_excess(cb.pool_reserved, cb.proxy_ceiling)
+    if excess == 0:
+        return None
+    keys = " + ".join(f"functions.{name}_reserved_concurrency" for name in cb.pool_reserved)
+    figures = " + ".join(str(v) for v in cb.pool_reserved.values())
+    return (
+        f"{keys} = {figures} = {sum(cb.pool_reserved.values())} exceeds the proxy pool's "
+        f"server-connection ceiling {cb.proxy_ceiling} ({cb.max_connections_percent} % of "
+        f"{cb.max_connections}) by {excess}: at full concurrency that many executions wait for a "
+        "connection, up to proxy.borrow_timeout_s. Lower the reserved concurrency or raise "
+        "proxy.max_connections_percent (make budget)."
+    )
 
 
 def no_queue_split(total: int, weights: Mapping[str, float]) -> dict[str, int]:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from stacks.aws_facts import HTTP_API_MAX_INTEGRATION_TIMEOUT_S, LAMBDA_UNRESERVED_MINIMUM
-from stacks.budget import connection_budget, timeout_budget
+from stacks.budget import connection_budget, no_queue_excess, timeout_budget
 from stacks.config import AppConfig, ConfigError
 from stacks.loader import load
 
@@ -31,6 +31,16 @@ def report(config: AppConfig) -> str:
         ("headroom for admin/migrations", f"{cb.headroom} (minimum {cb.headroom_min})"),
     ]
     rows += [(f"reserved concurrency: {k}", str(v)) for k, v in cb.reserved_concurrency.items()]
+    on_pool = sum(cb.pool_reserved.values())
+    excess = no_queue_excess(cb.pool_reserved, cb.proxy_ceiling)
+    rows.append(
+        (
+            "no-queue rule",
+            f"{'+'.join(cb.pool_reserved)} {on_pool} of ceiling {cb.proxy_ceiling} "
+            f"({100 * on_pool / cb.proxy_ceiling:.0f} %): "
+            + ("holds, no borrow waits" if excess == 0 else f"exceeds by {excess}, borrows queue"),
+        )
+    )
     rows.append(
         (
             "Lambda account limit needed",

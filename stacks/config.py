@@ -30,13 +30,16 @@ from pydantic.dataclasses import dataclass
 
 from orders import contract
 from stacks.aws_facts import (
+    ACCOUNT_ID,
     AVAILABILITY_ZONE_NAME,
     DATABASE_INSIGHTS_ADVANCED_MIN_RETENTION_DAYS,
+    GITHUB_OIDC_PROVIDER_ARN,
     HTTP_API_MAX_INTEGRATION_TIMEOUT_S,
     LAMBDA_MAX_TIMEOUT_S,
     LOG_RETENTION_DAYS,
     PERFORMANCE_INSIGHTS_RETENTION_DAYS,
     RDS_MONITORING_INTERVALS_S,
+    REGION_NAME,
     SNS_TOPIC_ARN,
     STORAGE_AUTOSCALING_MIN_HEADROOM_PERCENT,
 )
@@ -574,11 +577,16 @@ class AppConfig:
 
     @property
     def data_stack_name(self) -> str:
-        return f"{self.project.app_name}-{self.env_name}-Data"
+        return stack_names(self.project.app_name, self.env_name)[0]
 
     @property
     def service_stack_name(self) -> str:
-        return f"{self.project.app_name}-{self.env_name}-Service"
+        return stack_names(self.project.app_name, self.env_name)[1]
+
+    @property
+    def stack_names(self) -> tuple[str, str]:
+        """(data, service): what make deploy, diff and destroy and the workflows select."""
+        return stack_names(self.project.app_name, self.env_name)
 
     def required_endpoints(self) -> dict[str, str]:
         """Interface endpoints this configuration needs (isolated subnets), with reasons."""
@@ -610,6 +618,92 @@ class AppConfig:
                 f"{px.max_connections_percent + 1}..100 (above proxy.max_connections_percent, "
                 "or a full proxy pool alone raises the alarm)",
             )
+
+
+def stack_names(app_name: str, env_name: str) -> tuple[str, str]:
+    """(data, service): the stacks of one environment, as app.py names them."""
+    return f"{app_name}-{env_name}-Data", f"{app_name}-{env_name}-Service"
+
+
+# --- CI (context key `ci`: deploying from GitHub Actions) -----------------------------------
+
+_GITHUB_REPOSITORY = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$"
+_GIT_BRANCH = r"^(?!/)(?!.*//)(?!.*\.\.)(?!.*/$)[A-Za-z0-9._/-]{1,200}$"
+_GITHUB_ENVIRONMENT = r"^[A-Za-z0-9._-]{1,100}$"
+
+
+@dataclass(frozen=True, kw_only=True, config=_SCHEMA)
+class CiEnvironmentConfig:
+    """One environment the deploy workflow deploys, in order (an item of `ci.environments`)."""
+
+    env: StrictStr = Field(
+        pattern=_ENV_NAME.pattern,
+        description="The environment (a key of context.environments)",
+        json_schema_extra=doc(expects="a key of context.environments"),
+    )
+    github_environment: StrictStr = Field(
+        pattern=_GITHUB_ENVIRONMENT,
+        description="GitHub environment its deploy job runs in (reviewers, deployment branches); "
+        "its deploy role trusts exactly repo:<repository>:environment:<this>",
+        json_schema_extra=doc(expects="letters, digits, '.', '_' and '-', 1..100"),
+    )
+
+
+@dataclass(frozen=True, kw_only=True, config=_SCHEMA)
+class CiConfig:
+    """GitHub Actions deploys through OIDC (context key `ci`; optional): `make ci-access`."""
+
+    repository: StrictStr = Field(
+        pattern=_GITHUB_REPOSITORY,
+        description="GitHub repository whose workflows may assume the CI roles",
+        json_schema_extra=doc(expects="owner/name, as GitHub spells it (case matters)"),
+    )
+    account: StrictStr = Field(
+        pattern=ACCOUNT_ID.value,
+        description="AWS account the workflows deploy to; make ci-access refuses another",
+        json_schema_extra=doc(expects="12 digits"),
+    )
+    region: StrictStr = Field(
+        pattern=REGION_NAME.value,
+        description="Region of the environments and the CI roles (the bootstrap roles are "
+        "regional)",
+        json_schema_extra=doc(expects="a region code such as eu-west-1"),
+    )
+    branch: StrictStr = Field(
+        default="main",
+        pattern=_GIT_BRANCH,
+        description="Branch whose pushes deploy (the deploy workflow's trigger)",
+        json_schema_extra=doc(expects="a branch name without wildcards"),
+    )
+    environments: tuple[CiEnvironmentConfig, ...] = Field(
+        min_length=1,
+        description="Environments the deploy workflow walks, in this order",
+        json_schema_extra=doc(note="each env once, each GitHub environment once"),
+    )
+    oidc_provider_arn: StrictStr | None = Field(
+        default=None,
+        pattern=GITHUB_OIDC_PROVIDER_ARN.value,
+        description="null: the stack creates the account's GitHub OIDC provider; an ARN: reuse "
+        "that one (one per account)",
+        json_schema_extra=doc(
+            expects="arn:aws:iam::<account>:oidc-provider/token.actions.githubusercontent.com"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> CiConfig:
+        hold(self._problems())
+        return self
+
+    def _problems(self) -> Iterator[tuple[str, str]]:
+        for key in ("env", "github_environment"):
+            values = [getattr(item, key) for item in self.environments]
+            repeated = sorted({v for v in values if values.count(v) > 1})
+            if repeated:
+                yield (
+                    f"environments.{key}",
+                    f"value {repeated[0]!r} appears more than once; each may appear once",
+                )
 
 
 # The sections of one environment, in cdk.json order.
@@ -664,3 +758,18 @@ def parse_environment(project: ProjectConfig, env_name: str, raw: object) -> App
             )
     full = {**raw, "project": project, "env_name": env_name}
     return _validated(AppConfig, full, where, not_keys=_SET_BY_LOADER)
+
+
+def parse_ci(raw: object, known: tuple[str, ...]) -> CiConfig | None:
+    """Validate `ci` (None when cdk.json has no such section): keys, then that every env it
+    deploys is a key of context.environments."""
+    if raw is None:
+        return None
+    ci = _validated(CiConfig, raw, "ci")
+    for item in ci.environments:
+        if item.env not in known:
+            raise ConfigError(
+                f"ci.environments.env: value {item.env!r} not allowed; allowed: "
+                f"{', '.join(known)} (the keys of context.environments in cdk.json)"
+            )
+    return ci

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, cast, get_args, get_origin
 
 import annotated_types
 from pydantic import AfterValidator, GetCoreSchemaHandler, ValidationError
@@ -94,6 +94,15 @@ def section_of(info: FieldInfo) -> type[Any] | None:
     return cast("type[Any]", annotation) if is_model else None
 
 
+def items_of(info: FieldInfo) -> type[Any] | None:
+    """The config model each item of a list key holds (`tuple[Model, ...]`), or None."""
+    args = get_args(info.annotation)
+    if get_origin(info.annotation) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        item = args[0]
+        return cast("type[Any]", item) if is_pydantic_dataclass(item) else None
+    return None
+
+
 @dataclasses.dataclass(frozen=True)
 class Accepts:
     """What a key accepts, read from its field: the limits pydantic checks and their words."""
@@ -170,7 +179,7 @@ def _locate(
         keys = list(schema_fields(holder))
         info = schema_fields(holder).get(name)
         position += (keys.index(name) if info is not None else len(keys),)
-        section = None if info is None else section_of(info)
+        section = None if info is None else section_of(info) or items_of(info)
         if depth == len(names) - 1 or section is None:
             break
         holder = section
@@ -205,12 +214,23 @@ def problems(
     """One line per problem pydantic found in `model` read at `where`: key path, value and
     what is allowed. `not_keys`: fields of `model` that are not keys of the input."""
     lines: list[tuple[tuple[int, ...], str]] = []
-    for found in error.errors():
+    found_all = error.errors()
+    locations = [tuple(found["loc"]) for found in found_all]
+    for found in found_all:
+        loc = tuple(found["loc"])
+        if found["type"] == "too_short" and any(
+            other[: len(loc)] == loc and len(other) > len(loc) for other in locations
+        ):
+            continue  # a list is short because its items failed: those errors say why
         # A list item's index is left out of the path: the message quotes the item.
         names = [part for part in found["loc"] if isinstance(part, str)]
         path = ".".join([where, *names])
         holder, info, position = _locate(model, names)
-        if found["type"] == _WORDED:
+        if found["type"] == "too_short":
+            minimum = (found.get("ctx") or {})["min_length"]
+            text = f"expected at least {minimum} item(s), got {got(found['input'])}"
+            lines.append((position, f"{path}: {text}"))
+        elif found["type"] == _WORDED:
             lines += [
                 (position, f"{path}.{key}: {text}" if key else f"{path}: {text}")
                 for key, text in (found.get("ctx") or {})["problems"]

@@ -16,12 +16,15 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_cdk import CfnResource, Stack
 
 from stacks import doc_blocks
 from stacks.control_tower import CONTROLS, PLUGIN, Control
+
+if TYPE_CHECKING:
+    from stacks.app_builder import BuiltApp
 from stacks.loader import PROJECT_ROOT, environment_names
 
 INFRA_DOC = PROJECT_ROOT / "docs" / "infra.md"
@@ -141,6 +144,11 @@ def render(envs: Mapping[str, Environment]) -> str:
     return "\n".join([*lines, "", END])
 
 
+def stacks_of(built: BuiltApp) -> list[Stack]:
+    """Every stack of a built app (the CI access stack too, when cdk.json has a `ci` section)."""
+    return [stack for stack in (built.data, built.service, built.ci) if stack is not None]
+
+
 def shipped_environments() -> dict[str, Environment]:
     """Every cdk.json environment synthesized with the gate (what `make synth` runs)."""
     from stacks.app_builder import build_for_env  # noqa: PLC0415  # CDK loads in ~2 s
@@ -151,7 +159,7 @@ def shipped_environments() -> dict[str, Environment]:
             built = build_for_env(name, control_tower_gate=True, outdir=outdir)
             directory = Path(built.app.synth().directory)
             report = json.loads((directory / "validation-report.json").read_text())
-            envs[name] = Environment.of(report, [built.data, built.service])
+            envs[name] = Environment.of(report, stacks_of(built))
     return envs
 
 

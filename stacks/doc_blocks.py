@@ -17,13 +17,18 @@ def replace_block(text: str, block: str, *, start: str, end: str, name: str) -> 
 
 
 def regenerate(path: Path, wanted: Callable[[str], str], *, check: bool, what: str) -> int:
-    """Write `wanted(current text)` to `path`, or with `check` only compare: 1 when stale."""
+    """Write `wanted(current text)` to `path` if it differs, or with `check` only compare (1 when
+    stale); `what` names the generated part in the messages."""
     current = path.read_text()
     text = wanted(current)
     if check:
         if text != current:
-            print(f"{path}: {what} is stale; run `make docs`", file=sys.stderr)
+            print(f"{path}: {what} out of date; run `make docs`", file=sys.stderr)
             return 1
         return 0
-    path.write_text(text)
+    if text == current:
+        print(f"{path.name}: {what} already current")
+    else:
+        path.write_text(text)
+        print(f"{path.name}: {what} regenerated")
     return 0

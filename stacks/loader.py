@@ -13,10 +13,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from stacks.aws_facts import CDK_DEFAULT_QUALIFIER
+from stacks.ci_plan import CiPlan, ci_plan
 from stacks.config import (
     AppConfig,
     ConfigError,
     check_env_name,
+    parse_ci,
     parse_environment,
     parse_project,
 )
@@ -24,6 +27,8 @@ from stacks.config import (
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CDK_JSON = PROJECT_ROOT / "cdk.json"
 ENV_CONTEXT_KEY = "env"
+CI_CONTEXT_KEY = "ci"
+QUALIFIER_CONTEXT_KEY = "@aws-cdk/core:bootstrapQualifier"
 
 
 def read_context(cdk_json: Path = CDK_JSON) -> dict[str, Any]:
@@ -63,15 +68,34 @@ def load(env_name: str | None = None, context: Mapping[str, Any] | None = None) 
     return parse_environment(project, env_name, context["environments"][env_name])
 
 
+def load_ci(context: Mapping[str, Any] | None = None) -> CiPlan | None:
+    """The validated `ci` section as names and subjects (None: cdk.json has no `ci`)."""
+    context = read_context() if context is None else context
+    ci = parse_ci(context.get(CI_CONTEXT_KEY), environment_names(context))
+    return None if ci is None else ci_plan(parse_project(context.get("project")), ci)
+
+
+def bootstrap_qualifier(context: Mapping[str, Any]) -> str:
+    """The CDK bootstrap qualifier the app's stacks use (context, else the CDK default)."""
+    value = context.get(QUALIFIER_CONTEXT_KEY)
+    return value if isinstance(value, str) and value else CDK_DEFAULT_QUALIFIER.value
+
+
 class ContextReader(Protocol):
     """The part of a construct node the loader needs (`app.node`)."""
 
     def try_get_context(self, key: str) -> Any: ...
 
 
+_APP_KEYS = ("project", "environments", ENV_CONTEXT_KEY, CI_CONTEXT_KEY, QUALIFIER_CONTEXT_KEY)
+
+
+def node_context(node: ContextReader) -> dict[str, Any]:
+    """The context keys the app reads, as the CLI passed them (`-c env=...` included)."""
+    return {key: node.try_get_context(key) for key in _APP_KEYS}
+
+
 def from_node(node: ContextReader) -> AppConfig:
-    """What app.py calls: `-c env=...` and the rest of the context as the CLI passed it."""
-    context = {
-        key: node.try_get_context(key) for key in ("project", "environments", ENV_CONTEXT_KEY)
-    }
+    """What app.py calls: the environment `-c env=...` names, validated."""
+    context = node_context(node)
     return load(context.get(ENV_CONTEXT_KEY), context)

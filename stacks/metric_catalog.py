@@ -1,10 +1,14 @@
 """The CloudWatch metrics this app reads, as AWS publishes them: one row per metric.
 
 Each row says under which dimension sets AWS publishes the metric, which statistics give a
-meaningful number, its unit and the page that says so. The Monitoring construct and the ops
-scripts build their metrics from here (`metric()`), and tests/infra/test_metric_catalog.py walks
-every alarm and dashboard widget of the synthesized templates and fails on any
-metric/dimension/statistic this catalog does not allow.
+meaningful number, its unit and the page that says so. The catalog checks metrics (`check()`);
+it builds only those no construct offers. The Monitoring construct reads the database, API and
+function metrics through the constructs' own `metric_*` helpers and checks each against this
+catalog at synth; it builds the RDS Proxy metrics (CDK's DatabaseProxy has no helpers) and the
+functions' EMF metrics with `metric()`, as the ops scripts build their GetMetricData queries.
+tests/infra/test_metric_catalog.py walks every alarm and dashboard widget of the synthesized
+templates and `make smoke` (ops/alarm_metrics.py) every deployed alarm, and both fail or warn on
+any metric/dimension/statistic this catalog does not allow.
 
 Two facts shape most rows:
 - RDS Proxy publishes its metrics once per underlying proxy node ("Use CloudWatch statistics to
@@ -49,6 +53,8 @@ PROXY_TARGET = frozenset({"ProxyName", "TargetGroup", "Target"})
 PROXY_TARGET_ROLE = frozenset({"ProxyName", "TargetGroup", "TargetRole"})
 INSTANCE = frozenset({"DBInstanceIdentifier"})
 FUNCTION = frozenset({"FunctionName"})
+# No dimension at all: the metric aggregated over every function of the account and Region.
+ACCOUNT: frozenset[str] = frozenset()
 API = frozenset({"ApiId"})
 # Powertools adds `service` when a service name is set (POWERTOOLS_SERVICE_NAME); the handlers
 # tag every metric with their entry point (orders.contract.ENTRYPOINT_DIMENSION).
@@ -77,6 +83,13 @@ _LAMBDA_ON_ACTIVITY = (
 _API_ON_REQUEST = (
     "API Gateway sends HTTP API metrics for periods with requests; 4xx/5xx assumed sent with "
     "every request (as zero), like REST APIs' 4XXError/5XXError: not stated for HTTP APIs"
+)
+_ACCOUNT_CONCURRENCY_NOTE = (
+    "Account-wide (no dimension), for the Region: what ops/diagnose.py reads when no function "
+    "is named. The current monitoring-concurrency page says only 'for all functions, versions, "
+    "and aliases'; the account level is stated by an earlier revision of the Lambda guide "
+    "(concurrent-executions.md: 'concurrent executions at an account level') and listed as an "
+    "empty dimension set in aws-cdk-lib's generated LambdaMetrics, not on a current AWS page."
 )
 _EMF_ON_ANSWER = (
     "The handlers add ServerErrors/ClientErrors only when they answer 5xx/4xx "
@@ -234,6 +247,19 @@ CATALOG: tuple[MetricFact, ...] = (
         published_when=AFTER_INVOCATION,
         published_reason=_LAMBDA_ON_ACTIVITY,
     ),
+    MetricFact(
+        LAMBDA,
+        "ConcurrentExecutions",
+        (ACCOUNT,),
+        ("Maximum",),
+        "Count",
+        LAMBDA_CONCURRENCY_DOC,
+        _ACCOUNT_CONCURRENCY_NOTE,
+        verified=False,
+        published_when=AFTER_INVOCATION,
+        published_reason="Lambda sends it for periods in which a function of the account ran "
+        "in the Region",
+    ),
     # --- HTTP API (ApiId alone: the Stage value of $default is not documented) --------------------
     _http_api("5xx", ("Sum",)),
     _http_api("4xx", ("Sum",)),
@@ -262,6 +288,10 @@ CATALOG: tuple[MetricFact, ...] = (
         published_reason=_EMF_ON_ANSWER,
     ),
 )
+
+
+def _set_name(names: frozenset[str]) -> str:
+    return "+".join(sorted(names)) or "no dimension"
 
 
 class CatalogError(LookupError):
@@ -294,9 +324,9 @@ def check(
     candidates = rows(namespace, name, service_namespace=service_namespace)
     matching = [row for row in candidates if row.allows_dimensions(names)]
     if not matching:
-        sets = " | ".join("+".join(sorted(s)) for row in candidates for s in row.dimension_sets)
+        sets = " | ".join(_set_name(s) for row in candidates for s in row.dimension_sets)
         raise CatalogError(
-            f"{namespace}/{name} is not published under {'+'.join(sorted(names)) or 'no dimension'}"
+            f"{namespace}/{name} is not published under {_set_name(names)}"
             f"; AWS publishes it under: {sets} ({candidates[0].source})"
         )
     row = matching[0]

@@ -5,16 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Aws, CfnOutput, RemovalPolicy, Stack
+from aws_cdk import Annotations, Aws, CfnOutput, RemovalPolicy, Stack
 from constructs import Construct
 
 from orders import contract
 from stacks import outputs
+from stacks.budget import connection_budget, no_queue_warning
+from stacks.ci_plan import CiTarget
 from stacks.components.api import Api
 from stacks.components.bundling import lambda_code
 from stacks.components.functions import RUNTIME, Functions
 from stacks.components.logs import LogsKey
 from stacks.components.monitoring import Monitoring, Watched
+from stacks.components.smoke_access import SmokeAccess, Smoked
 from stacks.config import AppConfig
 from stacks.data_stack import DataStack
 
@@ -30,6 +33,7 @@ class ServiceStack(Stack):
         config: AppConfig,
         data: DataStack,
         lambda_src: Path,
+        ci_target: CiTarget | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -53,12 +57,25 @@ class ServiceStack(Stack):
             "Monitoring",
             watched=Watched(
                 proxy_name=data.proxy.proxy.db_proxy_name,
-                db_instance_identifier=data.database.instance.instance_identifier,
-                http_api_id=self.api.http_api.api_id,
+                database=data.database.instance,
+                http_api=self.api.http_api,
                 functions=[self.functions.api, self.functions.direct, data.migration.function],
             ),
             config=config,
         )
+        if ci_target is not None:  # cdk.json `ci` deploys this environment from GitHub Actions
+            self.smoke_access = SmokeAccess(
+                self,
+                "SmokeAccess",
+                name=ci_target.smoke_role,
+                trusted_role=ci_target.deploy_role,
+                smoked=Smoked(
+                    data_stack_name=data.stack_name,
+                    functions=[self.functions.direct, data.migration.function],
+                    http_api=self.api.http_api,
+                    alarms=list(self.monitoring.alarms.values()),
+                ),
+            )
         self._outputs()
 
     def _build_functions(self, config: AppConfig, data: DataStack, lambda_src: Path) -> None:
@@ -87,6 +104,9 @@ class ServiceStack(Stack):
         self.api = Api(
             self, "Api", handler=self.functions.api, logs_key=self.logs, config=config.api
         )
+        no_queue = no_queue_warning(connection_budget(config))
+        if no_queue is not None:
+            Annotations.of(self.functions).add_warning_v2("budget:noQueue", no_queue)
 
     def _order_deployment(self, data: DataStack) -> None:
         """Network paths first, then the schema migration, then the app functions."""

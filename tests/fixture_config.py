@@ -129,3 +129,22 @@ def fixture_context(**env_overrides: dict[str, dict[str, Any]]) -> dict[str, Any
         "project": {"app_name": APP_NAME, "service_name": SERVICE_NAME, "default_env": SMALL},
         "environments": environments,
     }
+
+
+# A `ci` section for the fixture app (deploying from GitHub Actions): both environments, in
+# deploy order, each in its GitHub environment; a non-default branch.
+FIXTURE_CI: dict[str, Any] = {
+    "repository": "fixture-org/fixture-repo",
+    "account": "444455556666",
+    "region": "eu-central-1",
+    "branch": "release",
+    "environments": [
+        {"env": SMALL, "github_environment": "staging-gh"},
+        {"env": LARGE, "github_environment": "production-gh"},
+    ],
+}
+
+
+def fixture_ci_context(**ci_changes: Any) -> dict[str, Any]:
+    """`fixture_context()` with FIXTURE_CI, keys of the `ci` section replaced by `ci_changes`."""
+    return {**fixture_context(), "ci": {**copy.deepcopy(FIXTURE_CI), **ci_changes}}

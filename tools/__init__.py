@@ -1,1 +1,1 @@
-"""Project tooling: dependency locks (lock.py) and the workflow linter (actionlint.mjs)."""
+"""Project tooling: the Lambda lock's offline check (lambda_lock.py) and the workflow linter."""

@@ -1,4 +1,4 @@
-"""`python -m bench.drill`: five faults under load; bench/results/drill-latest.{json,md,png}."""
+"""`python -m bench.drill`: six faults under load; bench/results/drill-latest.{json,md,png}."""
 
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=24.0, help="seconds per fault (24)")
     parser.add_argument("--fault-at", type=float, default=8.0, help="fault time, s (8)")
     parser.add_argument("--stall", type=float, default=8.0, help="network stall length, s (8)")
+    parser.add_argument("--replica-down", type=float, default=6.0,
+                        help="replica-stop: seconds the replica stays down (6)")  # fmt: skip
+    parser.add_argument("--apply-delay-ms", type=int, default=1000,
+                        help="replica-stop: replica apply delay (lag), ms (1000)")  # fmt: skip
     parser.add_argument("--max-attempts", type=int, default=6, help="attempts per create (6)")
     parser.add_argument("--create-share", type=float, default=0.7, help="share of creates (0.7)")
     parser.add_argument("--seed", type=int, default=7)
@@ -40,11 +44,14 @@ def build_settings(args: argparse.Namespace) -> object:
         raise SystemExit("need 2 < --fault-at < --duration <= 120 and 0 < --stall <= 30")
     if not (1 <= args.max_attempts <= 20 and 0 < args.create_share <= 1):
         raise SystemExit("need 1 <= --max-attempts <= 20 and 0 < --create-share <= 1")
+    if not (0 < args.replica_down <= 30 and 0 <= args.apply_delay_ms <= 10_000):
+        raise SystemExit("need 0 < --replica-down <= 30 and 0 <= --apply-delay-ms <= 10000")
     return DrillSettings(
         concurrency=args.concurrency, rate_rps=args.rate, duration_s=args.duration,
         fault_at_s=args.fault_at, stall_s=args.stall, max_attempts=args.max_attempts,
         create_share=args.create_share, seed=args.seed, faults=faults, out_dir=args.out,
-        chart=not args.no_chart, progress=not args.quiet,
+        chart=not args.no_chart, progress=not args.quiet, replica_down_s=args.replica_down,
+        apply_delay_ms=args.apply_delay_ms,
     )  # fmt: skip
 
 
@@ -68,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path.relative_to(S.ROOT) if path.is_relative_to(S.ROOT) else path}")
     lost = sum(f.get("lost_acknowledged_writes", 0) + f.get("duplicate_rows", 0)
                for f in result["faults"])  # fmt: skip
-    return 1 if lost else 0
+    false_404s = sum(f.get("reads", {}).get("read_after_write", {}).get("false_404s", 0)
+                     for f in result["faults"])  # fmt: skip
+    return 1 if lost or false_404s else 0
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The five faults, each injected a few seconds into a drill run's hold phase."""
+"""The six faults, each injected a few seconds into a drill run's hold phase."""
 
 from __future__ import annotations
 
@@ -15,14 +15,15 @@ from psycopg import sql
 
 from bench.auth import scram_sha256_verifier
 from bench.drill.netns import ClientNamespace
-from localpg import LocalPgBouncer, LocalPostgres
+from localpg import LocalPgBouncer, LocalPostgres, LocalReplica
 
 PG_RESTART = "pg-restart"
 PGBOUNCER_RESTART = "pgbouncer-restart"
 TERMINATE = "terminate-backends"
 NETWORK_STALL = "network-stall"
 CREDENTIAL_CHANGE = "credential-change"
-FAULTS = (PG_RESTART, PGBOUNCER_RESTART, TERMINATE, NETWORK_STALL, CREDENTIAL_CHANGE)
+REPLICA_STOP = "replica-stop"
+FAULTS = (PG_RESTART, PGBOUNCER_RESTART, TERMINATE, NETWORK_STALL, CREDENTIAL_CHANGE, REPLICA_STOP)
 DESCRIPTIONS = {
     PG_RESTART: "PostgreSQL fast shutdown, then start (same data, new postmaster): a failover",
     PGBOUNCER_RESTART: "PgBouncer SIGKILLed, a new one on the same port after a pause: "
@@ -31,6 +32,8 @@ DESCRIPTIONS = {
     NETWORK_STALL: "every packet between clients and PgBouncer dropped (no reset), then restored",
     CREDENTIAL_CHANGE: "the app role's password changed and the token source switched to it; "
     "then PgBouncer drops every client (KILL/RESUME) so every environment reconnects",
+    REPLICA_STOP: "the hot-standby replica behind the reader pool stopped (fast shutdown), "
+    "then started again: reads fall back to the writer and return to the reader",
 }
 
 
@@ -46,6 +49,9 @@ class FaultContext:
     netns: ClientNamespace | None
     stall_s: float
     pgbouncer_down_s: float
+    # The reader drill's replica (behind the reader pool) and how long it stays down.
+    replica: LocalReplica | None = None
+    replica_down_s: float = 0.0
     # Called by a fault once it is fully in force (the drop rule installed), if later than its
     # start; recovery is measured from then.
     applied: Callable[[], None] = lambda: None
@@ -126,12 +132,28 @@ def _refused(ctx: FaultContext, password: str) -> bool:
     return False
 
 
+def _replica_stop(ctx: FaultContext) -> dict[str, Any]:
+    if ctx.replica is None:
+        raise RuntimeError("no replica")
+    old = ctx.replica.pid
+    ctx.replica.halt(mode="fast")
+    time.sleep(ctx.replica_down_s)
+    ctx.replica.resume()
+    return {
+        "old_postmaster_pid": old,
+        "new_postmaster_pid": ctx.replica.pid,
+        "down_s": ctx.replica_down_s,
+        "apply_delay_ms": ctx.replica.apply_delay_ms,
+    }
+
+
 ACTIONS: dict[str, Callable[[FaultContext], dict[str, Any]]] = {
     PG_RESTART: _pg_restart,
     PGBOUNCER_RESTART: _pgbouncer_restart,
     TERMINATE: _terminate,
     NETWORK_STALL: _network_stall,
     CREDENTIAL_CHANGE: _credential_change,
+    REPLICA_STOP: _replica_stop,
 }
 
 

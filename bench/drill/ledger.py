@@ -6,7 +6,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from bench.stats import CAUSE_NAMES
+from bench.stats import CAUSE_NAMES, percentile
 from localpg import LocalPostgres
 
 # Throughput is "back" when a 1 s window after the fault holds this share of the pre-fault rate.
@@ -126,4 +126,72 @@ def credential_use(extras: list[dict[str, Any]], t0: float, change_at: float,
         "connect_attempts_after_change": len(after),
         "with_new_credential": new,
         "with_old_credential": len(after) - new,
+    }
+
+
+READ_KEYS = ("reader", "writer", "reader_unavailable", "reader_miss", "failed")
+
+
+def _served_counts(rows: list[tuple[float, float, str, str, str]]) -> dict[str, Any]:
+    counts = dict.fromkeys(READ_KEYS, 0)
+    for _, _, _, served, reason in rows:
+        counts["failed" if served == "none" else served] += 1
+        if reason:
+            counts[reason] += 1
+    total = len(rows)
+    return {**counts, "total": total,
+            "reader_share": round(counts["reader"] / total, 3) if total else None}  # fmt: skip
+
+
+def _reads_timeline(rows: list[tuple[float, float, str, str, str]], end_s: float) -> dict[str, Any]:
+    """Reads answered per second by the reader and by the writer, by completion time."""
+    buckets = max(1, int(end_s) + 1)
+    per_s = {"reader": [0] * buckets, "writer": [0] * buckets}
+    for _, end, _, served, _ in rows:
+        if served in per_s and 0 <= int(end) < buckets:
+            per_s[served][int(end)] += 1
+    return {"bucket_s": 1.0, "reader_per_s": per_s["reader"], "writer_per_s": per_s["writer"]}
+
+
+def reads_summary(extras: list[dict[str, Any]], t0: float, *, fault_start: float,
+                  fault_end: float, end_s: float) -> dict[str, Any]:  # fmt: skip
+    """With a reader: who answered the reads (of seeded orders: get, list) before, during and
+    after the fault (by start time), how soon the reader answered again once the replica was
+    back, and apart, the reads of just-acknowledged orders (read-after-write: a 404 is false)."""
+    every = sorted(
+        (start - t0, end - t0, op, served, reason)
+        for extra in extras
+        for start, end, op, served, reason in extra.get("reads", [])
+    )
+    rows = [r for r in every if r[2] != "get-own"]
+    own = [r for r in every if r[2] == "get-own"]
+    phases = {
+        "before_fault": [r for r in rows if r[0] < fault_start],
+        "during_fault": [r for r in rows if fault_start <= r[0] < fault_end],
+        "after_fault": [r for r in rows if r[0] >= fault_end],
+    }
+    back = [r[1] for r in phases["after_fault"] if r[3] == "reader"]
+    fallback_ms = sorted(
+        (r[1] - r[0]) * 1000 for r in rows if r[3] == "writer" and r[4] == "reader_unavailable"
+    )
+    return {
+        **{phase: _served_counts(part) for phase, part in phases.items()},
+        "back_on_reader_s": round(min(back) - fault_end, 2) if back else None,
+        "fallback_read_ms": {
+            "p50": None if not fallback_ms else round(percentile(fallback_ms, 50) or 0.0, 1),
+            "max": round(fallback_ms[-1], 1) if fallback_ms else None,
+        },
+        "read_after_write": {
+            "gets": len(own),
+            "answered_by_reader": sum(1 for r in own if r[3] == "reader"),
+            "reader_missed_writer_answered": sum(
+                1 for r in own if r[3] == "writer" and r[4] == "reader_miss"
+            ),
+            "reader_down_writer_answered": sum(
+                1 for r in own if r[3] == "writer" and r[4] == "reader_unavailable"
+            ),
+            "failed": sum(1 for r in own if r[3] == "none"),
+            "false_404s": sum(int(extra.get("false_404s", 0)) for extra in extras),
+        },
+        "timeline": _reads_timeline(rows, end_s),
     }

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +15,21 @@ from bench import settings as S
 from bench.auth import IAM_LIKE, apply_auth_model
 from bench.console import Progress, signals_raise
 from bench.drill import faults as F
-from bench.drill.ledger import Attempts, credential_use, recovery, timeline, verify_ledger
+from bench.drill.ledger import (
+    Attempts,
+    credential_use,
+    reads_summary,
+    recovery,
+    timeline,
+    verify_ledger,
+)
 from bench.drill.netns import ClientNamespace, NetnsUnavailableError
 from bench.drill.worker import DrillWork
-from bench.engine import BurstEngine, BurstOutcome, BurstSpec, Shape
+from bench.engine import BurstEngine, BurstOutcome, BurstSpec, ReaderSide, Shape
 from bench.machine import loadavg, machine_info
 from bench.runner import drain
 from bench.stats import activation_times
-from localpg import LocalPgBouncer, LocalPostgres
+from localpg import READER_LOOPBACK, LocalPgBouncer, LocalPostgres, LocalReplica
 
 # PgBouncer waits server_login_retry (default 15 s) after a failed server login before trying
 # again: after a PostgreSQL restart that alone would be the recovery time. RDS Proxy has no such
@@ -40,6 +48,9 @@ class DrillSettings:
     fault_at_s: float = 8.0  # 6 s into the hold
     stall_s: float = 8.0
     pgbouncer_down_s: float = 1.0
+    # The reader drill: how long the replica stays down, and its replication lag (apply delay).
+    replica_down_s: float = 6.0
+    apply_delay_ms: int = 1000
     create_share: float = 0.7
     max_attempts: int = 6
     workers: int = 2
@@ -139,38 +150,59 @@ class Drill:
             return {"name": name, "ran": False, "not_run_reason": reason}
         self.progress.line(f"[{name}] {F.DESCRIPTIONS[name]}: fault at t={cfg.fault_at_s:g} s")
         netns = setup.netns if name == F.NETWORK_STALL else None
-        with LocalPgBouncer(
-            setup.pg,
-            pool_size=cfg.pool_size,
-            max_client_conn=5000,
-            borrow_timeout_s=cfg.proxy.borrow_timeout_s,
-            idle_client_timeout_s=cfg.proxy.idle_client_timeout_s,
-            extra_listen_addrs=(netns.host_ip,) if netns else (),
-            extra_settings=PGBOUNCER_SETTINGS,
-        ) as bouncer:
-            timer, outcome, new_credential = self._burst(setup, bouncer, name, netns)
+        with contextlib.ExitStack() as stack:
+            bouncer = stack.enter_context(self._pgbouncer(
+                setup.pg, extra_listen_addrs=(netns.host_ip,) if netns else ()
+            ))  # fmt: skip
+            reader = self._reader(stack, setup.pg, bouncer) if name == F.REPLICA_STOP else None
+            timer, outcome, new_credential = self._burst(setup, bouncer, name, netns, reader)
         drain(setup.pg, cfg.proxy.app_db_user)
         summary = self._summarise(setup, name, timer, outcome, new_credential)
         self.progress.line(one_line(summary))
         return summary
 
+    def _pgbouncer(self, server: LocalPostgres, **where: Any) -> LocalPgBouncer:
+        cfg = self.config
+        return LocalPgBouncer(server, pool_size=cfg.pool_size, max_client_conn=5000,
+                              borrow_timeout_s=cfg.proxy.borrow_timeout_s,
+                              idle_client_timeout_s=cfg.proxy.idle_client_timeout_s,
+                              extra_settings=PGBOUNCER_SETTINGS, **where)  # fmt: skip
+
+    def _reader(self, stack: contextlib.ExitStack, pg: LocalPostgres,
+                writer: LocalPgBouncer) -> ReaderSide:  # fmt: skip
+        """The reader drill's replica (lagging by the apply delay) and its pool, at the writer
+        pool's port on the reader address (where DbSettings.reader() points)."""
+        replica = stack.enter_context(LocalReplica(pg, apply_delay_ms=self.config.apply_delay_ms))
+        replica.wait_for_replay()
+        pool = stack.enter_context(self._pgbouncer(replica, host=READER_LOOPBACK, port=writer.port))
+        self.progress.line(
+            f"[{F.REPLICA_STOP}] replica on 127.0.0.1:{replica.port} (apply delay "
+            f"{replica.apply_delay_ms} ms), its pool on {pool.host}:{pool.port}"
+        )
+        return ReaderSide(replica, pool)
+
     def _burst(self, setup: Setup, bouncer: LocalPgBouncer, name: str,
-               netns: ClientNamespace | None) -> FaultBurst:  # fmt: skip
+               netns: ClientNamespace | None, reader: ReaderSide | None) -> FaultBurst:  # fmt: skip
         cfg = self.config
         host = netns.host_ip if netns else bouncer.host
         ctx = F.FaultContext(pg=setup.pg, bouncer=bouncer, role=cfg.proxy.app_db_user,
                              dbname=cfg.proxy.database_name, token_file=setup.token_file,
                              netns=netns, stall_s=cfg.stall_s,
-                             pgbouncer_down_s=cfg.pgbouncer_down_s)  # fmt: skip
+                             pgbouncer_down_s=cfg.pgbouncer_down_s,
+                             replica=reader.replica if reader else None,
+                             replica_down_s=cfg.replica_down_s)  # fmt: skip
         timer = F.FaultTimer(name, ctx, cfg.fault_at_s)
-        work = DrillWork(target=setup.target.via(host, bouncer.port), catalog=setup.catalog,
+        target = replace(setup.target.via(host, bouncer.port),
+                         read_host=READER_LOOPBACK if reader else None)  # fmt: skip
+        work = DrillWork(target=target, catalog=setup.catalog,
                          seed=cfg.seed, create_share=cfg.create_share,
                          max_attempts=cfg.max_attempts, key_prefix=f"drill-{name}",
                          netns=netns.name if netns else None)  # fmt: skip
         spec = BurstSpec(label=name, work=work, shape=cfg.shape(), workers=cfg.workers,
                          role=cfg.proxy.app_db_user)  # fmt: skip
         try:
-            outcome = self.engine.run(setup.pg, spec, bouncer=bouncer, on_start=timer.start)
+            outcome = self.engine.run(setup.pg, spec, bouncer=bouncer, on_start=timer.start,
+                                      reader=reader)  # fmt: skip
         finally:
             timer.join(cfg.stall_s + 30)
             if netns is not None:
@@ -215,7 +247,21 @@ class Drill:
             summary["credentials"] = credential_use(
                 outcome.extras, outcome.t0, start, new_credential
             )
+        if name == F.REPLICA_STOP:
+            summary["reads"] = self._reads(outcome, start, end)
         return summary
+
+    def _reads(self, outcome: BurstOutcome, start: float, end: float) -> dict[str, Any]:
+        cfg = self.config
+        window = {"fault_start": start, "fault_end": end, "end_s": cfg.duration_s + 5}
+        return {
+            **reads_summary(outcome.extras, outcome.t0, **window),
+            "reader_peak_server_connections": max(
+                (c for _, c in outcome.reader_samples), default=0
+            ),
+            "apply_delay_ms": cfg.apply_delay_ms,
+            "replica_down_s": cfg.replica_down_s,
+        }
 
     def _result(self, machine: dict[str, Any], results: list[dict[str, Any]],
                 started: float) -> dict[str, Any]:  # fmt: skip

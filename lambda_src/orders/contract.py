@@ -161,6 +161,13 @@ DB_HOST = Variable(
     functions=_ALL,
 )
 DB_PORT = Variable(name="DB_PORT", doc="Port of DB_HOST", functions=_ALL, range=(1, 65535))
+DB_READ_HOST = Variable(
+    name="DB_READ_HOST",
+    doc="Read-only proxy endpoint (Aurora with readers): reads go there, and to DB_HOST when it "
+    "is unreachable or misses a row the writer may have just written; unset: everything on DB_HOST",
+    functions=_APP,
+    required=False,
+)
 DB_NAME = Variable(
     name="DB_NAME",
     doc="Database name",
@@ -279,6 +286,7 @@ VARIABLES: dict[str, Variable] = {
     for v in (
         DB_HOST,
         DB_PORT,
+        DB_READ_HOST,
         DB_NAME,
         DB_USER,
         DB_CONNECT_TIMEOUT_S,

@@ -149,6 +149,8 @@ class Database:
         self._conn: Connection | None = None
         self.connects = 0
         self.retries = 0
+        # orders.reads: a read-only endpoint that just failed is skipped until then (monotonic).
+        self.skip_until = 0.0
 
     @property
     def connected(self) -> bool:

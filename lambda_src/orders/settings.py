@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -45,6 +45,14 @@ def rds_ca_bundle() -> Path | None:
     return RDS_CA_BUNDLE
 
 
+# RDS Proxy's certificate names the default endpoint (*.proxy-<id>.<region>.rds.amazonaws.com);
+# a custom endpoint's name (<name>.endpoint.proxy-<id>...) has one label more, which a wildcard
+# does not match, and AWS documents VERIFY_IDENTITY for the default endpoint only. So the reader
+# endpoint verifies the chain (Amazon Root CA 1) but not the name: still TLS, still a certificate
+# only AWS can present for the proxy's domain.
+READER_SSLMODE: SslMode = "verify-ca"
+
+
 @dataclass(frozen=True, slots=True)
 class DbSettings:
     """Where and how the functions connect: the proxy endpoint, TLS and the connect timeout."""
@@ -57,6 +65,15 @@ class DbSettings:
     sslmode: SslMode
     sslrootcert: Path | None
     region: str
+    read_host: str | None = None
+
+    def reader(self) -> DbSettings | None:
+        """The same settings for the read-only endpoint (None without one). Its TLS mode is
+        READER_SSLMODE unless DB_SSLMODE asked for a weaker one (local runs)."""
+        if self.read_host is None:
+            return None
+        sslmode = READER_SSLMODE if self.sslmode == "verify-full" else self.sslmode
+        return replace(self, host=self.read_host, sslmode=sslmode, read_host=None)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DbSettings:
@@ -72,6 +89,7 @@ class DbSettings:
             sslmode=_sslmode(env, "verify-full"),
             sslrootcert=_sslrootcert(env, BUNDLED_CA),
             region=contract.AWS_REGION.text(env),
+            read_host=contract.DB_READ_HOST.optional_text(env),
         )
 
 

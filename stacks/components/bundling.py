@@ -12,16 +12,8 @@ import jsii
 from aws_cdk import BundlingOptions, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
-PYTHON_VERSION = "3.14"
-_ARCH = {"arm64": "aarch64", "x86_64": "x86_64"}
-# Distributions the Lambda Python runtime already provides (boto3 and its dependency tree).
-# requirements.txt pins everything else, transitive dependencies included, and pip runs with
-# --no-deps: otherwise any package that depends on botocore drags a second copy (~25 MB
-# unzipped) into every function. tests/infra/test_bundling.py checks the bundle's dependency
-# closure against this.
-RUNTIME_PROVIDED = frozenset(
-    {"boto3", "botocore", "jmespath", "python-dateutil", "s3transfer", "six", "urllib3"}
-)
+from stacks.lambda_target import MACHINE_OF, PYTHON_VERSION
+
 # Never part of the asset (and never part of its source hash).
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".pytest_cache", ".mypy_cache", "*.egg-info"]
 
@@ -33,7 +25,7 @@ class LocalPipBundler:
     def __init__(self, source: Path, package: str, architecture: str) -> None:
         self.source = source
         self.package = package
-        self.machine = _ARCH[architecture]
+        self.machine = MACHINE_OF[architecture]
 
     def pip_command(self, output_dir: str) -> list[str]:
         return [

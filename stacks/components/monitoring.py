@@ -8,11 +8,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_rds as rds
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
@@ -25,6 +27,8 @@ from stacks.components.encryption import restrict_grants_to_aws_services
 from stacks.config import AppConfig, MonitoringConfig
 
 GIB = 1024**3
+MAX = cloudwatch.Stats.MAXIMUM
+MIN = cloudwatch.Stats.MINIMUM
 GT = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
 GTE = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 LT = cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
@@ -83,11 +87,13 @@ class AlarmSpec:
 
 @dataclass(frozen=True)
 class Watched:
-    """What the construct watches: the deployed resources' names and ids (tokens are fine)."""
+    """What the construct watches. The database, the API and the functions are read through
+    their own `metric_*` helpers; CDK's DatabaseProxy has none, so the proxy is watched by its
+    name (a token is fine)."""
 
     proxy_name: str
-    db_instance_identifier: str
-    http_api_id: str
+    database: rds.IDatabaseInstance
+    http_api: apigwv2.IHttpApi
     functions: Sequence[lambda_.IFunction]
 
 
@@ -111,8 +117,10 @@ class Monitoring(Construct):
       notify `alarm_topic_arn` (an existing topic: chat, paging) when it is set.
     - `alarms`: one row per alarm in `_alarm_specs` (DB connections, proxy pool saturation as
       Sum/Sum metric math, pinning, borrow latency, availability, DB CPU and storage, API 5xx,
-      handled server errors, per-function throttles and errors). Every metric comes from
-      stacks/metric_catalog.py with the dimensions and statistic AWS publishes it under.
+      handled server errors, per-function throttles and errors). The database, API and
+      function metrics are the constructs' own (`metric_*`, `metric(...)`); the proxy metrics
+      and the functions' EMF metrics, which no construct offers, are built from
+      stacks/metric_catalog.py. Every metric is checked against that catalog at synth.
     - `dashboard`: concurrency next to client and server connections (the burst check), proxy
       pool health, latencies, errors, database resources, alarm status.
     """
@@ -150,16 +158,27 @@ class Monitoring(Construct):
             self._add_alarm(spec)
         self.dashboard = self._build_dashboard()
 
-    # --- metrics (all from the catalog) ----------------------------------------------------------
+    # --- metrics -------------------------------------------------------------------------------
+    # The constructs' own helpers where CDK has them (the dimension is the construct's name or
+    # id: a Ref, or an Fn::ImportValue for a resource of the data stack); the rest built from
+    # the catalog. Either way at this construct's period and checked against the catalog.
 
-    def _metric(
-        self,
-        namespace: str,
-        name: str,
-        dimensions: dict[str, str],
-        statistic: str | None = None,
+    def _checked(self, metric: cloudwatch.Metric) -> cloudwatch.Metric:
+        """A construct's own metric, refused (CatalogError) if AWS does not publish it so."""
+        mc.check(
+            metric.namespace,
+            metric.metric_name,
+            metric.dimensions or {},
+            metric.statistic,
+            service_namespace=self._namespace,
+        )
+        return metric
+
+    def _hand_built(
+        self, namespace: str, name: str, dimensions: dict[str, str]
     ) -> cloudwatch.Metric:
-        ref = mc.metric(namespace, name, dimensions, statistic, service_namespace=self._namespace)
+        """A metric no construct offers, with the catalog's statistic."""
+        ref = mc.metric(namespace, name, dimensions, service_namespace=self._namespace)
         return cloudwatch.Metric(
             namespace=ref.namespace,
             metric_name=ref.name,
@@ -168,29 +187,51 @@ class Monitoring(Construct):
             period=self._period,
         )
 
-    def _proxy(self, name: str, statistic: str | None = None) -> cloudwatch.Metric:
-        dims = mc.proxy_dimensions(self._watched.proxy_name)
-        return self._metric(mc.RDS, name, dims, statistic)
-
-    def _db(self, name: str, statistic: str | None = None) -> cloudwatch.Metric:
-        dims = {"DBInstanceIdentifier": self._watched.db_instance_identifier}
-        return self._metric(mc.RDS, name, dims, statistic)
-
-    def _fn(
-        self, fn: lambda_.IFunction, name: str, statistic: str | None = None
-    ) -> cloudwatch.Metric:
-        return self._metric(mc.LAMBDA, name, {"FunctionName": fn.function_name}, statistic)
-
-    def _api(self, name: str) -> cloudwatch.Metric:
-        return self._metric(mc.API_GATEWAY, name, {"ApiId": self._watched.http_api_id})
-
-    def _server_errors(self, entrypoint: str) -> cloudwatch.Metric:
-        dims = {"service": self._service, contract.ENTRYPOINT_DIMENSION: entrypoint}
-        return self._metric(self._namespace, contract.SERVER_ERRORS_METRIC, dims)
+    def _proxy(self, name: str) -> cloudwatch.Metric:
+        return self._hand_built(mc.RDS, name, mc.proxy_dimensions(self._watched.proxy_name))
 
     def _availability(self) -> cloudwatch.Metric:
         dims = mc.proxy_availability_dimensions(self._watched.proxy_name)
-        return self._metric(mc.RDS, "AvailabilityPercentage", dims)
+        return self._hand_built(mc.RDS, "AvailabilityPercentage", dims)
+
+    def _server_errors(self, entrypoint: str) -> cloudwatch.Metric:
+        dims = {"service": self._service, contract.ENTRYPOINT_DIMENSION: entrypoint}
+        return self._hand_built(self._namespace, contract.SERVER_ERRORS_METRIC, dims)
+
+    # The instance's helpers default to Average: connections are read at their peak and free
+    # space at its lowest point, as AWS's statistics for them allow (the catalog rows).
+    def _db_connections(self) -> cloudwatch.Metric:
+        db = self._watched.database
+        return self._checked(db.metric_database_connections(statistic=MAX, period=self._period))
+
+    def _db_cpu(self) -> cloudwatch.Metric:
+        return self._checked(self._watched.database.metric_cpu_utilization(period=self._period))
+
+    def _db_free_storage(self) -> cloudwatch.Metric:
+        db = self._watched.database
+        return self._checked(db.metric_free_storage_space(statistic=MIN, period=self._period))
+
+    def _db_freeable_memory(self) -> cloudwatch.Metric:
+        db = self._watched.database
+        return self._checked(db.metric_freeable_memory(statistic=MIN, period=self._period))
+
+    def _api_5xx(self) -> cloudwatch.Metric:
+        return self._checked(self._watched.http_api.metric_server_error(period=self._period))
+
+    def _throttles(self, fn: lambda_.IFunction) -> cloudwatch.Metric:
+        return self._checked(fn.metric_throttles(period=self._period))
+
+    def _errors(self, fn: lambda_.IFunction) -> cloudwatch.Metric:
+        return self._checked(fn.metric_errors(period=self._period))
+
+    def _duration_p99(self, fn: lambda_.IFunction) -> cloudwatch.Metric:
+        stat = cloudwatch.Stats.p(99)
+        return self._checked(fn.metric_duration(statistic=stat, period=self._period))
+
+    def _concurrency(self, fn: lambda_.IFunction) -> cloudwatch.Metric:
+        # No metric_* helper for it: Function.metric with the function's FunctionName.
+        metric = fn.metric("ConcurrentExecutions", statistic=MAX, period=self._period)
+        return self._checked(metric)
 
     def _pool_usage(self) -> cloudwatch.MathExpression:
         """Server connections in use as % of what the proxy may open, over all nodes."""
@@ -262,7 +303,7 @@ class Monitoring(Construct):
         return [
             AlarmSpec(
                 "DbConnectionsHigh",
-                self._db("DatabaseConnections"),
+                self._db_connections(),
                 t.db_connections,
                 c.db_connections_evaluation_periods,
                 GT,
@@ -272,7 +313,7 @@ class Monitoring(Construct):
             ),
             AlarmSpec(
                 "DbCpuHigh",
-                self._db("CPUUtilization"),
+                self._db_cpu(),
                 c.db_cpu_percent,
                 c.db_cpu_evaluation_periods,
                 GT,
@@ -280,7 +321,7 @@ class Monitoring(Construct):
             ),
             AlarmSpec(
                 "DbFreeStorageLow",
-                self._db("FreeStorageSpace"),
+                self._db_free_storage(),
                 t.free_storage_bytes,
                 c.free_storage_evaluation_periods,
                 LT,
@@ -293,7 +334,7 @@ class Monitoring(Construct):
         specs = [
             AlarmSpec(
                 "ApiServerErrors",
-                self._api("5xx"),
+                self._api_5xx(),
                 c.server_errors_threshold,
                 c.lambda_evaluation_periods,
                 GTE,
@@ -317,7 +358,7 @@ class Monitoring(Construct):
             specs += [
                 AlarmSpec(
                     f"{label}Throttles",
-                    self._fn(fn, "Throttles"),
+                    self._throttles(fn),
                     c.lambda_throttles_threshold,
                     c.lambda_evaluation_periods,
                     GTE,
@@ -327,7 +368,7 @@ class Monitoring(Construct):
                 ),
                 AlarmSpec(
                     f"{label}Errors",
-                    self._fn(fn, "Errors"),
+                    self._errors(fn),
                     c.lambda_errors_threshold,
                     c.lambda_evaluation_periods,
                     GTE,
@@ -415,7 +456,7 @@ class Monitoring(Construct):
 
     def _headline_row(self) -> list[cloudwatch.IWidget]:
         concurrency = [
-            self._fn(fn, "ConcurrentExecutions").with_(label=f"{label} ConcurrentExecutions")
+            self._concurrency(fn).with_(label=f"{label} ConcurrentExecutions")
             for fn, label in zip(self._watched.functions, self._labels, strict=True)
         ]
         note = cloudwatch.TextWidget(
@@ -488,18 +529,16 @@ class Monitoring(Construct):
             self._graph(
                 "Handled server errors (5xx)",
                 left=[
-                    self._api("5xx").with_(label="HTTP API 5xx"),
+                    self._api_5xx().with_(label="HTTP API 5xx"),
                     self._server_errors(contract.DIRECT).with_(label="direct ServerErrors"),
                 ],
                 width=6,
             ),
-            self._graph(
-                "Lambda throttles", left=[self._fn(fn, "Throttles") for fn in fns], width=6
-            ),
-            self._graph("Lambda errors", left=[self._fn(fn, "Errors") for fn in fns], width=6),
+            self._graph("Lambda throttles", left=[self._throttles(fn) for fn in fns], width=6),
+            self._graph("Lambda errors", left=[self._errors(fn) for fn in fns], width=6),
             self._graph(
                 "Lambda duration p99 (ms)",
-                left=[self._fn(fn, "Duration", "p99") for fn in fns],
+                left=[self._duration_p99(fn) for fn in fns],
                 width=6,
             ),
         ]
@@ -509,7 +548,7 @@ class Monitoring(Construct):
         return [
             self._graph(
                 "DB connections vs max_connections",
-                left=[self._db("DatabaseConnections").with_(label="DB DatabaseConnections")],
+                left=[self._db_connections().with_(label="DB DatabaseConnections")],
                 annotations=[self.alarms["DbConnectionsHigh"]],
                 extra_annotations=[
                     cloudwatch.HorizontalAnnotation(
@@ -520,14 +559,14 @@ class Monitoring(Construct):
             ),
             self._graph(
                 "DB CPU (%)",
-                left=[self._db("CPUUtilization")],
+                left=[self._db_cpu()],
                 annotations=[self.alarms["DbCpuHigh"]],
                 width=6,
             ),
-            self._graph("DB freeable memory (bytes)", left=[self._db("FreeableMemory")], width=6),
+            self._graph("DB freeable memory (bytes)", left=[self._db_freeable_memory()], width=6),
             self._graph(
                 "DB free storage (bytes)",
-                left=[self._db("FreeStorageSpace")],
+                left=[self._db_free_storage()],
                 annotations=[self.alarms["DbFreeStorageLow"]],
                 width=6,
             ),

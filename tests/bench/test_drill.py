@@ -70,12 +70,13 @@ def drill_result(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     require_local_servers()
     out = tmp_path_factory.mktemp("drill")
     # A silent stall longer than the client's tcp_user_timeout (5 s): requests in flight must
-    # fail and be retried with their key; terminated backends must be invisible to clients.
+    # fail and be retried with their key; terminated backends must be invisible to clients; a
+    # replica 1 s behind (the default apply delay) stopped for 4 s: reads fall back and return.
     code = main(
         [
-            "--faults", "terminate-backends,network-stall", "--concurrency", "30", "--rate", "60",
-            "--duration", "16", "--fault-at", "4", "--stall", "7", "--out", str(out),
-            "--no-chart", "--quiet",
+            "--faults", "terminate-backends,network-stall,replica-stop", "--concurrency", "30",
+            "--rate", "60", "--duration", "16", "--fault-at", "4", "--stall", "7",
+            "--replica-down", "4", "--out", str(out), "--no-chart", "--quiet",
         ]
     )  # fmt: skip
     assert code == 0
@@ -121,9 +122,39 @@ def test_a_silent_stall_times_out_in_flight_requests_and_they_recover(
 
 
 @pytest.mark.bench
-def test_report_keys_match_the_committed_drill_latest_json(drill_result: dict[str, Any]) -> None:
-    # The committed full drill's keys (its faults cut to those that ran here) are the contract.
+def test_reads_fall_back_to_the_writer_return_to_the_reader_and_never_404_falsely(
+    drill_result: dict[str, Any],
+) -> None:
+    fault = next(f for f in drill_result["faults"] if f["name"] == "replica-stop")
+    assert fault["ran"] is True
+    assert fault["fault_notes"]["new_postmaster_pid"] != fault["fault_notes"]["old_postmaster_pid"]
+    reads = fault["reads"]
+    before, during, after = reads["before_fault"], reads["during_fault"], reads["after_fault"]
+    # The reader answered before the fault; while it was down the writer did, nothing failed
+    assert before["reader"] > 0
+    assert during["reader_unavailable"] > 0
+    assert during["writer"] >= during["reader_unavailable"]
+    assert before["failed"] + during["failed"] + after["failed"] == 0
+    # and once the replica was back, reads went back to it
+    assert reads["back_on_reader_s"] is not None
+    assert after["reader"] > 0
+    # The lag was real (the reader missed orders just created: without the writer behind it,
+    # each of these would have been a 404), and no read of an acknowledged order said 404.
+    raw = reads["read_after_write"]
+    assert raw["reader_missed_writer_answered"] > 0
+    assert raw["false_404s"] == 0
+    assert raw["failed"] == 0
+    assert 0 < reads["reader_peak_server_connections"] <= fault["server_connection_cap"]
+
+
+@pytest.mark.bench
+def test_report_keys_match_the_committed_drill_results(drill_result: dict[str, Any]) -> None:
+    # The committed drills' keys (drill-latest.json: the five faults before the reader drill;
+    # drill-reader.json: the reader drill), cut to the faults that ran here, are the contract.
     committed = json.loads((S.RESULTS_DIR / "drill-latest.json").read_text())
+    reader = json.loads((S.RESULTS_DIR / "drill-reader.json").read_text())
+    committed["faults"] += reader["faults"]
     ran = {**drill_result, "faults": [f for f in drill_result["faults"] if f["ran"]]}
-    assert "terminate-backends" in {f["name"] for f in ran["faults"]}
+    assert {"terminate-backends", "replica-stop"} <= {f["name"] for f in ran["faults"]}
     assert key_paths(ran) == key_paths(same_entries(committed, ran, "faults"))
+    assert key_paths({**reader, "faults": []}) == key_paths({**committed, "faults": []})

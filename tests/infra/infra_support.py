@@ -18,13 +18,17 @@ class Synthesized:
     built: BuiltApp
     data: Template
     service: Template
+    ci: Template | None = None
 
     @property
     def templates(self) -> dict[str, dict[str, Any]]:
-        return {
+        found = {
             self.built.data.stack_name: self.data.to_json(),
             self.built.service.stack_name: self.service.to_json(),
         }
+        if self.built.ci is not None and self.ci is not None:  # cdk.json has a `ci` section
+            found[self.built.ci.stack_name] = self.ci.to_json()
+        return found
 
     @property
     def validation_report(self) -> dict[str, Any]:
@@ -42,6 +46,7 @@ def synthesize(built: BuiltApp) -> Synthesized:
         built=built,
         data=Template.from_stack(built.data),
         service=Template.from_stack(built.service),
+        ci=None if built.ci is None else Template.from_stack(built.ci),
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from aws_cdk.assertions import Annotations, Match
+from infra_support import build_fixture
 
 from stacks.budget import (
     PROXY_POOL_FUNCTIONS,
@@ -16,6 +18,7 @@ from stacks.budget import (
     max_proxy_percent,
     no_queue_excess,
     no_queue_split,
+    no_queue_warning,
     proxy_ceiling,
     summary_line,
     timeout_budget,
@@ -223,3 +226,44 @@ def test_no_queue_split_fills_the_total_exactly(
     if weights:
         assert sum(split.values()) == total
         assert no_queue_excess(split, total) == 0
+
+
+# --- the no-queue rule --------------------------------------------------------------------
+
+
+def _small(**functions: int) -> AppConfig:
+    return load(SMALL, fixture_context(small={"functions": functions}))
+
+
+def test_the_no_queue_rule_holds_when_the_pool_reserved_sum_fits_the_ceiling() -> None:
+    # t4g.medium 413 x 70 % -> ceiling 289; 7 + 3 reserved on the pool
+    config = _small()
+    budget = connection_budget(config)
+    assert (budget.proxy_ceiling, budget.pool_reserved) == (289, {"api": 7, "direct": 3})
+    assert no_queue_warning(budget) is None
+    assert "api+direct 10 of ceiling 289 (3 %): holds" in report(config)
+
+
+def test_the_no_queue_rule_names_the_keys_and_figures_when_the_sum_exceeds_the_ceiling() -> None:
+    config = _small(api_reserved_concurrency=250, direct_reserved_concurrency=40)
+    warning = no_queue_warning(connection_budget(config))
+    assert warning is not None
+    assert warning.startswith(
+        "functions.api_reserved_concurrency + functions.direct_reserved_concurrency = 250 + 40 "
+        "= 290 exceeds the proxy pool's server-connection ceiling 289 (70 % of 413) by 1"
+    )
+    assert "exceeds by 1, borrows queue" in report(config)
+
+
+def test_synth_warns_when_the_no_queue_rule_does_not_hold() -> None:
+    built = build_fixture(
+        SMALL, functions={"api_reserved_concurrency": 250, "direct_reserved_concurrency": 40}
+    )
+    warnings = Annotations.from_stack(built.service).find_warning(
+        "*", Match.string_like_regexp("exceeds the proxy pool's server-connection ceiling 289")
+    )
+    assert [w.id for w in warnings] == [f"/{built.service.stack_name}/Functions"]
+    fitting = Annotations.from_stack(build_fixture(SMALL).service).find_warning(
+        "*", Match.string_like_regexp("proxy pool")
+    )
+    assert fitting == []

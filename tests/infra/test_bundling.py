@@ -11,7 +11,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from stacks.app_builder import LAMBDA_SRC
-from stacks.components.bundling import PYTHON_VERSION, RUNTIME_PROVIDED, LocalPipBundler
+from stacks.components.bundling import LocalPipBundler
+from stacks.lambda_target import PYTHON_VERSION, RUNTIME_PROVIDED, marker_environment
 
 pytestmark = pytest.mark.bundling
 
@@ -27,7 +28,7 @@ def test_pip_command_targets_lambda_platform() -> None:
     assert "--no-deps" in cmd  # requirements.txt pins the whole closure
 
 
-def _unmet_requirements(asset: Path) -> list[str]:
+def _unmet_requirements(asset: Path, machine: str) -> list[str]:
     """Requirements of bundled distributions that neither the asset nor the runtime provides."""
     bundled: set[str] = set()
     requires: list[tuple[str, Requirement]] = []
@@ -36,17 +37,7 @@ def _unmet_requirements(asset: Path) -> list[str]:
         name = canonicalize_name(metadata["Name"])
         bundled.add(name)
         requires += [(name, Requirement(r)) for r in metadata.get_all("Requires-Dist") or []]
-    # What Lambda's python3.14 on Amazon Linux evaluates markers as (no extras requested).
-    lambda_env = {
-        "python_version": PYTHON_VERSION,
-        "python_full_version": f"{PYTHON_VERSION}.0",
-        "sys_platform": "linux",
-        "platform_system": "Linux",
-        "os_name": "posix",
-        "implementation_name": "cpython",
-        "platform_python_implementation": "CPython",
-        "extra": "",
-    }
+    lambda_env = marker_environment(machine)
     available = bundled | {canonicalize_name(n) for n in RUNTIME_PROVIDED}
     return sorted(
         f"{owner} needs {req}"
@@ -83,7 +74,7 @@ def test_bundle_contains_package_native_driver_and_ca(
     assert "BEGIN CERTIFICATE" in ca.read_text()
     # Every dependency is bundled or provided by the runtime, and the runtime's boto3 tree is
     # not bundled a second time.
-    assert _unmet_requirements(tmp_path) == []
+    assert _unmet_requirements(tmp_path, machine) == []
     assert not (tmp_path / "botocore").exists()
     size_mib = sum(f.stat().st_size for f in tmp_path.rglob("*") if f.is_file()) / 2**20
     print(f"bundled asset ({architecture}): {size_mib:.1f} MiB unzipped")

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from stacks.aws_facts import IAM_ROLE_NAME_MAX_LENGTH
 from stacks.config import AppConfig, ConfigError, min_max_storage_gib
 from stacks.config_fields import problems
-from stacks.loader import environment_names, from_node, load, read_context
-from tests.fixture_config import APP_NAME, LARGE, SMALL, fixture_context
+from stacks.loader import environment_names, from_node, load, load_ci, read_context
+from tests.fixture_config import APP_NAME, LARGE, SMALL, fixture_ci_context, fixture_context
 
 pytestmark = pytest.mark.infra
 
@@ -477,3 +478,164 @@ def test_storage_ceiling_is_ten_percent_above_allocated(allocated: int, lowest: 
     context["environments"][SMALL]["database"]["max_allocated_storage_gib"] = lowest - 1
     with pytest.raises(ConfigError, match="max_allocated_storage_gib"):
         load(SMALL, context)
+
+
+# --- the optional `ci` section (deploying from GitHub Actions) ---------------------------------
+
+
+def _no_branch() -> dict[str, Any]:
+    context = fixture_ci_context()
+    del context["ci"]["branch"]
+    return context
+
+
+def test_the_ci_section_is_optional_and_defaults_the_branch() -> None:
+    assert load_ci(fixture_context()) is None
+    plan = load_ci(_no_branch())
+    assert plan is not None
+    assert plan.branch == "main"
+    assert plan.oidc_provider_arn is None  # the stack creates the provider
+    assert [t.env for t in plan.targets] == [SMALL, LARGE]  # cdk.json order
+    assert [t.subject for t in plan.targets] == [
+        "repo:fixture-org/fixture-repo:environment:staging-gh",
+        "repo:fixture-org/fixture-repo:environment:production-gh",
+    ]
+    assert plan.diff_subject == "repo:fixture-org/fixture-repo:pull_request"
+
+
+def test_the_shipped_ci_section_deploys_cdk_json_environments_in_order() -> None:
+    plan = load_ci()
+    if plan is None:
+        pytest.skip("this cdk.json has no `ci` section (a fork that does not deploy from CI)")
+    names = [t.env for t in plan.targets]
+    assert set(names) <= set(environment_names())
+    assert len(set(names)) == len(names)
+    prod = plan.target("prod")
+    if prod is not None:  # prod last, after every other environment, in its own environment
+        assert names[-1] == "prod"
+        assert ":environment:" in prod.subject
+
+
+CI_BAD_VALUES = [
+    (
+        "repository-no-owner",
+        {"repository": "fixture-repo"},
+        r"^ci\.repository: value 'fixture-repo' not allowed; expected owner/name",
+    ),
+    (
+        "repository-wildcard",
+        {"repository": "fixture-org/*"},
+        r"^ci\.repository: value 'fixture-org/\*' not allowed",
+    ),
+    (
+        "account",
+        {"account": "4444"},
+        r"^ci\.account: value '4444' not allowed; expected 12 digits$",
+    ),
+    (
+        "region",
+        {"region": "Frankfurt"},
+        r"^ci\.region: value 'Frankfurt' not allowed; expected a region code",
+    ),
+    (
+        "branch-wildcard",
+        {"branch": "release/*"},
+        r"^ci\.branch: value 'release/\*' not allowed; expected a branch name",
+    ),
+    ("branch-dotdot", {"branch": "a..b"}, r"^ci\.branch: value 'a\.\.b' not allowed"),
+    (
+        "no-environments",
+        {"environments": []},
+        r"^ci\.environments: expected at least 1 item\(s\), got list \[\]$",
+    ),
+    (
+        "environments-not-a-list",
+        {"environments": "small"},
+        r"^ci\.environments: expected a list, got str 'small'$",
+    ),
+    (
+        "unknown-env",
+        {"environments": [{"env": "qa", "github_environment": "qa"}]},
+        r"^ci\.environments\.env: value 'qa' not allowed; allowed: small, large "
+        r"\(the keys of context\.environments",
+    ),
+    (
+        "missing-github-environment",
+        {"environments": [{"env": SMALL}]},
+        r"^ci\.environments\.github_environment: missing key$",
+    ),
+    (
+        "github-environment-wildcard",
+        {"environments": [{"env": SMALL, "github_environment": "prod*"}]},
+        r"^ci\.environments\.github_environment: value 'prod\*' not allowed; expected letters",
+    ),
+    (
+        "unknown-key-in-item",
+        {"environments": [{"env": SMALL, "github_environment": "s", "role": "x"}]},
+        r"^ci\.environments\.role: unknown key \(value 'x'\); "
+        r"allowed keys: env, github_environment$",
+    ),
+    (
+        "repeated-env",
+        {
+            "environments": [
+                {"env": SMALL, "github_environment": "a"},
+                {"env": SMALL, "github_environment": "b"},
+            ]
+        },
+        r"^ci\.environments\.env: value 'small' appears more than once",
+    ),
+    (
+        "repeated-github-environment",
+        {
+            "environments": [
+                {"env": SMALL, "github_environment": "a"},
+                {"env": LARGE, "github_environment": "a"},
+            ]
+        },
+        r"^ci\.environments\.github_environment: value 'a' appears more than once",
+    ),
+    (
+        "provider-arn",
+        {"oidc_provider_arn": "arn:aws:iam::444455556666:oidc-provider/gitlab.com"},
+        r"^ci\.oidc_provider_arn: value 'arn:aws:iam::444455556666:oidc-provider/gitlab\.com' "
+        r"not allowed; expected "
+        r"arn:aws:iam::<account>:oidc-provider/token\.actions\.githubusercontent\.com$",
+    ),
+    (
+        "unknown-key",
+        {"repo": "x/y"},
+        r"^ci\.repo: unknown key \(value 'x/y'\); allowed keys: account, branch, "
+        r"environments, oidc_provider_arn, region, repository$",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"), [c[1:] for c in CI_BAD_VALUES], ids=[c[0] for c in CI_BAD_VALUES]
+)
+def test_a_malformed_ci_value_fails_with_one_line_naming_the_key(
+    changes: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_ci(fixture_ci_context(**changes))
+    (line,) = caught.value.problems
+    assert re.search(message, line), line
+
+
+def test_a_ci_section_that_is_not_an_object_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"^ci: expected an object, got str 'yes'$"):
+        load_ci({**fixture_context(), "ci": "yes"})
+
+
+def test_role_names_fit_iam_at_the_longest_names_config_allows() -> None:
+    # app_name up to 30 characters, environment names up to 15 (stacks/config.py)
+    context = fixture_ci_context(environments=[{"env": "e" * 15, "github_environment": "g"}])
+    context["project"]["app_name"] = "A" + "b" * 29
+    context["environments"] = {"e" * 15: context["environments"][SMALL]}
+    context["project"]["default_env"] = "e" * 15
+    plan = load_ci(context)
+    assert plan is not None
+    (target,) = plan.targets
+    names = [plan.diff_role, target.deploy_role, target.smoke_role]
+    assert max(len(n) for n in names) <= IAM_ROLE_NAME_MAX_LENGTH.value == 64

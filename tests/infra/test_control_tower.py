@@ -23,7 +23,7 @@ import pytest
 from aws_cdk import Validations
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Template
-from iam_eval import Environment, allowed, explicitly_denied
+from iam_eval import Environment, Principal, allowed, explicitly_denied
 from infra_support import Synthesized, build_fixture
 
 from orders.contract import ROUTES
@@ -39,6 +39,8 @@ pytestmark = pytest.mark.infra
 ENV = Environment()
 LOGS_PRINCIPAL = f"logs.{ENV.region}.amazonaws.com"
 LOGS_CONTEXT_KEY = "kms:EncryptionContext:aws:logs:arn"
+# A role of the account (the deployer), which the key policies' account statement covers.
+DEPLOYER = Principal(arn=f"arn:aws:iam::{ENV.account}:role/deployer")
 Finding = tuple[Resource, str]  # (resource, control id)
 
 _DB = ("Data", "Database/Instance")
@@ -282,26 +284,26 @@ def test_grants_by_or_for_aws_services_still_work(synth: Synthesized) -> None:
     for logical_id, statements in _keys(synth):
         # RDS creating the storage or Performance Insights grant on the deployer's behalf
         on_behalf = _grant(for_aws_resource=True)
-        assert not explicitly_denied(statements, account=ENV.account, **on_behalf), logical_id
+        assert not explicitly_denied(statements, principal=DEPLOYER, **on_behalf), logical_id
         # a service principal making a grant itself
         assert not explicitly_denied(
             statements,
-            service="rds.amazonaws.com",
+            principal=Principal(service="rds.amazonaws.com"),
             action="kms:CreateGrant",
             resource="*",
             context={"aws:PrincipalIsAWSService": "true"},
         ), logical_id
         # the key's other uses are untouched (Secrets Manager, Logs, SNS use the key policy)
         assert not explicitly_denied(
-            statements, account=ENV.account, action="kms:Decrypt", resource="*", context={}
+            statements, principal=DEPLOYER, action="kms:Decrypt", resource="*", context={}
         ), logical_id
 
 
 def test_a_principal_granting_itself_is_refused(synth: Synthesized) -> None:
     for logical_id, statements in _keys(synth):
         direct = _grant(for_aws_resource=False)
-        assert explicitly_denied(statements, account=ENV.account, **direct), logical_id
-        assert not allowed(statements, account=ENV.account, **direct), logical_id
+        assert explicitly_denied(statements, principal=DEPLOYER, **direct), logical_id
+        assert not allowed(statements, principal=DEPLOYER, **direct), logical_id
 
 
 def _log_groups(template: Template) -> dict[str, dict[str, Any]]:
@@ -484,7 +486,9 @@ def test_pr14_rejects_only_the_log_type_rds_added_in_2025() -> None:
 
 def test_the_docs_table_is_current(shipped_apps: dict[str, Synthesized]) -> None:
     envs = {
-        name: control_tower_doc.Environment.of(s.validation_report, [s.built.data, s.built.service])
+        name: control_tower_doc.Environment.of(
+            s.validation_report, control_tower_doc.stacks_of(s.built)
+        )
         for name, s in shipped_apps.items()
     }
     text = control_tower_doc.INFRA_DOC.read_text()

@@ -2,7 +2,9 @@
 
 The catalog (stacks/metric_catalog.py) holds the AWS facts with their doc URLs; these tests walk
 the templates of the fixture environments and of every cdk.json environment and fail on a
-metric, dimension set or statistic the catalog does not allow.
+metric, dimension set or statistic the catalog does not allow, whether the constructs' own
+`metric_*` helpers built the metric or the catalog did. The alarms the post-deploy check
+(ops/alarm_metrics.py) is tested against are checked here to be the ones the stack synthesizes.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from cloudwatch_walk import MetricUse, alarm_metrics, dashboard_metrics
 from infra_support import Synthesized
 
 from stacks import metric_catalog as mc
+from tests.ops import alarm_stubs
+from tests.ops.aws_stubs import ENV as STUBBED_ENV
 
 pytestmark = pytest.mark.infra
 
@@ -98,6 +102,54 @@ def test_the_walk_fails_on_what_aws_does_not_publish(
     # THEN the check names the metric and what AWS publishes instead
     (problem,) = _violations([bad], synth.built.config.project.metrics_namespace)
     assert re.search(message, problem), problem
+
+
+def _shape(uses: list[MetricUse]) -> set[tuple[str, str, str, str, tuple[tuple[str, str], ...]]]:
+    """What an alarm reads, with the dimension values a template or a stub cannot differ on:
+    literals AWS fixes (TargetGroup, TargetRole) and the service dimensions; resource names
+    (tokens in the template, physical names in the stubs) reduced to their dimension name."""
+    resource = {"ProxyName", "DBInstanceIdentifier", "FunctionName", "ApiId"}
+    return {
+        (
+            u.where,
+            u.namespace,
+            u.name,
+            u.statistic,
+            tuple(
+                sorted((k, "<resource>" if k in resource else v) for k, v in u.dimensions.items())
+            ),
+        )
+        for u in uses
+    }
+
+
+def test_the_alarm_check_is_tested_against_the_alarms_the_stack_synthesizes(
+    synthesized: dict[str, Synthesized],
+) -> None:
+    # GIVEN the alarms tests/ops/alarm_stubs.py answers DescribeAlarms with (their logical ids
+    # as CloudFormation lists them, hash suffixes included) and the stack they stand for
+    stubbed = alarm_stubs.service_alarms()
+    template = synthesized[STUBBED_ENV].service.to_json()
+    as_described = {
+        logical_id: {"Type": "AWS::CloudWatch::Alarm", "Properties": alarm}
+        for logical_id, alarm in stubbed.items()
+    }
+    # THEN they read the same metrics, dimensions and statistics as the synthesized alarms
+    assert _shape(alarm_metrics({"Resources": as_described})) == _shape(alarm_metrics(template))
+
+
+def test_account_wide_concurrency_is_a_row_of_its_own() -> None:
+    # What ops/diagnose.py reads when no function is named: no dimension at all.
+    row = mc.check(mc.LAMBDA, "ConcurrentExecutions", {}, "Maximum")
+    assert row.dimension_sets == (mc.ACCOUNT,)
+    assert row.source == mc.LAMBDA_CONCURRENCY_DOC
+    assert not row.verified  # the current AWS page does not state the account-level set
+    per_function = mc.check(mc.LAMBDA, "ConcurrentExecutions", {"FunctionName": "f"}, "Maximum")
+    assert per_function.verified
+    assert per_function is not row
+    with pytest.raises(mc.CatalogError) as refused:
+        mc.check(mc.LAMBDA, "ConcurrentExecutions", {"Resource": "f:live"}, "Maximum")
+    assert "AWS publishes it under: FunctionName | no dimension (" in str(refused.value)
 
 
 def test_every_catalog_row_cites_an_aws_page() -> None:

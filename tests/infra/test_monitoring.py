@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_rds as rds
 from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks
 from cloudwatch_walk import dashboard_bodies
@@ -21,6 +24,7 @@ from stacks.aws_facts import alarm_arn
 from stacks.components.monitoring import GIB, Monitoring, Watched, derive_thresholds
 from stacks.config import AppConfig, MonitoringConfig
 from stacks.loader import load
+from stacks.metric_catalog import CatalogError
 from tests.fixture_config import SMALL, fixture_context
 
 pytestmark = pytest.mark.infra
@@ -70,8 +74,17 @@ def _build(
         "Monitoring",
         watched=Watched(
             proxy_name="orders-proxy",
-            db_instance_identifier="orders-db",
-            http_api_id="a1b2c3",
+            database=rds.DatabaseInstance.from_database_instance_attributes(
+                stack,
+                "Db",
+                instance_identifier="orders-db",
+                instance_endpoint_address="orders-db.example.com",
+                port=5432,
+                security_groups=[],
+            ),
+            http_api=apigwv2.HttpApi.from_http_api_attributes(
+                stack, "HttpApi", http_api_id="a1b2c3"
+            ),
             functions=_functions(stack) if functions is None else functions,
         ),
         config=config,
@@ -472,6 +485,57 @@ def test_dashboard_marks_max_connections_and_alarm_threshold(built: Built) -> No
 def test_dashboard_has_alarm_status_widget(built: Built) -> None:
     (status,) = [w for w in _dashboard(built.template)["widgets"] if w["type"] == "alarm"]
     assert len(status["properties"]["alarms"]) == len(EXPECTED_ALARMS)
+
+
+# --- metrics from the constructs -------------------------------------------------------------
+
+OTHER_ENV = cdk.Environment(account=ENV.account, region=ENV.region)
+
+
+def fn_logical_id(fn: lambda_.IFunction) -> str:
+    return cdk.Stack.of(fn).get_logical_id(cast(cdk.CfnElement, fn.node.default_child))
+
+
+@pytest.mark.parametrize("env", [None, OTHER_ENV], ids=["env-agnostic", "account-and-region"])
+def test_a_function_of_another_stack_is_read_through_its_export(
+    env: cdk.Environment | None,
+) -> None:
+    # GIVEN a function of another stack (the data stack's migration function, in the app)
+    app = cdk.App()
+    data, service = cdk.Stack(app, "Data", env=env), cdk.Stack(app, "Service", env=env)
+    (fn,) = _functions(data)[:1]
+    _build(service, CONFIG, [fn])
+    template = Template.from_stack(service)
+    # THEN its metric helper's FunctionName is the import of the data stack's Ref export
+    exports = Template.from_stack(data).find_outputs("*")
+    (export,) = [
+        o["Export"]["Name"] for o in exports.values() if o["Value"] == {"Ref": fn_logical_id(fn)}
+    ]
+    imported = {"Fn::ImportValue": export}
+    for kind in ("Throttles", "Errors"):
+        props = _alarm(template, f"MonitoringOrders{kind}")
+        assert props["Dimensions"] == [{"Name": "FunctionName", "Value": imported}]
+        assert "Metrics" not in props  # a plain alarm, no cross-account/region metric math
+    # AND the dashboard graphs it in the dashboard's own account and region (the helper attaches
+    # the metric to the function's stack: same environment, so nothing is rendered for it)
+    (resource,) = template.find_resources("AWS::CloudWatch::Dashboard").values()
+    parts = resource["Properties"]["DashboardBody"]["Fn::Join"][1]
+    assert imported in parts
+    text = "".join(p for p in parts if isinstance(p, str))
+    assert '"accountId"' not in text
+    assert text.count('"region"') == text.count('"type":"metric"')  # the widgets' own
+
+
+def test_a_construct_metric_aws_does_not_publish_fails_synth(built: Built) -> None:
+    # The helpers' output is checked against the catalog as the metric is made.
+    bad = cloudwatch.Metric(
+        namespace="AWS/Lambda",
+        metric_name="Errors",
+        dimensions_map={"FunctionName": "f"},
+        statistic="p99",
+    )
+    with pytest.raises(CatalogError, match=r"AWS/Lambda/Errors read with p99: use one of Sum"):
+        built.monitoring._checked(bad)
 
 
 # --- construction errors ---------------------------------------------------------------------

@@ -32,3 +32,13 @@ def normalise(value: Any) -> Any:
 def test_stack_snapshot(shipped: Synthesized, tier: str, snapshot: SnapshotAssertion) -> None:
     template = shipped.data if tier == "Data" else shipped.service
     assert normalise(template.to_json()) == snapshot
+
+
+def test_ci_access_snapshot(
+    shipped_apps: dict[str, Synthesized], snapshot: SnapshotAssertion
+) -> None:
+    """The CI access stack (cdk.json `ci`): the same in every environment's app."""
+    templates = [normalise(app.ci.to_json()) for app in shipped_apps.values() if app.ci]
+    assert templates, "cdk.json has a `ci` section: every app holds the CI access stack"
+    assert all(t == templates[0] for t in templates)
+    assert templates[0] == snapshot

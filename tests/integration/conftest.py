@@ -21,10 +21,11 @@ MAX_CONNECTIONS = 100
 POOL_SIZE = 20
 
 
-def require_local_servers() -> None:
-    """Skip locally when PostgreSQL/PgBouncer are missing; in CI fail loudly instead."""
+def require_local_servers(*, replica: bool = False) -> None:
+    """Skip locally when PostgreSQL/PgBouncer (and, for a replica, pg_basebackup) are missing;
+    in CI fail loudly instead."""
     try:
-        find_pg_bindir()
+        find_pg_bindir(tools=("pg_basebackup",) if replica else ())
         find_pgbouncer()
     except MissingBinaryError as exc:
         if os.environ.get("CI", "").lower() == "true":

@@ -2,7 +2,8 @@
 model of what ListMetrics lists, for the alarm-metric check of `make smoke`.
 
 The alarms mirror the synthesized service template (cdk.out/<app>-<env>-Service.template.json):
-logical ids, namespaces, metric names, dimensions and statistics; the stack name, the service
+logical ids, namespaces, metric names, dimensions and statistics, as
+tests/infra/test_metric_catalog.py checks against the template itself; the stack name, the service
 namespace and the service dimension are the fixture configuration's (tests/ops/aws_stubs.py);
 names are generated like CloudFormation's (`<stack>-<logical id>-<suffix>`). The availability
 alarm's dimensions come from the catalog (the facts under test); what ListMetrics lists carries

@@ -6,12 +6,8 @@ from typing import Any
 
 import pytest
 
-from ops.cdk_app import (
-    QUALIFIER_CONTEXT_KEY,
-    requirement_from_manifest,
-    synthesized_requirement,
-)
-from stacks.loader import default_env, load
+from ops.cdk_app import requirement_from_manifest, synthesized_requirement
+from stacks.loader import QUALIFIER_CONTEXT_KEY, default_env, load
 from tests.fixture_config import APP_NAME, SMALL
 
 pytestmark = pytest.mark.ops

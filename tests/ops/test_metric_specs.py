@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ops import burst, smoke
+from ops import burst, diagnose, smoke
 from ops.aws import MetricSpec, Outputs, proxy_metric
 from stacks import metric_catalog as mc
 from tests.ops.aws_stubs import API_FN, API_URL, DB_ID, DIRECT_FN, MIGRATION_FN, PROXY_NAME
@@ -32,6 +32,21 @@ def test_every_spec_the_scripts_build_passes_the_catalog_check() -> None:
     for spec in specs:
         row = mc.check(spec.namespace, spec.name, spec.dimensions, spec.statistic)
         assert row is spec.ref.fact, spec
+
+
+def test_diagnose_reads_the_catalog_rows_per_function_and_account_wide() -> None:
+    per_function = diagnose.metric_specs(DB_ID, (API_FN,))
+    account_wide = diagnose.metric_specs(DB_ID, ())
+    for spec in (*per_function, *account_wide):
+        assert mc.check(spec.namespace, spec.name, spec.dimensions, spec.statistic) is spec.ref.fact
+    (acct,) = [s for s in account_wide if s.query_id == "acct"]
+    assert (acct.namespace, acct.name, dict(acct.dimensions), acct.statistic) == (
+        "AWS/Lambda",
+        "ConcurrentExecutions",
+        {},
+        "Maximum",
+    )
+    assert acct.ref.fact in mc.CATALOG  # the catalog's own row, not one made up by diagnose
 
 
 def test_proxy_connection_counts_are_read_with_sum() -> None:

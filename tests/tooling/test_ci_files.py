@@ -1,5 +1,6 @@
-"""CI: the workflow lints clean (and the linter fails on broken ones); .ci/run and the workflow
-share one install script and run the README's test command; that script's behaviour."""
+"""CI: the workflows lint clean (and the linter fails on broken ones); .ci/run and the test
+workflow share one install script and run the README's test command; that script's behaviour;
+the deploy and PR-diff workflows reach AWS only through OIDC roles, as docs/deploy.md says."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from localpg import MissingBinaryError, find_pg_bindir, find_pgbouncer
 pytestmark = pytest.mark.tooling
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+WORKFLOWS = ROOT / ".github" / "workflows"
+WORKFLOW = WORKFLOWS / "ci.yml"
 CI_RUN = ROOT / ".ci" / "run"
 INSTALL = ".ci/install-system-packages.sh"
 # Where the install script puts policy-rc.d, under the scratch tree of _run_install.
@@ -73,7 +75,7 @@ def _readme_test_command() -> str:
 def test_actionlint_passes_on_the_shipped_workflow() -> None:
     result = _actionlint()
     assert result.returncode == 0, result.stderr
-    assert "1 workflow file(s) clean" in result.stdout
+    assert f"{len(list(WORKFLOWS.glob('*.yml')))} workflow file(s) clean" in result.stdout
 
 
 BREAKAGES = {
@@ -121,7 +123,7 @@ def test_ci_run_and_workflow_share_the_install_script_and_run_the_readme_test_co
         assert "apt-get" not in text
 
 
-def test_workflow_runs_on_ubuntu_with_python_311_node_and_pinned_actions() -> None:
+def test_test_workflow_runs_on_ubuntu_with_python_311_node_and_pinned_actions() -> None:
     workflow = _workflow()
     (job,) = workflow["jobs"].values()
     assert job["runs-on"] == "ubuntu-latest"
@@ -259,3 +261,187 @@ def test_install_script_is_a_noop_on_this_machine_when_packages_are_present(
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert "already installed" in result.stdout
+
+
+# --- deploying from GitHub Actions (deploy.yml, pr-diff.yml; issue 17) ---
+
+DEPLOY = WORKFLOWS / "deploy.yml"
+PR_DIFF = WORKFLOWS / "pr-diff.yml"
+_SHA_PIN = re.compile(r"^[^@\s]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
+_MAJOR = re.compile(r"^actions/[a-z-]+@v\d+$")
+
+
+def _load(path: Path) -> dict[Any, Any]:
+    loaded = yaml.safe_load(path.read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def _triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
+    # PyYAML reads the bare key `on` as the boolean True.
+    triggers = workflow.get("on", workflow.get(True))
+    assert isinstance(triggers, dict)
+    return triggers
+
+
+def _uses_lines(path: Path) -> list[str]:
+    """Each `uses:` value with its trailing comment, as written."""
+    return [
+        line.split("uses:", 1)[1].strip()
+        for line in path.read_text().splitlines()
+        if re.match(r"^\s*(- )?uses:", line)
+    ]
+
+
+def _configure_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in job["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-")]
+
+
+def unpinned_uses(path: Path) -> list[str]:
+    """Third-party actions not pinned to a 40-hex commit with its release tag in a comment;
+    `actions/*` may use a major tag."""
+    return [
+        use
+        for use in _uses_lines(path)
+        if not (_MAJOR.match(use) or _SHA_PIN.match(use) or use.startswith("./"))
+    ]
+
+
+def aws_secret_uses(path: Path) -> list[str]:
+    """Lines that bring long-lived AWS keys or any secret into a workflow."""
+    pattern = re.compile(r"secrets\.|aws-(access-key-id|secret-access-key)|AWS_SECRET|AKIA", re.I)
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    return [line for line in lines if not line.startswith("#") and pattern.search(line)]
+
+
+@pytest.mark.parametrize("path", sorted(WORKFLOWS.glob("*.yml")), ids=lambda p: p.name)
+def test_every_third_party_action_is_pinned_to_a_commit(path: Path) -> None:
+    assert unpinned_uses(path) == []
+
+
+def test_an_action_pinned_to_a_tag_is_caught(tmp_path: Path) -> None:
+    broken = tmp_path / "w.yml"
+    sha = "e6de054238d6b7531b4efff3b6587d9aade6a06c"
+    broken.write_text(
+        "steps:\n"
+        "  - uses: aws-actions/configure-aws-credentials@v6\n"
+        f"  - uses: aws-actions/configure-aws-credentials@{sha}\n"
+        f"  - uses: aws-actions/configure-aws-credentials@{sha} # v6.2.3\n"
+        "  - uses: actions/checkout@main\n"
+    )
+    assert unpinned_uses(broken) == [
+        "aws-actions/configure-aws-credentials@v6",
+        f"aws-actions/configure-aws-credentials@{sha}",
+        "actions/checkout@main",
+    ]
+
+
+@pytest.mark.parametrize("path", sorted(WORKFLOWS.glob("*.yml")), ids=lambda p: p.name)
+def test_no_workflow_holds_aws_keys_or_secrets(path: Path) -> None:
+    assert aws_secret_uses(path) == []
+    assert "pull_request_target" not in path.read_text()  # PR code with the base's token
+
+
+def test_aws_keys_in_a_workflow_are_caught(tmp_path: Path) -> None:
+    broken = tmp_path / "w.yml"
+    broken.write_text(
+        "with:\n  aws-access-key-id: ${{ secrets.KEY }}\n  role-to-assume: ${{ matrix.arn }}\n"
+    )
+    assert aws_secret_uses(broken) == ["aws-access-key-id: ${{ secrets.KEY }}"]
+
+
+def _aws_jobs(workflow: dict[Any, Any]) -> dict[str, dict[str, Any]]:
+    return {name: job for name, job in workflow["jobs"].items() if _configure_steps(job)}
+
+
+@pytest.mark.parametrize("path", [DEPLOY, PR_DIFF], ids=lambda p: p.name)
+def test_id_token_is_granted_only_to_the_jobs_that_assume_a_role(path: Path) -> None:
+    workflow = _load(path)
+    assert workflow["permissions"] == {"contents": "read"}
+    granted = {
+        name
+        for name, job in workflow["jobs"].items()
+        if job.get("permissions", {}).get("id-token") == "write"
+    }
+    assert granted == set(_aws_jobs(workflow)) != set()
+    for job in _aws_jobs(workflow).values():
+        for step in _configure_steps(job):
+            assert "role-to-assume" in step["with"]
+            assert set(step["with"]) & {"aws-access-key-id", "aws-secret-access-key"} == set()
+
+
+def test_deploy_runs_on_the_ci_branch_and_never_on_a_pull_request() -> None:
+    from stacks.loader import load_ci  # noqa: PLC0415
+
+    plan = load_ci()
+    assert plan is not None
+    workflow = _load(DEPLOY)
+    triggers = _triggers(workflow)
+    assert set(triggers) == {"push", "workflow_dispatch"}
+    assert triggers["push"] == {"branches": [plan.branch]}
+    for name, job in workflow["jobs"].items():
+        condition = " ".join(str(job.get("if", "")).split())
+        assert "github.event_name == 'push' || github.event_name == 'workflow_dispatch'" in (
+            condition
+        ), name
+    (deploy,) = _aws_jobs(workflow).values()
+    assert "github.ref == format('refs/heads/{0}', needs.plan.outputs.branch)" in deploy["if"]
+
+
+def test_deploy_walks_the_ci_environments_in_order_each_in_its_github_environment() -> None:
+    workflow = _load(DEPLOY)
+    (deploy,) = _aws_jobs(workflow).values()
+    matrix_source = "${{ fromJSON(needs.plan.outputs.environments) }}"
+    assert deploy["strategy"] == {
+        "max-parallel": 1,
+        "fail-fast": True,
+        "matrix": {"include": matrix_source},
+    }
+    # prod (any environment) only through its GitHub environment: reviewers gate it there, and
+    # its role trusts only that environment's OIDC subject (tests/infra/test_ci_access.py)
+    assert deploy["environment"] == "${{ matrix.github_environment }}"
+    assert deploy["concurrency"] == {
+        "group": "deploy-${{ matrix.env }}",
+        "cancel-in-progress": False,
+    }
+    assert workflow["jobs"]["synth"]["strategy"]["matrix"]["include"] == matrix_source
+    synth_runs = [s.get("run", "") for s in workflow["jobs"]["synth"]["steps"]]
+    assert 'make synth ENV="$ENV_NAME"' in synth_runs
+    runs = "\n".join(s.get("run", "") for s in deploy["steps"])
+    assert "cdk deploy --app cdk.out.deploy" in runs
+    assert '"${stacks[@]}"' in runs
+    assert "--all" not in DEPLOY.read_text()
+    assert 'make smoke ENV="$ENV_NAME"' in runs
+    assert [s["with"]["role-to-assume"] for s in _configure_steps(deploy)] == [
+        "${{ matrix.deploy_role_arn }}",
+        "${{ matrix.smoke_role_arn }}",
+    ]
+
+
+def test_the_pr_diff_reads_templates_with_the_diff_role_and_comments_once() -> None:
+    workflow = _load(PR_DIFF)
+    assert set(_triggers(workflow)) == {"pull_request"}
+    jobs = workflow["jobs"]
+    (diff,) = _aws_jobs(workflow).values()
+    assert [s["with"]["role-to-assume"] for s in _configure_steps(diff)] == [
+        "${{ needs.plan.outputs.diff_role_arn }}"
+    ]
+    runs = "\n".join(s.get("run", "") for s in diff["steps"])
+    assert "cdk diff --app cdk.out --method template" in runs
+    # synthesized before any credentials exist in the job
+    order = [s.get("run", s.get("uses", "")) for s in diff["steps"]]
+    synth = next(i for i, s in enumerate(order) if "make synth" in s)
+    configure = next(i for i, s in enumerate(order) if "configure-aws-credentials" in s)
+    assert synth < configure
+    writers = {
+        name
+        for name, job in jobs.items()
+        if job.get("permissions", {}).get("pull-requests") == "write"
+    }
+    assert writers == {"comment"}
+    assert "python3 -m ops.pr_comment" in jobs["comment"]["steps"][-1]["run"]
+    # forks: no token, so the diff jobs do not run and a note says why
+    same_repo = "github.event.pull_request.head.repo.full_name == github.repository"
+    assert jobs["plan"]["if"] == same_repo
+    assert jobs["fork"]["if"] == same_repo.replace("==", "!=")
+    assert "::notice" in jobs["fork"]["steps"][0]["run"]

@@ -24,8 +24,14 @@ def test_the_check_fails_on_a_stale_readme(
     stale.write_text((ROOT / "README.md").read_text().replace("| `proxy.auth_mode` |", "| x |"))
     assert config_doc.main(["--check", "--readme", str(stale)]) == 1
     assert "make docs" in capsys.readouterr().err
+    # make docs (and make snapshot-update) rewrite it and say so; a second run changes nothing.
     assert config_doc.main(["--readme", str(stale)]) == 0
+    assert capsys.readouterr().out == "README.md: configuration tables regenerated\n"
     assert config_doc.main(["--check", "--readme", str(stale)]) == 0
+    before = stale.stat().st_mtime_ns
+    assert config_doc.main(["--readme", str(stale)]) == 0
+    assert capsys.readouterr().out == "README.md: configuration tables already current\n"
+    assert stale.stat().st_mtime_ns == before
 
 
 def test_every_environment_gets_a_column_and_every_key_a_row() -> None:
@@ -42,3 +48,21 @@ def test_every_environment_gets_a_column_and_every_key_a_row() -> None:
 def test_the_markers_must_exist() -> None:
     with pytest.raises(ValueError, match="lacks the markers"):
         config_doc.replace_block("no markers here", "x")
+
+
+def test_the_ci_section_gets_a_row_per_key_with_or_without_one() -> None:
+    keys = [
+        "ci.repository",
+        "ci.account",
+        "ci.region",
+        "ci.branch",
+        "ci.environments[].env",
+        "ci.environments[].github_environment",
+        "ci.oidc_provider_arn",
+    ]
+    for context in (fixture_context(), read_context()):
+        text = config_doc.render(context)
+        assert [key for key in keys if f"| `{key}` |" not in text] == []
+    assert "| `ci.branch` | a branch name without wildcards | — |" in config_doc.render(
+        fixture_context()
+    )

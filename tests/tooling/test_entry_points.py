@@ -31,7 +31,11 @@ COMMANDS = [
     (["ops.diagnose", "--help"], {0}),
     (["bench", "--help"], {0}),
     (["bench.drill", "--help"], {0}),
-    (["tools.lock", "--check"], {0}),
+    (["tools.lambda_lock"], {0}),  # make lint's Lambda lock check
+    (["ops.stack_names"], {0}),  # make deploy / diff / destroy
+    (["ops.ci_matrix"], {0, 2}),  # the workflows' plan (2: no `ci` section)
+    (["ops.ci_access", "--help"], {0}),  # make ci-access
+    (["ops.pr_comment", "--help"], {0}),  # the PR diff comment
 ]
 
 

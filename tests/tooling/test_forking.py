@@ -32,6 +32,7 @@ _STEP = re.compile(
 # Files a forker edits per step (generated files such as snapshots and README tables excluded).
 GOALS = {
     "Rename the app and the service": 1,
+    "Point the `ci` section at your repository": 1,
     "Add an environment": 1,
     "Retune an environment": 1,
     "Add a route": 3,
@@ -196,6 +197,15 @@ for env in sys.argv[1:]:
                          for r in service.find_resources('AWS::ApiGatewayV2::Route').values()),
         'instance_class': db['Properties']['DBInstanceClass'],
     }
+ci = Template.from_stack(built.ci).to_json()
+out['ci'] = {
+    'stack': built.ci.stack_name,
+    'subjects': sorted(
+        r['Properties']['AssumeRolePolicyDocument']['Statement'][0]['Condition']
+        ['StringEquals']['token.actions.githubusercontent.com:sub']
+        for r in ci['Resources'].values() if r['Type'] == 'AWS::IAM::Role'
+    ),
+}
 out['source_hash'] = source_hash(Path('lambda_src'))
 out['orders'] = orders.__file__
 print(json.dumps(out))
@@ -223,6 +233,7 @@ def test_each_step_touches_at_most_its_goal(forked: tuple[Path, dict[str, set[st
     counts = {section: len(files) for section, files in touched.items()}
     assert counts == {
         "Rename the app and the service": 1,
+        "Point the `ci` section at your repository": 1,
         "Add an environment": 1,
         "Retune an environment": 1,
         "Add a route": 3,
@@ -241,6 +252,15 @@ def test_the_fork_synthesizes_nag_clean(forked: tuple[Path, dict[str, set[str]]]
     # renamed through project.app_name, staging from cdk.json alone, dev retuned
     assert out["staging"]["stacks"] == ["Acme-staging-Data", "Acme-staging-Service"]
     assert out["dev"]["instance_class"] == "db.t4g.medium"
+    # the CI roles trust the fork's repository, and only it; named after the renamed app
+    assert out["ci"] == {
+        "stack": "Acme-CiAccess",
+        "subjects": [
+            "repo:acme-corp/orders-platform:environment:dev",
+            "repo:acme-corp/orders-platform:environment:prod",
+            "repo:acme-corp/orders-platform:pull_request",
+        ],
+    }
     # the new route is deployed (and IAM-authorized like the others: the copy's tests check)
     assert "GET /customers/{customer_id}/orders/count" in out["staging"]["routes"]
     # the new migration changes the package hash: the next deploy re-runs the migration

@@ -82,7 +82,9 @@ def test_make_test_runs_the_checks_before_the_suite() -> None:
         "ruff check .",
         "ruff format --check",
         "tools/actionlint.mjs",
-        "tools.lock --check",
+        "uv lock --check --offline",
+        "| diff -u requirements.txt -",
+        "-m tools.lambda_lock",
     ):
         assert _index(lines, check) < pytest_at, check
     assert _index(lines, "/mypy") < pytest_at
@@ -91,7 +93,80 @@ def test_make_test_runs_the_checks_before_the_suite() -> None:
 def test_tooling_targets_run_their_tools() -> None:
     fmt = _recipe("fmt")
     assert _index(fmt, "ruff check --fix") < _index(fmt, "ruff format .")
-    assert _index(_recipe("snapshot-update"), "pytest -m") >= 0
-    assert "--snapshot-update" in _recipe("snapshot-update")[-1]
-    assert _recipe("lock")[-1].endswith("python -m tools.lock")
-    assert _recipe("lock-upgrade")[-1].endswith("python -m tools.lock --upgrade")
+    # the README tables first (the fast tests check them), then the snapshots, then the list
+    snapshot = _recipe("snapshot-update")
+    docs_at = _index(snapshot, "python -m stacks.config_doc")
+    assert docs_at < _index(snapshot, "pytest -m") == _index(snapshot, "--snapshot-update")
+    assert _index(snapshot, "--snapshot-update") < _index(snapshot, "git diff --stat")
+    assert "--check" not in snapshot[docs_at]
+    # uv's own lock, then the files written from it
+    for target, command in (("lock", "/uv lock"), ("lock-upgrade", "/uv lock --upgrade")):
+        lines = _recipe(target)
+        lock_at = [i for i, line in enumerate(lines) if line.endswith(command)]
+        assert lock_at, (target, lines)
+        assert lock_at[0] < _index(lines, "> requirements.txt") < _index(lines, "pip compile")
+
+
+def test_setup_installs_the_lock_with_uv_pinned_in_one_place() -> None:
+    text = MAKEFILE.read_text()
+    (version,) = re.findall(r"^UV_VERSION := (\S+)$", text, re.M)
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version)
+    assert "'uv==$(UV_VERSION)'" in text  # what pip installs when uv is missing
+    assert text.count(version) == 1
+    # ... and nowhere else: uv.lock does not pin uv (uv sync keeps the copy setup installed)
+    assert '\nname = "uv"\n' not in (ROOT / "uv.lock").read_text()
+    # setup: uv sync of the lock (refusing a stale one), rebuilt only when an input changes
+    (stamp,) = re.findall(r"^\$\(PY_STAMP\): (.*)$", text, re.M)
+    assert set(stamp.split()) == {
+        "$(UV_STAMP)", "pyproject.toml", "uv.lock", "lambda_src/requirements.in"
+    }  # fmt: skip
+    assert "$(UV) sync --locked" in text
+
+
+def _cdk_stacks(target: str, *variables: str) -> list[str]:
+    """The stack arguments of the `cdk <target>` line `make -n <target>` would run."""
+    (line,) = [ln for ln in _make("-n", target, *variables).splitlines() if f"cdk {target}" in ln]
+    words = line.split(f"cdk {target}", 1)[1].split()
+    stacks, skip = [], False
+    for word in words:
+        if skip or word.startswith("-"):
+            skip = word == "-c"  # the value of -c env=NAME is not a stack
+            continue
+        stacks.append(word)
+    return stacks
+
+
+@pytest.mark.parametrize("target", ["deploy", "diff", "destroy"])
+def test_deploy_diff_and_destroy_select_the_environments_stacks_not_the_ci_stack(
+    target: str,
+) -> None:
+    from stacks.loader import environment_names, load, load_ci  # noqa: PLC0415
+
+    plan = load_ci()
+    assert plan is not None, "cdk.json ships a `ci` section: the CI stack is in every app"
+    for env in environment_names():
+        stacks = _cdk_stacks(target, f"ENV={env}", "SKIP_PREFLIGHT=1")
+        assert stacks == list(load(env).stack_names)
+        assert plan.stack_name not in stacks
+    assert _cdk_stacks(target) == list(load().stack_names)  # ENV unset: the default
+    recipes = [ln for ln in MAKEFILE.read_text().splitlines() if ln.startswith("\t")]
+    assert [ln for ln in recipes if "--all" in ln] == []
+
+
+def test_a_stack_selection_with_the_ci_stack_would_be_caught(tmp_path: Path) -> None:
+    copy = tmp_path / "Makefile"
+    shutil.copy(MAKEFILE, copy)
+    text = copy.read_text().replace(
+        "$(CDK) destroy $(CDK_ARGS) $(ENV_STACKS)", "$(CDK) destroy --all"
+    )
+    copy.write_text(text)
+    (line,) = [
+        ln
+        for ln in _make("-n", "-C", str(ROOT), "destroy", makefile=copy).splitlines()
+        if "cdk destroy" in ln
+    ]
+    assert line.endswith("cdk destroy --all")
+
+
+def test_ci_access_runs_the_guarded_entry_point() -> None:
+    assert _recipe("ci-access")[-1].endswith("/python -m ops.ci_access")

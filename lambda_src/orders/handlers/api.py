@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as NoRouteError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orders import contract, service
+from orders import contract, reads, service
 from orders.contract import CREATE_ORDER, GET_ORDER, LIST_CUSTOMER_ORDERS, Route
 from orders.errors import NotFoundError, OrdersError, SettingsError, ValidationError
 from orders.handlers.common import error_response
@@ -70,14 +70,14 @@ def list_customer_orders(customer_id: str) -> Response[Any]:
         customer_id=parse_uuid(customer_id, "customer_id"),
         limit=parse_limit(app.current_event.query_string_parameters.get("limit")),
     )
-    orders = service.list_orders(get_database(), query)
+    orders = reads.list_orders(query)
     metrics.add_metric(name="OrdersListed", unit=MetricUnit.Count, value=1)
     return _json(200, {"orders": [order.as_dict() for order in orders]})
 
 
 @serves(GET_ORDER)
 def get_order(order_id: str) -> Response[Any]:
-    order = service.get_order(get_database(), parse_uuid(order_id, "order_id"))
+    order = reads.get_order(parse_uuid(order_id, "order_id"))
     metrics.add_metric(name="OrdersFetched", unit=MetricUnit.Count, value=1)
     return _json(200, order.as_dict())
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from orders import contract, service
+from orders import contract, reads, service
 from orders.errors import ValidationError
 from orders.handlers.common import error_response
 from orders.observability import MetricUnit, logger, metrics, tag_entrypoint
@@ -36,7 +36,7 @@ def _create(event: Mapping[str, Any]) -> dict[str, Any]:
 
 def _get(event: Mapping[str, Any]) -> dict[str, Any]:
     _only(event, {"order_id"})
-    order = service.get_order(get_database(), parse_uuid(event.get("order_id"), "order_id"))
+    order = reads.get_order(parse_uuid(event.get("order_id"), "order_id"))
     metrics.add_metric(name="OrdersFetched", unit=MetricUnit.Count, value=1)
     return {"statusCode": 200, "body": order.as_dict()}
 
@@ -47,7 +47,7 @@ def _list(event: Mapping[str, Any]) -> dict[str, Any]:
         customer_id=parse_uuid(event.get("customer_id"), "customer_id"),
         limit=parse_limit(event.get("limit")),
     )
-    orders = service.list_orders(get_database(), query)
+    orders = reads.list_orders(query)
     metrics.add_metric(name="OrdersListed", unit=MetricUnit.Count, value=1)
     return {"statusCode": 200, "body": {"orders": [order.as_dict() for order in orders]}}
 
