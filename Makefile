@@ -73,9 +73,9 @@ $(NODE_STAMP): package.json package-lock.json
 
 setup: $(PY_STAMP) $(NODE_STAMP) ## Create .venv (uv sync of uv.lock, lambda_src's orders editable) and node_modules
 
-synth: setup ## Synthesize ENV (a key of cdk.json environments; default project.default_env) with the cdk-nag gate
+synth: setup ## Synthesize ENV (a key of cdk.json environments; default project.default_env) with the cdk-nag and Control Tower gates
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) synth $(CDK_ARGS) --quiet
-	@echo "Synthesized $(or $(ENV),the default environment) into cdk.out (cdk-nag AwsSolutions: no unacknowledged findings)"
+	@echo "Synthesized $(or $(ENV),the default environment) into cdk.out (cdk-nag AwsSolutions, Control Tower controls: no unacknowledged findings)"
 
 # The lock checks are offline: uv.lock against pyproject.toml, requirements.txt re-exported and
 # compared, the Lambda lock against uv.lock's versions for the Lambda target (tools/lambda_lock.py).
@@ -105,8 +105,9 @@ unit: setup ## Fast tests only (no PostgreSQL, no PyPI)
 
 # After a retune or a deliberate infra change: the README tables first (the fast tests check them),
 # then the snapshots; then what changed, to review.
-snapshot-update: setup ## Regenerate the README tables (make docs), then the syrupy snapshots; list what changed
+snapshot-update: setup ## Regenerate the doc tables (make docs), then the syrupy snapshots; list what changed
 	$(BIN)/python -m stacks.config_doc
+	$(BIN)/python -m stacks.control_tower_doc
 	$(BIN)/pytest -m "$(FAST_TESTS)" --snapshot-update $(PYTEST_ARGS)
 	@echo "Changed, to review and commit (git diff --stat; ?? = new file):"
 	@git diff --stat -- README.md docs tests 2>/dev/null; git status --short --untracked-files=all -- tests 2>/dev/null | grep "^??" || true
@@ -142,8 +143,9 @@ bench: setup ## Burst lab on local PostgreSQL + PgBouncer, read split with a rep
 drill: setup ## Fault drills under load: 6 faults, ledger checked (DRILL_ARGS="--faults replica-stop")
 	$(BIN)/python -m bench.drill $(DRILL_ARGS)
 
-docs: setup ## Regenerate README.md's configuration and budget tables from stacks/config.py and cdk.json
+docs: setup ## Regenerate README.md's configuration and budget tables, and docs/infra.md's Control Tower table
 	$(BIN)/python -m stacks.config_doc
+	$(BIN)/python -m stacks.control_tower_doc
 
 budget: setup ## Print the connection and timeout budget of ENV
 	$(BIN)/python -m stacks.budget_report $(ENV_ARG)

@@ -10,6 +10,7 @@ from typing import Any
 from aws_cdk import App, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from stacks import control_tower
 from stacks.ci_access_stack import CiAccessStack
 from stacks.config import AppConfig
 from stacks.data_stack import DataStack
@@ -40,7 +41,8 @@ class BuiltApp:
 
 def build(app: App, lambda_src: Path = LAMBDA_SRC) -> BuiltApp:
     """Read config from the app's context once, create the environment's stacks (and, when
-    cdk.json has a `ci` section, the CI access stack), register cdk-nag."""
+    cdk.json has a `ci` section, the CI access stack), register the gates: cdk-nag, and the
+    Control Tower controls unless the context turns them off (stacks/control_tower.py)."""
     context = node_context(app.node)
     config = load(context.get(ENV_CONTEXT_KEY), context)
     plan = load_ci(context)
@@ -58,6 +60,8 @@ def build(app: App, lambda_src: Path = LAMBDA_SRC) -> BuiltApp:
         qualifier = bootstrap_qualifier(context)
         ci = CiAccessStack(app, plan.stack_name, plan=plan, qualifier=qualifier)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    if control_tower.gate_enabled(app.node.try_get_context(control_tower.GATE_CONTEXT_KEY)):
+        Validations.of(app).add_plugins(control_tower.validator())
     return BuiltApp(app=app, config=config, data=data, service=service, ci=ci)
 
 
@@ -66,18 +70,33 @@ def build_from_context(
     env_name: str | None = None,
     *,
     bundling: bool = False,
+    control_tower_gate: bool = False,
     outdir: str | None = None,
     lambda_src: Path = LAMBDA_SRC,
 ) -> BuiltApp:
-    """In-process build as the CLI would do it with this context (tests, fixtures)."""
+    """In-process build as the CLI would do it with this context (tests, fixtures); without the
+    Control Tower gate unless asked (cdk-nag always runs)."""
     full: dict[str, Any] = dict(context)
     if env_name is not None:
         full[ENV_CONTEXT_KEY] = env_name
     if not bundling:
         full[BUNDLING_STACKS_KEY] = []
+    full[control_tower.GATE_CONTEXT_KEY] = control_tower_gate
     return build(App(context=full, outdir=outdir), lambda_src=lambda_src)
 
 
-def build_for_env(env_name: str, *, bundling: bool = False, outdir: str | None = None) -> BuiltApp:
+def build_for_env(
+    env_name: str,
+    *,
+    bundling: bool = False,
+    control_tower_gate: bool = False,
+    outdir: str | None = None,
+) -> BuiltApp:
     """In-process build of one environment of cdk.json."""
-    return build_from_context(read_context(), env_name, bundling=bundling, outdir=outdir)
+    return build_from_context(
+        read_context(),
+        env_name,
+        bundling=bundling,
+        control_tower_gate=control_tower_gate,
+        outdir=outdir,
+    )

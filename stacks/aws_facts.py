@@ -50,6 +50,40 @@ LOG_RETENTION_DAYS = Fact(
     ),
     "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html",
 )
+_LOGS_KMS_DOC = "https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html"
+LOGS_ENCRYPTION_CONTEXT_KEY = Fact(
+    "kms:EncryptionContext:aws:logs:arn",
+    _LOGS_KMS_DOC,
+    "CloudWatch Logs calls KMS for a log group's data with the log group's ARN as this encryption "
+    "context key, so a key policy condition on it limits a key to the log groups it names. The "
+    "caller is the regional service principal logs.<region>.amazonaws.com; whoever writes or "
+    "reads the logs needs no permission on the key.",
+)
+LOGS_KEY_ACTIONS = Fact(
+    ("kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"),
+    _LOGS_KMS_DOC,
+    "What the page's example key policy gives the CloudWatch Logs principal (with the encryption "
+    "context condition). The page excerpts read here stop before the example; the list is the "
+    "one copied from it in public key policies.",
+    verified=False,
+)
+LOG_GROUP_ARN_FORMAT = Fact(
+    "arn:{partition}:logs:{region}:{account}:log-group:{name}",
+    "https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html",
+    "The value of the encryption context key above: no ':*' after the name (DescribeLogGroups' "
+    "`arn` field adds one; `logGroupArn` does not).",
+)
+CFN_GENERATED_NAME = Fact(
+    "{stack_name}-{logical_id}-{suffix}",
+    "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-name.html",
+    "The physical name CloudFormation gives a resource whose name property is left out: the "
+    "page's example is MyStack-MyBucket-abcdefghijk1 (stack name, logical ID, random suffix); the "
+    "AWS::Logs::LogGroup reference shows a log group ARN of the same shape. An example, not a "
+    "specification: only the stack-name prefix is relied on (the logs key's policy). A log group "
+    "it did not match should fail to be created with the key (CloudWatch Logs checks the key "
+    "when it is associated): expected, not observed.",
+    verified=False,
+)
 
 # --- RDS --------------------------------------------------------------------------------------
 PERFORMANCE_INSIGHTS_RETENTION_DAYS = Fact(
@@ -84,6 +118,53 @@ PERFORMANCE_INSIGHTS_END_OF_LIFE = Fact(
     "After this date the Performance Insights console experience ends; CloudWatch Database "
     "Insights replaces it (Standard mode: free at the 7-day retention only, see "
     "DATABASE_INSIGHTS_STANDARD_FREE_RETENTION_DAYS).",
+)
+
+RDS_MONITORING_INTERVALS_S = Fact(
+    (0, 1, 5, 10, 15, 30, 60),
+    "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstance.html",
+    "MonitoringInterval, seconds between Enhanced Monitoring points: 0 turns it off, and with a "
+    "MonitoringRoleArn the value must not be 0 (read in the RDS API model the SDK references are "
+    "generated from: 'Valid Values: 0 | 1 | 5 | 10 | 15 | 30 | 60').",
+)
+RDS_ENHANCED_MONITORING_COST = Fact(
+    "CloudWatch Logs",
+    "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_Monitoring.OS.html",
+    "Enhanced Monitoring delivers its OS metrics to CloudWatch Logs (log group RDSOSMetrics, "
+    "created by RDS, not by the template) and is billed as CloudWatch Logs beyond its free tier; "
+    "a shorter interval sends more data and costs more. The page's 'Cost of Enhanced Monitoring' "
+    "section could not be read in full here.",
+    verified=False,
+)
+RDS_POSTGRES_LOG_EXPORTS = Fact(
+    ("postgresql", "upgrade", "iam-db-auth-error"),
+    "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.IAMDBAuth.Troubleshooting.html",
+    "The log types RDS for PostgreSQL publishes to CloudWatch Logs: postgresql and upgrade "
+    "(USER_LogAccess.Procedural.UploadtoCloudWatch.html) and, since 2025, iam-db-auth-error "
+    "(this page: --enable-cloudwatch-logs-exports=iam-db-auth-error with --engine postgres).",
+)
+
+# --- KMS --------------------------------------------------------------------------------------
+KMS_GRANT_IS_FOR_AWS_RESOURCE = Fact(
+    "kms:GrantIsForAWSResource",
+    "https://docs.aws.amazon.com/kms/latest/developerguide/grant-authorization.html",
+    "True when an AWS service integrated with KMS calls CreateGrant, ListGrants or RevokeGrant on "
+    "the principal's behalf (conditions-kms.html#conditions-kms-grant-is-for-aws-resource). RDS "
+    "creates the grants of an encrypted instance that way (AmazonRDS/latest/UserGuide/"
+    "Overview.Encryption.Keys.html: allow kms:CreateGrant 'only when the grant is created on the "
+    "user's behalf by an AWS service').",
+)
+PRINCIPAL_IS_AWS_SERVICE = Fact(
+    "aws:PrincipalIsAWSService",
+    "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html",
+    "True when the request is made by an AWS service principal itself; a global key present in "
+    "every request.",
+)
+KMS_KEY_MONTHLY_USD = Fact(
+    1,
+    "https://aws.amazon.com/kms/pricing/",
+    "'Each AWS KMS key that you create in KMS costs $1/month'; with automatic rotation each newly "
+    "generated backing key adds to that (same page), and requests are billed beyond a free tier.",
 )
 
 # --- RDS Proxy --------------------------------------------------------------------------------
@@ -558,11 +639,21 @@ AURORA_METRIC_ROLE_READER = Fact(
 RDS_EVENT_CATEGORIES = Fact(
     {
         "db-cluster": ("failover", "failure", "maintenance", "notification"),
-        "db-instance": ("availability", "failover", "failure", "recovery", "restoration"),
+        "db-instance": (
+            "availability",
+            "configuration change",
+            "failover",
+            "failure",
+            "maintenance",
+            "recovery",
+            "restoration",
+        ),
     },
     "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/USER_Events.Messages.html",
     "Event categories (per source type) the event subscriptions send to the alarm topic: "
-    "failovers, failures, restarts and recoveries. Category names as DescribeEventCategories "
+    "failovers, failures, restarts and recoveries, and for instances also maintenance and "
+    "configuration change, which Control Tower's CT.RDS.PR.17 requires of an instance "
+    "subscription (ct-rds-pr-17.guard). Category names as DescribeEventCategories "
     "lists them; not re-read here.",
     verified=False,
 )

@@ -45,6 +45,7 @@ from stacks.aws_facts import (
     PERFORMANCE_INSIGHTS_RETENTION_DAYS,
     RDS_ENGINE_AURORA_POSTGRES,
     RDS_ENGINE_POSTGRES,
+    RDS_MONITORING_INTERVALS_S,
     REGION_NAME,
     SNS_TOPIC_ARN,
     STORAGE_AUTOSCALING_MIN_HEADROOM_PERCENT,
@@ -333,6 +334,9 @@ class DatabaseConfig:
     )
     log_retention_days: _LogRetention = Field(
         description="Retention of the exported PostgreSQL logs"
+    )
+    monitoring_interval_s: Annotated[StrictInt, OneOf(RDS_MONITORING_INTERVALS_S.value)] = Field(
+        description="Enhanced Monitoring interval (OS metrics to CloudWatch Logs); 0: off"
     )
     insights_mode: Annotated[StrictStr, OneOf(("standard", "advanced"))] = Field(
         description="CloudWatch Database Insights mode (Performance Insights ended 2026-07-31)"

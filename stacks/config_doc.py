@@ -7,13 +7,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic.fields import FieldInfo
 
+from stacks import doc_blocks
 from stacks.aws_facts import HTTP_API_MAX_INTEGRATION_TIMEOUT_S, LAMBDA_UNRESERVED_MINIMUM
 from stacks.budget import connection_budget, pool_label, reader_budget, timeout_budget
 from stacks.config import SECTIONS, AppConfig, CiConfig, CiEnvironmentConfig, ProjectConfig
@@ -198,11 +198,7 @@ def render(context: Mapping[str, Any] | None = None) -> str:
 
 
 def replace_block(text: str, block: str) -> str:
-    if START not in text or END not in text:
-        raise ValueError(f"README.md lacks the markers {START!r} ... {END!r}")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return head + block + tail
+    return doc_blocks.replace_block(text, block, start=START, end=END, name="README.md")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,19 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if README.md is stale")
     parser.add_argument("--readme", type=Path, default=README)
     args = parser.parse_args(argv)
-    current = args.readme.read_text()
-    wanted = replace_block(current, render())
-    if args.check:
-        if wanted != current:
-            print(f"{args.readme}: configuration table is stale; run `make docs`", file=sys.stderr)
-            return 1
-        return 0
-    if wanted == current:
-        print(f"{args.readme.name}: configuration tables already current")
-    else:
-        args.readme.write_text(wanted)
-        print(f"{args.readme.name}: configuration tables regenerated")
-    return 0
+    return doc_blocks.regenerate(
+        args.readme,
+        lambda current: replace_block(current, render()),
+        check=args.check,
+        what="configuration tables",
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from stacks.components.bundling import lambda_code
 from stacks.components.database import Database
 from stacks.components.encryption import DataKey
 from stacks.components.functions import RUNTIME
+from stacks.components.logs import LogsKey
 from stacks.components.migration import Migration
 from stacks.components.network import Network
 from stacks.components.proxy import ProxiedDatabase, Proxy
@@ -25,6 +26,7 @@ from stacks.config import AppConfig
 # must never replace the database, its key, its VPC or the proxy endpoint.
 STATEFUL_LOGICAL_IDS = {
     "key": "DataKey",
+    "logs_key": "LogsKey",
     "vpc": "Vpc",
     "instance": "DatabaseInstance",
     "proxy": "DatabaseProxy",
@@ -70,7 +72,11 @@ class DataStack(Stack):
         self.encryption = DataKey(
             self, "Encryption", app_name=config.project.app_name, removal_policy=removal
         )
-        self.network = Network(self, "Network", config=config.network, removal_policy=removal)
+        # Retained with the flow logs it encrypts (and, like the data key, unless destroyable).
+        self.logs = LogsKey(self, "Logs", removal_policy=removal)
+        self.network = Network(
+            self, "Network", config=config.network, logs_key=self.logs, removal_policy=removal
+        )
         shape = AuroraDatabase if config.database.is_aurora else Database
         self.database: ProxiedDatabase = shape(
             self,
@@ -102,6 +108,7 @@ class DataStack(Stack):
     def _pin_stateful_ids(self) -> None:
         """STATEFUL_LOGICAL_IDS on the resources that hold data or addresses."""
         _pin_logical_id(self.encryption.key, STATEFUL_LOGICAL_IDS["key"])
+        _pin_logical_id(self.logs.key, STATEFUL_LOGICAL_IDS["logs_key"])
         _pin_logical_id(self.network.vpc, STATEFUL_LOGICAL_IDS["vpc"])
         if isinstance(self.database, AuroraDatabase):
             _pin_logical_id(self.database.cluster, STATEFUL_LOGICAL_IDS["cluster"])
@@ -156,6 +163,7 @@ class DataStack(Stack):
             "Migration",
             vpc=self.network.vpc,
             subnets=self.network.app_subnets,
+            logs_key=self.logs,
             code=lambda_code(lambda_src, "orders", config.functions.architecture, RUNTIME),
             lambda_src=lambda_src,
             db_host=self.database.writer_address,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Annotations, Aws, CfnOutput, Stack
+from aws_cdk import Annotations, Aws, CfnOutput, RemovalPolicy, Stack
 from constructs import Construct
 
 from orders import contract
@@ -17,6 +17,7 @@ from stacks.components.aurora import AuroraDatabase
 from stacks.components.aurora_monitoring import AuroraMonitoring
 from stacks.components.bundling import lambda_code
 from stacks.components.functions import RUNTIME, Functions
+from stacks.components.logs import LogsKey
 from stacks.components.monitoring import Monitoring, Watched
 from stacks.components.smoke_access import SmokeAccess, Smoked
 from stacks.config import AppConfig
@@ -49,6 +50,8 @@ class ServiceStack(Stack):
         # Declared first: grants made below (KMS, secrets) then land on this stack's side
         # instead of making the data stack reference service-stack roles.
         self.add_stack_dependency(data, "service tier runs on the data tier")
+        # Its log groups go with the stack, and so does their key.
+        self.logs = LogsKey(self, "Logs", removal_policy=RemovalPolicy.DESTROY)
         self._build_functions(config, data, lambda_src)
         self._order_deployment(data)
         self._build_monitoring(config, data, ci_target)
@@ -107,6 +110,7 @@ class ServiceStack(Stack):
             "Functions",
             vpc=network.vpc,
             subnets=network.app_subnets,
+            logs_key=self.logs,
             code=code,
             proxy=proxy.proxy,
             read_endpoint=(
@@ -120,7 +124,9 @@ class ServiceStack(Stack):
             project=config.project,
             config=config.functions,
         )
-        self.api = Api(self, "Api", handler=self.functions.api, config=config.api)
+        self.api = Api(
+            self, "Api", handler=self.functions.api, logs_key=self.logs, config=config.api
+        )
         for warning_id, text in no_queue_warnings(config).items():
             Annotations.of(self.functions).add_warning_v2(warning_id, text)
 

@@ -14,14 +14,18 @@ from stacks.budget import SERVERLESS
 from stacks.components._common import pi_retention, retention
 from stacks.components.database import (
     INSIGHTS_MODES,
+    NO_ENHANCED_MONITORING_REASON,
+    PINNED_MINOR_REASON,
     POSTGRES_PORT,
     REMOVAL_POLICIES,
     acknowledge_database,
     acknowledge_log_retention_helper,
+    acknowledge_monitoring_role,
     database_security_group,
     logging_parameters,
     managed_admin_secret,
 )
+from stacks.components.nag import acknowledge_control
 from stacks.config import DatabaseConfig
 
 # Log types Aurora PostgreSQL exports (RDS for PostgreSQL's `upgrade` does not exist here).
@@ -84,6 +88,34 @@ class AuroraDatabase(Construct):
         self.waits_for: list[IConstruct] = [self.cluster, *self.instances.values()]
         # The instance that is the writer at creation (a failover moves the role).
         self.writer_instance_identifier = self.instances["Writer"].ref
+        self._acknowledge_controls(config)
+
+    def _acknowledge_controls(self, config: DatabaseConfig) -> None:
+        """Control Tower controls this cluster does not meet on purpose (docs/infra.md); the
+        instance shape's reasons (stacks/components/database.py) hold for its instances."""
+        if config.monitoring_interval_s:
+            acknowledge_monitoring_role(self.cluster)
+        for instance in self.instances.values():
+            acknowledge_control(instance, "CT.RDS.PR.5", PINNED_MINOR_REASON)
+            if config.monitoring_interval_s == 0:
+                acknowledge_control(instance, "CT.RDS.PR.2", NO_ENHANCED_MONITORING_REASON)
+        acknowledge_control(
+            self.cluster,
+            "CT.RDS.PR.25",
+            "Exports every log type Aurora PostgreSQL has: postgresql, the one the rule asks "
+            "for, and iam-db-auth-error (IAM authentication failures, added by RDS in 2025), "
+            "which this rule version does not list for aurora-postgresql and so rejects "
+            "(ct-rds-pr-25.guard, AURORA_POSTGRES_SUPPORTED_LOG_TYPES); compensating control: "
+            "postgresql is exported (tests).",
+        )
+        if not config.deletion_protection:
+            acknowledge_control(
+                self.cluster,
+                "CT.RDS.PR.3",
+                "Deletion protection off only where config says so "
+                "(`database.deletion_protection` false): the environment must be destroyable; "
+                "compensating control: protected profiles enable it (tests).",
+            )
 
     @staticmethod
     def _instance(
@@ -167,4 +199,9 @@ class AuroraDatabase(Construct):
             performance_insight_retention=pi_retention(config.performance_insights_retention_days),
             cloudwatch_logs_exports=AURORA_LOG_EXPORTS,
             cloudwatch_logs_retention=retention(config.log_retention_days),
+            monitoring_interval=(
+                Duration.seconds(config.monitoring_interval_s)
+                if config.monitoring_interval_s
+                else None
+            ),
         )

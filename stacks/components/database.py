@@ -9,9 +9,11 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct, IConstruct
 
+from stacks.aws_facts import RDS_POSTGRES_LOG_EXPORTS
 from stacks.components._common import pi_retention, retention
-from stacks.components.nag import acknowledge
+from stacks.components.nag import acknowledge, acknowledge_control
 from stacks.config import DatabaseConfig
+from stacks.control_tower import MIN_BACKUP_RETENTION_DAYS
 
 POSTGRES_PORT = 5432
 
@@ -47,9 +49,10 @@ class Database(Construct):
     connection logging), and a DB instance with a pinned minor version, gp3 storage encrypted
     with the CMK, IAM database authentication, an RDS-managed master password (Secrets Manager,
     CMK, rotated by RDS), CloudWatch Database Insights in the configured mode over Performance
-    Insights data (CMK), CloudWatch log exports with retention,
-    no public access, auto minor upgrades off (the pin is the contract). Environment settings
-    decide Multi-AZ, backups, deletion protection and the removal policy.
+    Insights data (CMK), CloudWatch log exports with retention, Enhanced Monitoring with CDK's
+    monitoring role when `monitoring_interval_s` > 0, no public access, auto minor upgrades off
+    (the pin is the contract). Environment settings decide Multi-AZ, backups, deletion
+    protection and the removal policy.
     """
 
     def __init__(
@@ -71,6 +74,7 @@ class Database(Construct):
         self.removal_policy = REMOVAL_POLICIES[config.removal_policy]
         self.instance = self._instance(vpc, subnets, key, engine, config)
         self._acknowledge(config)
+        acknowledge_controls(self.instance, config)
         acknowledge_log_retention_helper(self)
         self.admin_secret = managed_admin_secret(self.instance.secret)
         self.port = POSTGRES_PORT
@@ -161,8 +165,13 @@ class Database(Construct):
             enable_performance_insights=True,
             performance_insight_encryption_key=key,
             performance_insight_retention=pi_retention(config.performance_insights_retention_days),
-            cloudwatch_logs_exports=["postgresql", "upgrade", "iam-db-auth-error"],
+            cloudwatch_logs_exports=list(RDS_POSTGRES_LOG_EXPORTS.value),
             cloudwatch_logs_retention=retention(config.log_retention_days),
+            monitoring_interval=(
+                Duration.seconds(config.monitoring_interval_s)
+                if config.monitoring_interval_s
+                else None
+            ),
         )
 
     def _acknowledge(self, config: DatabaseConfig) -> None:
@@ -175,6 +184,8 @@ class Database(Construct):
                 "Single-AZ only where config says so (dev, destroyable, cost); compensating "
                 "controls: automated backups and prod profile is Multi-AZ (asserted in tests).",
             )
+        if config.monitoring_interval_s:
+            acknowledge_monitoring_role(self.instance)
 
 
 def database_security_group(scope: Construct, vpc: ec2.IVpc, engine: str) -> ec2.SecurityGroup:
@@ -235,3 +246,87 @@ def acknowledge_log_retention_helper(scope: Construct) -> None:
                 "log groups after the generated instance id; compensating control: the "
                 "actions only change retention, and only deployments run the helper.",
             )
+            acknowledge_control(
+                child.node.find_child("Resource"),
+                "CT.LAMBDA.PR.3",
+                "CDK's LogRetention function (retention of the log groups RDS creates for "
+                "its log exports) runs outside the VPC: it calls the CloudWatch Logs API "
+                "during deployments and the isolated subnets have no path to it (no NAT, no "
+                "logs endpoint); a log group declared in the template instead would race "
+                "RDS, which creates those groups itself; compensating control: only "
+                "CloudFormation invokes it, and its role may only set or delete retention.",
+            )
+
+
+def acknowledge_monitoring_role(resource: IConstruct) -> None:
+    """CDK's Enhanced Monitoring role (an instance's, or each cluster instance's)."""
+    acknowledge(
+        resource.node.find_child("MonitoringRole"),
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+        "AmazonRDSEnhancedMonitoringRole]",
+        "CDK's Enhanced Monitoring role with the AWS-maintained policy RDS documents for "
+        "it (write the RDSOSMetrics log group); compensating control: the role trusts "
+        "only monitoring.rds.amazonaws.com and holds nothing else.",
+    )
+
+
+PINNED_MINOR_REASON = (
+    "Automatic minor upgrades stay off: `database.engine_version` pins the minor, so a deploy "
+    "is reproducible and an upgrade is a reviewed change of that key (an automatic one would "
+    "leave the template's version behind the running one); compensating control: the allowed "
+    "minors are a reviewed list (stacks/config.py) and an upgrade runs through synth, the "
+    "tests and a deploy like any change."
+)
+NO_ENHANCED_MONITORING_REASON = (
+    "Enhanced Monitoring off only where config says so (`database.monitoring_interval_s` 0): "
+    "its OS metrics are billed as CloudWatch Logs ingestion, a cost nobody reads in a "
+    "short-lived environment; compensating control: CloudWatch's RDS metrics and Database "
+    "Insights still run, and protected profiles turn it on (tests)."
+)
+
+
+def acknowledge_controls(resource: IConstruct, config: DatabaseConfig) -> None:
+    """Control Tower controls an RDS for PostgreSQL instance does not meet on purpose
+    (docs/infra.md)."""
+    always = {
+        "CT.RDS.PR.5": PINNED_MINOR_REASON,
+        "CT.RDS.PR.20": "PostgreSQL keeps its default port: another port hides nothing from "
+        "a client that can reach the instance, and every client would need the setting; "
+        "compensating controls: no public access, isolated subnets, a security group that "
+        "admits only the proxy and the migration function, IAM auth and TLS required.",
+        "CT.RDS.PR.14": "Exports every log type RDS for PostgreSQL has: postgresql and "
+        "upgrade, the two the rule asks for, and iam-db-auth-error (IAM authentication "
+        "failures, added by RDS in 2025), which this rule version does not list for "
+        "postgres and so rejects (ct-rds-pr-14.guard, POSTGRES_SUPPORTED_LOG_TYPES); "
+        "compensating control: the required two are exported (tests).",
+    }
+    for control, reason in always.items():
+        acknowledge_control(resource, control, reason)
+    if config.monitoring_interval_s == 0:
+        acknowledge_control(resource, "CT.RDS.PR.2", NO_ENHANCED_MONITORING_REASON)
+    if not config.multi_az:
+        acknowledge_control(
+            resource,
+            "CT.RDS.PR.1",
+            "Single-AZ only where config says so (`database.multi_az` false): a standby "
+            "doubles the instance cost of a destroyable environment; compensating control: "
+            "automated backups, and protected profiles are Multi-AZ (tests).",
+        )
+    if config.backup_retention_days < MIN_BACKUP_RETENTION_DAYS:
+        acknowledge_control(
+            resource,
+            "CT.RDS.PR.8",
+            "Backups kept under a week only where config says so "
+            "(`database.backup_retention_days`): backup storage a destroyable environment "
+            "does not need; compensating control: backups are still taken, and protected "
+            "profiles keep at least 7 days (tests).",
+        )
+    if not config.deletion_protection:
+        acknowledge_control(
+            resource,
+            "CT.RDS.PR.13",
+            "Deletion protection off only where config says so "
+            "(`database.deletion_protection` false): the environment must be destroyable; "
+            "compensating control: protected profiles enable it and keep a final snapshot "
+            "(tests).",
+        )

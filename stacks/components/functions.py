@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from constructs import Construct
 
 from orders import contract
-from stacks.components._common import retention
-from stacks.components.nag import acknowledge
+from stacks.components.logs import LogsKey, log_group
+from stacks.components.nag import acknowledge, acknowledge_control
 from stacks.config import FunctionsConfig, ProjectConfig
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
@@ -28,12 +27,13 @@ def vpc_python_function(
     code: lambda_.Code,
     vpc: ec2.IVpc,
     subnets: ec2.SubnetSelection,
+    logs_key: LogsKey,
     config: FunctionsConfig,
     timeout_s: int,
     reserved_concurrency: int,
     environment: dict[str, str | int],
 ) -> lambda_.Function:
-    """A VPC function with its own egress-less security group and a log group with retention.
+    """A VPC function with its own egress-less security group and an encrypted log group.
 
     ``function`` names it in orders.contract (its handler and the environment it must get);
     ``environment`` is checked against the contract.
@@ -45,10 +45,12 @@ def vpc_python_function(
         description=f"Lambda {scope.node.id}/{construct_id}: egress only to what it is granted",
         allow_all_outbound=False,
     )
-    log_group = logs.LogGroup(
+    logs = log_group(
         scope,
         f"{construct_id}LogGroup",
-        retention=retention(config.log_retention_days),
+        key=logs_key,
+        retention_days=config.log_retention_days,
+        retention_key="functions.log_retention_days",
         removal_policy=RemovalPolicy.DESTROY,
     )
     fn = lambda_.Function(
@@ -65,13 +67,27 @@ def vpc_python_function(
         vpc=vpc,
         vpc_subnets=subnets,
         security_groups=[security_group],
-        log_group=log_group,
+        log_group=logs,
         # Lambda active tracing records each invocation with no SDK in the function.
         tracing=lambda_.Tracing.ACTIVE if config.tracing else lambda_.Tracing.DISABLED,
         environment=contract.environment(function, environment),
     )
     _acknowledge_role(fn, tracing=config.tracing)
+    if Stack.of(vpc) is not Stack.of(scope):
+        _acknowledge_imported_subnets(fn)
     return fn
+
+
+def _acknowledge_imported_subnets(fn: lambda_.Function) -> None:
+    acknowledge_control(
+        fn,
+        "CT.LAMBDA.PR.3",
+        "The function is in the VPC: its VpcConfig lists the data stack's App subnets through "
+        "Fn::ImportValue and its own security group, and the rule reads only literal subnet IDs "
+        "or references within the stack; compensating control: a test asserts that every "
+        "subnet it imports is an App subnet of the data stack (tests/infra/"
+        "test_control_tower.py).",
+    )
 
 
 def powertools_environment(
@@ -117,7 +133,8 @@ class Functions(Construct):
     """The orders API and direct-invoke functions.
 
     Creates: two VPC functions (newest Python runtime, configurable architecture, reserved
-    concurrency as the client-side cap, timeout, X-Ray tracing, log groups with retention). Each
+    concurrency as the client-side cap, timeout, X-Ray tracing, log groups with retention,
+    encrypted with the stack's logs key). Each
     has its own security group whose only egress is the proxy port (plus HTTPS to interface
     endpoints the stack grants), holds rds-db:connect on this proxy for one DB user, and gets
     the proxy endpoint (and the read-only endpoint when there is one: DB_READ_HOST) and DB user
@@ -131,6 +148,7 @@ class Functions(Construct):
         *,
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
+        logs_key: LogsKey,
         code: lambda_.Code,
         proxy: rds.DatabaseProxy,
         read_endpoint: str | None = None,
@@ -155,6 +173,7 @@ class Functions(Construct):
                 code=code,
                 vpc=vpc,
                 subnets=subnets,
+                logs_key=logs_key,
                 config=config,
                 timeout_s=config.timeout_s,
                 reserved_concurrency=reserved,

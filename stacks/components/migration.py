@@ -11,15 +11,14 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from orders import contract
-from stacks.components._common import retention
 from stacks.components.functions import powertools_environment, vpc_python_function
-from stacks.components.nag import acknowledge
+from stacks.components.logs import LogsKey, log_group
+from stacks.components.nag import acknowledge, acknowledge_control
 from stacks.config import AppConfig
 
 # What re-runs the migration when it changes (besides the settings below): the whole function
@@ -77,13 +76,15 @@ class Migration(Construct):
 
     Creates: the migration function (VPC, reserved concurrency 1, the only function with a
     direct security-group path to PostgreSQL, reads the RDS-managed admin secret) and a Provider
-    framework (onEvent only). It lives in the data stack, next to the database, so that the
-    data stack can bootstrap the app user (`orders.contract.ROLES_STEP`) before the proxy target
-    group, which waits until it can log in as that user; the service stack runs the schema step
-    through the same provider. Each custom resource's properties carry the step, a content hash
-    of the migration sources, the target database's endpoint and (roles step) the app-role
-    settings and the app-user secret, so a change to any of them re-runs that step (Update):
-    new code, new role settings, a replaced secret or a replaced database.
+    framework (onEvent only, outside the VPC: it must reach S3 and the Lambda API), both logging
+    to log groups encrypted with the stack's logs key. It lives in the data stack, next to the
+    database, so that the data stack can bootstrap the app user (`orders.contract.ROLES_STEP`)
+    before the proxy target group, which waits until it can log in as that user; the service
+    stack runs the schema step through the same provider. Each custom resource's properties
+    carry the step, a content hash of the migration sources, the target database's endpoint and
+    (roles step) the app-role settings and the app-user secret, so a change to any of them
+    re-runs that step (Update): new code, new role settings, a replaced secret or a replaced
+    database.
     """
 
     def __init__(
@@ -93,6 +94,7 @@ class Migration(Construct):
         *,
         vpc: ec2.IVpc,
         subnets: ec2.SubnetSelection,
+        logs_key: LogsKey,
         code: lambda_.Code,
         lambda_src: Path,
         db_host: str,
@@ -131,6 +133,7 @@ class Migration(Construct):
             code=code,
             vpc=vpc,
             subnets=subnets,
+            logs_key=logs_key,
             config=config.functions,
             timeout_s=config.functions.migration_timeout_s,
             reserved_concurrency=config.functions.migration_reserved_concurrency,
@@ -140,7 +143,7 @@ class Migration(Construct):
             database_security_group, ec2.Port.tcp(port), "migration to PostgreSQL (admin)"
         )
         self._grant_secrets(admin_secret, app_user_secret, key)
-        self.provider = self._build_provider(config.functions.log_retention_days)
+        self.provider = self._build_provider(logs_key, config.functions.log_retention_days)
 
     def run_step(self, scope: Construct, construct_id: str, step: str) -> CustomResource:
         """A custom resource in ``scope`` that runs ``step`` of orders.contract.MIGRATION_STEPS
@@ -189,11 +192,13 @@ class Migration(Construct):
             )
         )
 
-    def _build_provider(self, log_retention_days: int) -> cr.Provider:
-        provider_logs = logs.LogGroup(
+    def _build_provider(self, logs_key: LogsKey, log_retention_days: int) -> cr.Provider:
+        provider_logs = log_group(
             self,
             "ProviderLogGroup",
-            retention=retention(log_retention_days),
+            key=logs_key,
+            retention_days=log_retention_days,
+            retention_key="functions.log_retention_days",
             removal_policy=RemovalPolicy.DESTROY,
         )
         provider = cr.Provider(
@@ -203,6 +208,17 @@ class Migration(Construct):
             log_group=provider_logs,
         )
         on_event = provider.node.find_child("framework-onEvent")
+        acknowledge_control(
+            on_event,
+            "CT.LAMBDA.PR.3",
+            "The CDK Provider framework's onEvent function runs outside the VPC: it answers "
+            "CloudFormation through a pre-signed S3 URL and invokes the migration function "
+            "through the Lambda API, and the isolated subnets reach neither (no NAT, no S3 or "
+            "Lambda endpoint), so inside them it would hang the deploy until CloudFormation "
+            "times out; compensating control: it holds no network path to the database and no "
+            "secret, only lambda:InvokeFunction on the migration function (in the VPC), and "
+            "only CloudFormation invokes it.",
+        )
         on_event_role = on_event.node.find_child("ServiceRole")
         acknowledge(
             on_event_role,

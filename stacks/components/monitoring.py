@@ -23,6 +23,7 @@ from orders import contract
 from stacks import metric_catalog as mc
 from stacks.aws_facts import ALARM_ARN_FORMAT, AURORA_METRIC_ROLE_WRITER
 from stacks.budget import connection_budget
+from stacks.components.encryption import restrict_grants_to_aws_services
 from stacks.config import AppConfig, MonitoringConfig
 
 GIB = 1024**3
@@ -453,6 +454,7 @@ class Monitoring(Construct):
             removal_policy=RemovalPolicy.DESTROY,
             pending_window=Duration.days(7),
         )
+        restrict_grants_to_aws_services(self.key)
         # What AWS documents for alarms publishing to a CMK-encrypted topic. No aws:Source*
         # condition here: that CloudWatch sends them on its KMS calls is not documented, and a
         # condition it does not satisfy would silently drop every notification. The topic

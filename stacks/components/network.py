@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.components._common import retention
+from stacks.components.logs import LogsKey, log_group
+from stacks.components.nag import acknowledge_control
 from stacks.config import NetworkConfig
+
+# The stack-level provider CDK adds for `restrict_default_security_group`.
+_RESTRICT_DEFAULT_SG_PROVIDER = "Custom::VpcRestrictDefaultSGCustomResourceProvider"
 
 _ENDPOINT_SERVICES = {
     "secretsmanager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
@@ -21,7 +24,8 @@ class Network(Construct):
 
     Creates: a VPC over `max_azs` AZs with isolated subnets ("Data" for database and proxy,
     "App" for functions), optional public + NAT egress subnets when `nat_gateways > 0`, VPC flow
-    logs (ALL traffic) to a log group with retention, and one interface endpoint per entry in
+    logs (ALL traffic) to a log group with retention (encrypted with the stack's logs key), the
+    default security group stripped of its rules, and one interface endpoint per entry in
     `interface_endpoints`, each with its own security group that admits nobody until a
     consumer calls `allow_endpoint_from` (no CIDR-wide ingress).
     """
@@ -32,6 +36,7 @@ class Network(Construct):
         construct_id: str,
         *,
         config: NetworkConfig,
+        logs_key: LogsKey,
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -47,10 +52,13 @@ class Network(Construct):
         )
         self.data_subnets = ec2.SubnetSelection(subnet_group_name="Data")
         self.app_subnets = ec2.SubnetSelection(subnet_group_name="App")
-        self.flow_log_group = logs.LogGroup(
+        self._acknowledge_restrict_default_sg()
+        self.flow_log_group = log_group(
             self,
             "FlowLogGroup",
-            retention=retention(config.flow_log_retention_days),
+            key=logs_key,
+            retention_days=config.flow_log_retention_days,
+            retention_key="network.flow_log_retention_days",
             removal_policy=removal_policy,
         )
         self.vpc.add_flow_log(
@@ -59,6 +67,18 @@ class Network(Construct):
             traffic_type=ec2.FlowLogTrafficType.ALL,
         )
         self.endpoints = {name: self._endpoint(name) for name in config.interface_endpoints}
+
+    def _acknowledge_restrict_default_sg(self) -> None:
+        provider = Stack.of(self).node.find_child(_RESTRICT_DEFAULT_SG_PROVIDER)
+        acknowledge_control(
+            provider.node.find_child("Handler"),
+            "CT.LAMBDA.PR.3",
+            "CDK's custom resource that strips the default security group's rules runs outside "
+            "the VPC: it calls the EC2 API during deployments, the subnets are isolated (no NAT, "
+            "no EC2 endpoint) and CDK offers no VPC placement for it; compensating control: only "
+            "CloudFormation invokes it, and its role may only revoke rules of this VPC's default "
+            "security group.",
+        )
 
     def _endpoint(self, name: str) -> ec2.InterfaceVpcEndpoint:
         """An interface endpoint in the App subnets whose security group admits nobody yet."""

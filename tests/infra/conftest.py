@@ -2,6 +2,8 @@
 
 `synth` is parametrized over the fixture environments (numbers asserted against fixture
 config); `shipped` over whatever cdk.json holds (gates and invariants only, no copied numbers).
+These session builds run both gates, cdk-nag and the Control Tower controls, as `make synth`
+does; the tests' own small builds skip the second (stacks/control_tower.py).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from tests.fixture_config import FIXTURE_ENVS, SMALL
 
 @pytest.fixture(scope="session")
 def synthesized() -> dict[str, Synthesized]:
-    return {env: synthesize(build_fixture(env)) for env in FIXTURE_ENVS}
+    return {env: synthesize(build_fixture(env, control_tower_gate=True)) for env in FIXTURE_ENVS}
 
 
 @pytest.fixture(scope="session", params=FIXTURE_ENVS)
@@ -31,13 +33,15 @@ def synth(synthesized: dict[str, Synthesized], env_name: str) -> Synthesized:
 
 @pytest.fixture(scope="session")
 def secrets_mode() -> Synthesized:
-    return synthesize(build_fixture(SMALL, proxy={"auth_mode": "secrets"}))
+    return synthesize(build_fixture(SMALL, control_tower_gate=True, proxy={"auth_mode": "secrets"}))
 
 
 @pytest.fixture(scope="session")
 def shipped_apps() -> dict[str, Synthesized]:
     """Every environment of cdk.json as `make synth ENV=<name>` builds it."""
-    return {env: synthesize(build_for_env(env)) for env in environment_names()}
+    return {
+        env: synthesize(build_for_env(env, control_tower_gate=True)) for env in environment_names()
+    }
 
 
 @pytest.fixture(scope="session", params=environment_names())

@@ -5,7 +5,10 @@ ArnLike, per the IAM condition-operator reference
 (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html):
 "Case-sensitive matching of the ARN. Each of the six colon-delimited components of the ARN is
 checked separately and each can include multi-character match wildcards (*) or single-character
-match wildcards (?)." The sixth component is the rest of the ARN, colons included.
+match wildcards (?)." The sixth component is the rest of the ARN, colons included. The
+`...IfExists` operators: "If the policy key is present in the context of the request, process the
+key as specified in the policy. If the key is not present, evaluate the condition element as
+true" (same page).
 """
 
 from __future__ import annotations
@@ -102,11 +105,15 @@ _OPERATORS = {
 
 
 def conditions_hold(conditions: Mapping[str, Any], context: Mapping[str, str]) -> bool:
-    """Every operator and key must hold; a key absent from the request makes it false."""
+    """Every operator and key must hold; a key absent from the request makes it false (true
+    for an ...IfExists operator)."""
     for operator, keys in conditions.items():
-        test = _OPERATORS[operator]
+        if_exists = operator.endswith("IfExists")
+        test = _OPERATORS[operator.removesuffix("IfExists")]
         for key, patterns in keys.items():
             if key not in context:
+                if if_exists:
+                    continue
                 return False
             if not any(test(p, context[key]) for p in _as_list(patterns)):
                 return False
@@ -134,6 +141,21 @@ class Principal:
         return any(p in (self.arn, account_root) for p in _as_list(principal.get("AWS", [])))
 
 
+def _applies(
+    statement: Mapping[str, Any],
+    asking: Principal | None,
+    action: str,
+    resource: str,
+    context: Mapping[str, str],
+) -> bool:
+    return (
+        (asking is None or asking.matches(statement))
+        and any(_glob(a, action) for a in _as_list(statement["Action"]))
+        and any(_glob(r, resource) for r in _as_list(statement.get("Resource", "*")))
+        and conditions_hold(statement.get("Condition", {}), context)
+    )
+
+
 def allowed(
     statements: list[dict[str, Any]],
     *,
@@ -148,13 +170,23 @@ def allowed(
     asking = principal or (Principal(service=service) if service else None)
     verdict = False
     for statement in statements:
-        applies = (
-            (asking is None or asking.matches(statement))
-            and any(_glob(a, action) for a in _as_list(statement["Action"]))
-            and any(_glob(r, resource) for r in _as_list(statement.get("Resource", "*")))
-            and conditions_hold(statement.get("Condition", {}), context)
-        )
+        applies = _applies(statement, asking, action, resource, context)
         if applies and statement["Effect"] == "Deny":
             return False
         verdict = verdict or (applies and statement["Effect"] == "Allow")
     return verdict
+
+
+def explicitly_denied(
+    statements: list[dict[str, Any]],
+    *,
+    action: str,
+    resource: str = "*",
+    context: Mapping[str, str],
+    principal: Principal,
+) -> bool:
+    """A Deny statement applies to the request, whatever else would allow it."""
+    return any(
+        statement["Effect"] == "Deny" and _applies(statement, principal, action, resource, context)
+        for statement in statements
+    )

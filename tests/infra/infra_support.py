@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aws_cdk.assertions import Template
@@ -28,10 +30,18 @@ class Synthesized:
             found[self.built.ci.stack_name] = self.ci.to_json()
         return found
 
+    @property
+    def validation_report(self) -> dict[str, Any]:
+        """CDK's validation report of the synthesis the templates came from (the gates'
+        findings, acknowledged ones included)."""
+        directory = Path(self.built.app.synth().directory)
+        report: dict[str, Any] = json.loads((directory / "validation-report.json").read_text())
+        return report
+
 
 def synthesize(built: BuiltApp) -> Synthesized:
-    # Template.from_stack synthesizes the whole app once; cdk-nag runs here and raises on
-    # any unacknowledged finding.
+    # Template.from_stack synthesizes the whole app once; cdk-nag (and the Control Tower gate,
+    # when the build has it) run here and raise on any unacknowledged finding.
     return Synthesized(
         built=built,
         data=Template.from_stack(built.data),
@@ -40,6 +50,11 @@ def synthesize(built: BuiltApp) -> Synthesized:
     )
 
 
-def build_fixture(env_name: str, **overrides: dict[str, Any]) -> BuiltApp:
-    """A fixture environment with section overrides, e.g. proxy={"auth_mode": "secrets"}."""
-    return build_from_context(fixture_context(**{env_name: overrides}), env_name)
+def build_fixture(
+    env_name: str, *, control_tower_gate: bool = False, **overrides: dict[str, Any]
+) -> BuiltApp:
+    """A fixture environment with section overrides, e.g. proxy={"auth_mode": "secrets"}; the
+    Control Tower gate only when asked (it adds seconds to each synth)."""
+    return build_from_context(
+        fixture_context(**{env_name: overrides}), env_name, control_tower_gate=control_tower_gate
+    )

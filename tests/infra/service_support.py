@@ -25,6 +25,7 @@ from constructs import IConstruct
 
 from orders import contract
 from stacks.app_builder import LAMBDA_SRC
+from stacks.components.logs import LogsKey
 from stacks.components.migration import Migration
 from stacks.components.network import Network
 from stacks.config import AppConfig
@@ -47,10 +48,22 @@ def bare_stack(name: str) -> cdk.Stack:
     return cdk.Stack(app, name)
 
 
+def logs_key(stack: cdk.Stack) -> LogsKey:
+    """The stack's logs key, created on first use (every stack has one, `Logs`)."""
+    existing = stack.node.try_find_child("Logs")
+    if isinstance(existing, LogsKey):
+        return existing
+    return LogsKey(stack, "Logs", removal_policy=RemovalPolicy.DESTROY)
+
+
 def small_network(stack: cdk.Stack) -> Network:
     """The fixture's two-AZ isolated VPC (it needs no acknowledgment)."""
     return Network(
-        stack, "Network", config=SMALL_CONFIG.network, removal_policy=RemovalPolicy.DESTROY
+        stack,
+        "Network",
+        config=SMALL_CONFIG.network,
+        logs_key=logs_key(stack),
+        removal_policy=RemovalPolicy.DESTROY,
     )
 
 
@@ -133,6 +146,7 @@ def build_migration(
         "Migration",
         vpc=network.vpc,
         subnets=network.app_subnets,
+        logs_key=logs_key(stack),
         code=CODE,
         lambda_src=lambda_src,
         db_host=db_host,

@@ -53,6 +53,14 @@ def expected_acks(config: AppConfig) -> set[tuple[str, str, str]]:
     acks.add(("Data", db, "AwsSolutions-RDS11"))
     if not config.database.is_aurora and not config.database.multi_az:
         acks.add(("Data", db, "AwsSolutions-RDS3"))
+    if config.database.monitoring_interval_s and not config.database.is_aurora:
+        acks.add(
+            (
+                "Data",
+                "Database/Instance/MonitoringRole",
+                _MANAGED.format("AmazonRDSEnhancedMonitoringRole"),
+            )
+        )
     if not config.database.deletion_protection:
         acks.add(("Data", db, "AwsSolutions-RDS10"))
     return acks

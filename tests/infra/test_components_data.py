@@ -18,6 +18,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from stacks.components.database import Database
 from stacks.components.encryption import DataKey
+from stacks.components.logs import LogsKey
 from stacks.components.network import Network
 from stacks.components.proxy import Proxy
 from stacks.config import AppConfig, DatabaseConfig, NetworkConfig, ProxyConfig
@@ -63,7 +64,11 @@ def _data_tier(
     stack = _Stack(app, name)
     key = DataKey(stack, "Encryption", app_name="Fixture", removal_policy=RemovalPolicy.DESTROY)
     net = Network(
-        stack, "Network", config=network or config.network, removal_policy=RemovalPolicy.DESTROY
+        stack,
+        "Network",
+        config=network or config.network,
+        logs_key=LogsKey(stack, "Logs", removal_policy=RemovalPolicy.DESTROY),
+        removal_policy=RemovalPolicy.DESTROY,
     )
     db = Database(
         stack,

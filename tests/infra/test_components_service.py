@@ -38,6 +38,7 @@ from service_support import (
     bare_stack,
     build_migration,
     logical_id,
+    logs_key,
     small_network,
 )
 
@@ -214,6 +215,7 @@ def _functions(name: str, config: AppConfig) -> FunctionsBuilt:
         "Functions",
         vpc=network.vpc,
         subnets=network.app_subnets,
+        logs_key=logs_key(stack),
         code=CODE,
         proxy=proxy,
         connect_policy=connect_policy,
@@ -503,6 +505,7 @@ def test_the_construct_alone_creates_no_custom_resource() -> None:
         "Migration",
         vpc=network.vpc,
         subnets=network.app_subnets,
+        logs_key=logs_key(stack),
         code=CODE,
         lambda_src=LAMBDA_SRC,
         db_host=DB_HOST,
@@ -626,7 +629,7 @@ def api() -> ApiBuilt:
         code=CODE,
         role=role,
     )
-    built = Api(stack, "Api", handler=handler, config=SMALL_CONFIG.api)
+    built = Api(stack, "Api", handler=handler, logs_key=logs_key(stack), config=SMALL_CONFIG.api)
     return ApiBuilt(stack, Template.from_stack(stack), built, logical_id(handler))
 
 

@@ -34,6 +34,21 @@ def test_a_protected_profile_keeps_data_and_tells_someone(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", PROTECTED)
+def test_a_protected_profile_keeps_a_year_of_logs_and_monitors_the_os(name: str) -> None:
+    # What the Control Tower controls ask (CT.CLOUDWATCH.PR.2, CT.RDS.PR.2); dev-like profiles
+    # acknowledge them, and name this test as the compensating control.
+    config: AppConfig = CONFIGS[name]
+    retention = {
+        "network.flow_log_retention_days": config.network.flow_log_retention_days,
+        "database.log_retention_days": config.database.log_retention_days,
+        "functions.log_retention_days": config.functions.log_retention_days,
+        "api.access_log_retention_days": config.api.access_log_retention_days,
+    }
+    assert {key: days for key, days in retention.items() if days < 365} == {}
+    assert config.database.monitoring_interval_s > 0
+
+
+@pytest.mark.parametrize("name", PROTECTED)
 def test_a_protected_profiles_template_keeps_data(
     shipped_apps: dict[str, Synthesized], name: str
 ) -> None:
@@ -42,8 +57,10 @@ def test_a_protected_profiles_template_keeps_data(
     assert db["DeletionPolicy"] in ("Snapshot", "Retain")
     assert db["UpdateReplacePolicy"] in ("Snapshot", "Retain")
     assert db["Properties"]["DeletionProtection"] is True
-    (key,) = data.find_resources("AWS::KMS::Key").values()
-    assert key["DeletionPolicy"] == "Retain"
+    # the data key and the key of the (retained) flow logs
+    keys = data.find_resources("AWS::KMS::Key")
+    assert sorted(keys) == ["DataKey", "LogsKey"]
+    assert {key["DeletionPolicy"] for key in keys.values()} == {"Retain"}
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))

@@ -87,14 +87,16 @@ def custom_resource(template: Template, logical_id: str) -> dict[str, Any]:
 
 def test_stateful_resources_keep_their_logical_ids(synth: Synthesized) -> None:
     for resource_type, key in (
-        ("AWS::KMS::Key", "key"),
         ("AWS::EC2::VPC", "vpc"),
         ("AWS::RDS::DBInstance", "instance"),
         ("AWS::RDS::DBProxy", "proxy"),
     ):
         assert only(synth.data, resource_type)[0] == STATEFUL_LOGICAL_IDS[key]
+    # the data key (storage, Performance Insights, secrets) and the flow logs' key
+    assert sorted(synth.data.find_resources("AWS::KMS::Key")) == ["DataKey", "LogsKey"]
     assert STATEFUL_LOGICAL_IDS == {
         "key": "DataKey",
+        "logs_key": "LogsKey",
         "vpc": "Vpc",
         "instance": "DatabaseInstance",
         "proxy": "DatabaseProxy",
@@ -309,8 +311,8 @@ def test_a_single_az_profile_is_cheap_and_destroyable(
     assert db["Properties"]["DeletionProtection"] is False
     assert db["DeletionPolicy"] == "Delete"
     assert db["Properties"]["BackupRetentionPeriod"] == 2
-    _, key = only(dev.data, "AWS::KMS::Key")
-    assert key["DeletionPolicy"] == "Delete"
+    keys = dev.data.find_resources("AWS::KMS::Key").values()
+    assert [key["DeletionPolicy"] for key in keys] == ["Delete", "Delete"]
 
 
 def test_a_protected_profile_is_multi_az_and_kept(synthesized: dict[str, Synthesized]) -> None:
@@ -321,8 +323,8 @@ def test_a_protected_profile_is_multi_az_and_kept(synthesized: dict[str, Synthes
     assert db["DeletionPolicy"] in {"Snapshot", "Retain"}
     assert db["UpdateReplacePolicy"] in {"Snapshot", "Retain"}
     assert db["Properties"]["BackupRetentionPeriod"] == 9
-    _, key = only(prod.data, "AWS::KMS::Key")
-    assert key["DeletionPolicy"] == "Retain"
+    keys = prod.data.find_resources("AWS::KMS::Key").values()
+    assert [key["DeletionPolicy"] for key in keys] == ["Retain", "Retain"]
     assert len(prod.data.find_resources("AWS::EC2::Subnet")) == 6  # 3 AZs
 
 
