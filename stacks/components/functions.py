@@ -7,6 +7,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_rds as rds
+from aws_cdk.aws_lambda import Function
 from constructs import Construct
 
 from orders import contract
@@ -162,9 +163,7 @@ class Functions(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
 
-        def make(
-            function: str, function_id: str, description: str, reserved: int
-        ) -> lambda_.Function:
+        def make(function: str, function_id: str, description: str, reserved: int) -> Function:
             return vpc_python_function(
                 self,
                 function_id,

@@ -78,7 +78,7 @@ def test_the_cluster_keeps_its_logical_ids(serverless: Synthesized) -> None:
     assert data["Resources"]["DatabaseCluster"]["Type"] == "AWS::RDS::DBCluster"
     assert _of_type(data, "AWS::RDS::DBProxyEndpoint").keys() == {"DatabaseProxyReadOnlyEndpoint"}
     assert _of_type(data, "AWS::RDS::DBProxy").keys() == {"DatabaseProxy"}
-    assert _of_type(data, "AWS::KMS::Key").keys() == {"DataKey"}
+    assert _of_type(data, "AWS::KMS::Key").keys() == {"DataKey", "LogsKey"}
 
 
 def test_serverless_instances_join_the_cluster(serverless: Synthesized) -> None:

@@ -77,6 +77,23 @@ LOG_GROUPS: dict[tuple[str, str], list[Resource]] = {
 }
 
 
+def _aurora_acknowledged(config: AppConfig) -> set[Finding]:
+    """An Aurora cluster: its instances (Writer, Reader1, ...) and the cluster itself."""
+    db = config.database
+    cluster = ("Data", "Database/Cluster")
+    instances = [
+        ("Data", f"Database/Cluster/{name}")
+        for name in ("Writer", *(f"Reader{n}" for n in range(1, db.readers + 1)))
+    ]
+    found: set[Finding] = {(cluster, "CT.RDS.PR.25")}
+    found |= {(instance, "CT.RDS.PR.5") for instance in instances}
+    if db.monitoring_interval_s == 0:
+        found |= {(instance, "CT.RDS.PR.2") for instance in instances}
+    if not db.deletion_protection:
+        found.add((cluster, "CT.RDS.PR.3"))
+    return found
+
+
 def expected_acknowledged(config: AppConfig) -> set[Finding]:
     """The findings a configuration explains, and only those."""
     found = set(ALWAYS_ACKNOWLEDGED)
@@ -84,6 +101,9 @@ def expected_acknowledged(config: AppConfig) -> set[Finding]:
         if getattr(getattr(config, section), key) < 365:
             found |= {(group, "CT.CLOUDWATCH.PR.2") for group in groups}
     db = config.database
+    if db.is_aurora:
+        instance_only = {(_DB, c) for c in ("CT.RDS.PR.5", "CT.RDS.PR.14", "CT.RDS.PR.20")}
+        return (found - instance_only) | _aurora_acknowledged(config)
     conditional = {
         "CT.RDS.PR.1": not db.multi_az,
         "CT.RDS.PR.2": db.monitoring_interval_s == 0,
