@@ -62,9 +62,15 @@ $(UV_STAMP):
 	|| { echo "make setup: could not install uv $(UV_VERSION) into $(VENV) with pip; install that version there (or put it at $(UV)) and re-run" >&2; exit 1; }
 	touch $@
 
+# aws-cdk-lib and its dependency aws-cdk.cloud-assembly-schema both ship
+# aws_cdk/cloud_assembly_schema/__init__.py; uv installs wheels in parallel, so either copy can
+# end up there, and the schema package's one breaks aws-cdk-lib ("Unknown interface:
+# aws-cdk-lib.cloud_assembly_schema.MetadataEntry"). pip installed dependencies first; here a
+# second sync re-installs aws-cdk-lib alone, so its copy is the one that stays.
 $(PY_STAMP): $(UV_STAMP) pyproject.toml uv.lock lambda_src/requirements.in
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --quiet --no-python-downloads \
 	|| { echo "make setup: uv sync failed; if uv.lock is stale (pyproject.toml or lambda_src/requirements.in changed), run make lock" >&2; exit 1; }
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --quiet --no-python-downloads --reinstall-package aws-cdk-lib
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json

@@ -261,3 +261,15 @@ def test_a_lock_compiled_for_another_target_is_reported(
 def test_a_range_in_the_lambda_lock_is_reported(repo: Path) -> None:
     _edit(repo / LOCK, "\nzipp==", "\nzipp>=")
     assert problems(repo) == [f"{LOCK}: not an exact pin: zipp>=4.1.2"]
+
+
+def test_the_installed_cloud_assembly_schema_module_is_aws_cdk_libs() -> None:
+    """Two wheels ship aws_cdk/cloud_assembly_schema/__init__.py; make setup keeps aws-cdk-lib's
+    (its types are named aws-cdk-lib.cloud_assembly_schema.*), which aws-cdk-lib needs."""
+    import aws_cdk.cloud_assembly_schema as schema  # noqa: PLC0415
+
+    text = Path(schema.__file__).read_text()
+    assert 'jsii_type="aws-cdk-lib.cloud_assembly_schema.MetadataEntry"' in text, (
+        "aws_cdk/cloud_assembly_schema is aws-cdk.cloud-assembly-schema's copy: run make setup "
+        "(it re-installs aws-cdk-lib after the sync)"
+    )
