@@ -129,6 +129,7 @@ def build_migration(
     *,
     lambda_src: Path = LAMBDA_SRC,
     db_host: str = DB_HOST,
+    steps: dict[str, str] = STEP_RESOURCES,
 ) -> MigrationBuilt:
     """The Migration construct as the data stack wires it, in a bare stack, with the custom
     resource of each step (the roles step's as in the data stack, the schema step's as in the
@@ -164,8 +165,7 @@ def build_migration(
         network.allow_endpoint_from(endpoint_name, migration.function)
     (endpoint,) = network.endpoint_security_groups("secretsmanager")
     resources = {
-        step: migration.run_step(stack, construct_id, step)
-        for step, construct_id in STEP_RESOURCES.items()
+        step: migration.run_step(stack, construct_id, step) for step, construct_id in steps.items()
     }
     return MigrationBuilt(
         config, stack, migration, resources, logical_id(database_sg), logical_id(endpoint)

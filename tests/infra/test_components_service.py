@@ -19,10 +19,8 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_rds as rds
-from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk.assertions import Template
 from iam_eval import Environment
 from service_support import (
@@ -46,7 +44,7 @@ from orders import contract
 from stacks.app_builder import LAMBDA_SRC
 from stacks.components.api import Api
 from stacks.components.functions import Functions
-from stacks.components.migration import Migration, source_hash
+from stacks.components.migration import source_hash
 from stacks.components.network import Network
 from stacks.config import AppConfig
 from stacks.loader import load
@@ -498,30 +496,8 @@ def test_migration_is_a_provider_framework_custom_resource(migration: MigrationB
 
 def test_the_construct_alone_creates_no_custom_resource() -> None:
     # A step runs only where a stack asks for it (run_step), in the stack that asks.
-    stack = bare_stack("NoStep")
-    network = small_network(stack)
-    migration = Migration(
-        stack,
-        "Migration",
-        vpc=network.vpc,
-        subnets=network.app_subnets,
-        logs_key=logs_key(stack),
-        code=CODE,
-        lambda_src=LAMBDA_SRC,
-        db_host=DB_HOST,
-        port=PORT,
-        database_security_group=ec2.SecurityGroup(
-            stack, "DatabaseSg", vpc=network.vpc, allow_all_outbound=False
-        ),
-        admin_secret=secretsmanager.Secret.from_secret_complete_arn(
-            stack, "AdminSecret", ADMIN_SECRET_ARN
-        ),
-        key=kms.Key.from_key_arn(stack, "Key", KEY_ARN),
-        app_user_secret=None,
-        config=SMALL_CONFIG,
-    )
-    network.allow_endpoint_from("secretsmanager", migration.function)
-    resources = Template.from_stack(stack).to_json()["Resources"].values()
+    built = build_migration("NoStep", SMALL_CONFIG, steps={})
+    resources = Template.from_stack(built.stack).to_json()["Resources"].values()
     assert not [r for r in resources if r["Type"].startswith("Custom::Shop")]
 
 
