@@ -44,7 +44,13 @@ ALARM_NAMES_PER_CALL = 100  # DescribeAlarms AlarmNames: at most 100
 MAX_DIAGNOSTIC_PAGES = 3
 # Dimensions whose value names a deployed resource: what a diagnostic keeps when it asks which
 # other dimension values AWS publishes the metric under.
-RESOURCE_DIMENSIONS = ("ProxyName", "DBInstanceIdentifier", "FunctionName", "ApiId")
+RESOURCE_DIMENSIONS = (
+    "ProxyName",
+    "DBInstanceIdentifier",
+    "DBClusterIdentifier",
+    "FunctionName",
+    "ApiId",
+)
 DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
 OK, WARN, FAIL = "ok  ", "warn", "FAIL"
 _RANK = {OK: 0, WARN: 1, FAIL: 2}

@@ -26,7 +26,7 @@ from botocore.exceptions import (
 
 from stacks import metric_catalog as mc
 from stacks import outputs as out
-from stacks.aws_facts import CFN_DEPLOYABLE_STATES
+from stacks.aws_facts import AURORA_METRIC_ROLE_WRITER, CFN_DEPLOYABLE_STATES
 from stacks.loader import environment_names, load
 
 if TYPE_CHECKING:
@@ -35,9 +35,11 @@ if TYPE_CHECKING:
     from types_boto3_cloudwatch.client import CloudWatchClient
     from types_boto3_cloudwatch.type_defs import MetricDataQueryTypeDef
     from types_boto3_lambda.client import LambdaClient
+    from types_boto3_rds.client import RDSClient
 
-# The outputs smoke and burst need (stacks/outputs.py names them).
+# The outputs smoke and burst need (stacks/outputs.py names them), per database shape.
 DATA_OUTPUTS = out.DATA_OUTPUTS
+CLUSTER_DATA_OUTPUTS = out.CLUSTER_DATA_OUTPUTS
 SERVICE_OUTPUTS = (
     out.API_URL,
     out.DIRECT_FUNCTION_NAME,
@@ -81,6 +83,7 @@ class Clients:
     lambda_: LambdaClient
     cloudwatch: CloudWatchClient
     credentials: ReadOnlyCredentials | None = None
+    rds: RDSClient | None = None  # smoke's cluster checks (an Aurora environment)
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,7 @@ def make_clients(
         lambda_=session.client("lambda", config=invoke),
         cloudwatch=session.client("cloudwatch", config=BASE_CONFIG),
         credentials=opened.credentials,
+        rds=session.client("rds", config=BASE_CONFIG),
     )
 
 
@@ -187,15 +191,18 @@ def add_common_arguments(
 
 @dataclass(frozen=True)
 class Outputs:
-    """The stack outputs the scripts rely on (keys in stacks/outputs.py)."""
+    """The stack outputs the scripts rely on (keys in stacks/outputs.py): an RDS instance's
+    identifier, or an Aurora cluster's (and its read-only proxy endpoint, when configured)."""
 
     proxy_endpoint: str
     proxy_name: str
-    db_instance_identifier: str
+    db_instance_identifier: str | None
     api_url: str
     direct_function: str
     api_function: str
     migration_function: str
+    db_cluster_identifier: str | None = None
+    proxy_read_only_endpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -241,11 +248,13 @@ def _stack_outputs(cfn: CloudFormationClient, name: str, region: str) -> Mapping
 
 
 def read_outputs(cfn: CloudFormationClient, env: str | None, region: str) -> Outputs:
-    data_name, service_name = stack_names(env)
+    config = load(env)
+    data_name, service_name = config.data_stack_name, config.service_stack_name
     data = _stack_outputs(cfn, data_name, region)
     service = _stack_outputs(cfn, service_name, region)
+    data_wanted = CLUSTER_DATA_OUTPUTS if config.database.is_aurora else DATA_OUTPUTS
     for stack, outputs, wanted in (
-        (data_name, data, DATA_OUTPUTS),
+        (data_name, data, data_wanted),
         (service_name, service, SERVICE_OUTPUTS),
     ):
         missing = [key for key in wanted if key not in outputs]
@@ -256,11 +265,13 @@ def read_outputs(cfn: CloudFormationClient, env: str | None, region: str) -> Out
     return Outputs(
         proxy_endpoint=data[out.PROXY_ENDPOINT],
         proxy_name=data[out.PROXY_NAME],
-        db_instance_identifier=data[out.DB_INSTANCE_IDENTIFIER],
+        db_instance_identifier=data.get(out.DB_INSTANCE_IDENTIFIER),
         api_url=service[out.API_URL],
         direct_function=service[out.DIRECT_FUNCTION_NAME],
         api_function=service[out.API_FUNCTION_NAME],
         migration_function=data[out.MIGRATION_FUNCTION_NAME],
+        db_cluster_identifier=data.get(out.DB_CLUSTER_IDENTIFIER),
+        proxy_read_only_endpoint=data.get(out.PROXY_READ_ONLY_ENDPOINT),
     )
 
 
@@ -337,6 +348,18 @@ def proxy_metric(query_id: str, name: str, proxy_name: str) -> MetricSpec:
 def instance_metric(query_id: str, name: str, db_instance_identifier: str) -> MetricSpec:
     ref = mc.metric(mc.RDS, name, {"DBInstanceIdentifier": db_instance_identifier})
     return MetricSpec(query_id, f"DB {name}", ref)
+
+
+def writer_metric(query_id: str, name: str, outputs: Outputs) -> MetricSpec:
+    """The database's metric: the RDS instance's, or an Aurora cluster's writer (by
+    DBClusterIdentifier + Role, which follows a failover)."""
+    if outputs.db_instance_identifier is not None:
+        return instance_metric(query_id, name, outputs.db_instance_identifier)
+    if outputs.db_cluster_identifier is None:
+        raise OpsError("the data stack outputs neither an instance nor a cluster identifier")
+    dims = {"DBClusterIdentifier": outputs.db_cluster_identifier}
+    dims["Role"] = AURORA_METRIC_ROLE_WRITER.value
+    return MetricSpec(query_id, f"Writer {name}", mc.metric(mc.RDS, name, dims))
 
 
 def function_metric(query_id: str, name: str, function_name: str) -> MetricSpec:

@@ -22,13 +22,13 @@ from ops.aws import (
     add_common_arguments,
     fail,
     function_metric,
-    instance_metric,
     invoke,
     make_clients,
     proxy_metric,
     read_metrics,
     read_outputs,
     run_guarded,
+    writer_metric,
 )
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ def burst_specs(outputs: Outputs) -> list[MetricSpec]:
         function_metric("conc", "ConcurrentExecutions", outputs.direct_function),
         proxy_metric("client", "ClientConnections", outputs.proxy_name),
         proxy_metric("dbconn", "DatabaseConnections", outputs.proxy_name),
-        instance_metric("instance", "DatabaseConnections", outputs.db_instance_identifier),
+        writer_metric("instance", "DatabaseConnections", outputs),
     ]
 
 

@@ -3,7 +3,7 @@ says how to fix it. Every AWS number or format they rely on is a Fact in stacks/
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +14,8 @@ from ops.cdk_app import BootstrapRequirement
 from stacks import outputs as out
 from stacks.aws_facts import (
     ALARM_ACTIONS_SAME_REGION,
+    AURORA_SERVERLESS_V2_CLASS,
+    AURORA_SERVERLESS_V2_VERSION_LIMITS,
     AZ_ZONE_TYPE,
     CDK_DEFAULT_QUALIFIER,
     CFN_CONTINUE_UPDATE_ROLLBACK,
@@ -21,7 +23,7 @@ from stacks.aws_facts import (
     GET_AZS_DEFAULT_SUBNETS,
     LAMBDA_CONCURRENCY_QUOTA_CODE,
     RDS_ACCOUNT_QUOTA_NAMES,
-    RDS_ENGINE_POSTGRES,
+    RDS_CLUSTER_QUOTA_NAMES,
     RDS_PROXY_QUOTA,
     RDS_PROXY_QUOTA_CODE,
     RDS_STORAGE_GP3,
@@ -31,8 +33,8 @@ from stacks.aws_facts import (
     Fact,
     lambda_unreserved_floor,
 )
-from stacks.budget import connection_budget
-from stacks.config import AppConfig
+from stacks.budget import SERVERLESS, connection_budget
+from stacks.config import AppConfig, DatabaseConfig
 
 if TYPE_CHECKING:
     from types_boto3_cloudformation.client import CloudFormationClient
@@ -225,62 +227,65 @@ def check_lambda_concurrency(clients: PreflightClients, target: Target) -> Resul
 # --- RDS engine and instance class --------------------------------------------------------------
 
 
-def _offered_versions(rds: RDSClient, major: str) -> list[str]:
-    pages = rds.get_paginator("describe_db_engine_versions").paginate(
-        Engine=RDS_ENGINE_POSTGRES.value
-    )
+def _engine_name(config: AppConfig) -> str:
+    return "Aurora PostgreSQL" if config.database.is_aurora else "PostgreSQL"
+
+
+def _offered_versions(rds: RDSClient, engine: str, major: str) -> list[str]:
+    pages = rds.get_paginator("describe_db_engine_versions").paginate(Engine=engine)
     versions = [v["EngineVersion"] for page in pages for v in page["DBEngineVersions"]]
     return [v for v in versions if v.split(".")[0] == major]
 
 
 def check_engine_version(clients: PreflightClients, target: Target) -> Result:
     check = "postgres version"
-    version = target.config.database.engine_version
+    db, name = target.config.database, _engine_name(target.config)
+    version = db.engine_version
     major = version.split(".")[0]
-    found = clients.rds.describe_db_engine_versions(
-        Engine=RDS_ENGINE_POSTGRES.value, EngineVersion=version
-    )["DBEngineVersions"]
+    found = clients.rds.describe_db_engine_versions(Engine=db.engine, EngineVersion=version)[
+        "DBEngineVersions"
+    ]
     if not found:
-        offered = _offered_versions(clients.rds, major)
-        detail = f"PostgreSQL {version} is not offered in {target.region}"
+        offered = _offered_versions(clients.rds, db.engine, major)
+        detail = f"{name} {version} is not offered in {target.region}"
         fix = (
             f"set database.engine_version to one offered here: {', '.join(offered[-6:])}"
             if offered
-            else f"no PostgreSQL {major}.x in {target.region}: pick another region or major"
+            else f"no {name} {major}.x in {target.region}: pick another region or major"
         )
         return Result(check, FAIL, detail, f"{fix} (allowed values: stacks/config.py)")
     status = found[0].get("Status", "available")
     if status != "available":
-        detail = (
-            f"PostgreSQL {version} is {status} in {target.region}: new instances may be refused"
-        )
+        detail = f"{name} {version} is {status} in {target.region}: new instances may be refused"
         return Result(check, WARN, detail, "move database.engine_version to a newer minor")
     detail = (
-        f"PostgreSQL {version} offered ({status}); RDS Proxy support per major is not in the "
+        f"{name} {version} offered ({status}); RDS Proxy support per major is not in the "
         f"API: {RDS_PROXY_ENGINES_DOC}"
     )
     return Result(check, PASS, detail)
 
 
-def _orderable(rds: RDSClient, config: AppConfig) -> Iterator[Any]:
+def _orderable(rds: RDSClient, config: AppConfig, db_class: str) -> Iterator[Any]:
     pages = rds.get_paginator("describe_orderable_db_instance_options").paginate(
-        Engine=RDS_ENGINE_POSTGRES.value,
+        Engine=config.database.engine,
         EngineVersion=config.database.engine_version,
-        DBInstanceClass=f"db.{config.database.instance_class}",
+        DBInstanceClass=db_class,
         Vpc=True,
     )
     for page in pages:
         yield from page["OrderableDBInstanceOptions"]
 
 
-def _zone_problems(options: list[Any], config: AppConfig) -> tuple[list[str], list[str]]:
-    """(failures, warnings) for the pinned AZs the class is offered in."""
+def _zone_problems(
+    options: list[Any], config: AppConfig, needed: int
+) -> tuple[list[str], list[str]]:
+    """(failures, warnings) for the pinned AZs the class is offered in (`needed` of them must
+    offer it: 2 for a standby or a reader in another AZ)."""
     pinned = config.network.availability_zones
     if pinned is None:
         return [], []
     offered = {az["Name"] for o in options for az in o.get("AvailabilityZones", [])}
     missing = [az for az in pinned if az not in offered]
-    needed = 2 if config.database.multi_az else 1
     if not missing:
         return [], []
     text = f"not offered in pinned {', '.join(missing)}"
@@ -300,24 +305,17 @@ def _option_problems(options: list[Any], config: AppConfig) -> tuple[list[str], 
     high = max(o.get("MaxStorageSize", 65536) for o in options)
     if not low <= db.allocated_storage_gib <= high:
         failures.append(f"allocated_storage_gib {db.allocated_storage_gib} outside {low}..{high}")
-    zone_failures, warnings = _zone_problems(options, config)
+    zone_failures, warnings = _zone_problems(options, config, 2 if db.multi_az else 1)
     return failures + zone_failures, warnings
 
 
 def check_instance_class(clients: PreflightClients, target: Target) -> Result:
     check = "instance class"
     db = target.config.database
-    if db.is_aurora:  # the cluster shape is not checked yet: say so instead of a wrong answer
-        return Result(
-            check,
-            WARN,
-            f"Aurora ({db.instance_class}, {db.readers} reader(s)): cluster classes and "
-            "Serverless v2 capacity are not checked by preflight yet",
-            "aws rds describe-orderable-db-instance-options --engine aurora-postgresql "
-            f"--engine-version {db.engine_version} --db-instance-class db.{db.instance_class}",
-        )
+    if db.is_aurora:
+        return check_cluster_classes(clients, target)
     name = f"db.{db.instance_class} / PostgreSQL {db.engine_version}"
-    options = list(_orderable(clients.rds, target.config))
+    options = list(_orderable(clients.rds, target.config, f"db.{db.instance_class}"))
     gp3 = [o for o in options if o.get("StorageType") == RDS_STORAGE_GP3.value]
     fix = (
         "pick a class offered here (aws rds describe-orderable-db-instance-options --engine "
@@ -336,6 +334,102 @@ def check_instance_class(clients: PreflightClients, target: Target) -> Result:
     zones = {az["Name"] for o in gp3 for az in o.get("AvailabilityZones", [])}
     multi = ", Multi-AZ capable" if db.multi_az else ""
     return Result(check, PASS, f"{name} orderable with gp3{multi} in {len(zones)} AZs")
+
+
+# --- Aurora: the cluster's classes and Serverless v2 capacity ------------------------------------
+
+
+def _cluster_classes(db: DatabaseConfig) -> dict[str, list[str]]:
+    """DBInstanceClass -> the instances that use it (the writer, the readers)."""
+
+    def api_class(name: str) -> str:
+        return AURORA_SERVERLESS_V2_CLASS.value if name == SERVERLESS else f"db.{name}"
+
+    roles: dict[str, list[str]] = {api_class(db.instance_class): ["writer"]}
+    if db.readers:
+        roles.setdefault(api_class(db.readers_class), []).append(f"{db.readers} reader(s)")
+    return roles
+
+
+def _cluster_class_problems(options: list[Any], config: AppConfig) -> tuple[list[str], list[str]]:
+    failures = []
+    if not any(o.get("SupportsIAMDatabaseAuthentication") for o in options):
+        failures.append("no IAM database authentication (the proxy and migration use it)")
+    if not any(o.get("SupportsPerformanceInsights") for o in options):
+        failures.append("no Performance Insights (Database Insights needs it)")
+    # A reader is the failover target: it belongs in another AZ than the writer.
+    zone_failures, warnings = _zone_problems(options, config, 2 if config.database.readers else 1)
+    return failures + zone_failures, warnings
+
+
+def check_cluster_classes(clients: PreflightClients, target: Target) -> Result:
+    """Aurora: every class the cluster uses (writer, readers; Serverless v2 is db.serverless)
+    orderable for the engine version in a VPC, with what the stacks turn on."""
+    check = "instance class"
+    db = target.config.database
+    failures: list[str] = []
+    warnings: list[str] = []
+    passed: list[str] = []
+    for db_class, roles in _cluster_classes(db).items():
+        name = f"{db_class} ({' and '.join(roles)}) / Aurora PostgreSQL {db.engine_version}"
+        options = list(_orderable(clients.rds, target.config, db_class))
+        if not options:
+            failures.append(f"{name} not orderable in a VPC in {target.region}")
+            continue
+        bad, warn = _cluster_class_problems(options, target.config)
+        failures += [f"{name}: {problem}" for problem in bad]
+        warnings += [f"{name}: {problem}" for problem in warn]
+        zones = {az["Name"] for o in options for az in o.get("AvailabilityZones", [])}
+        passed.append(f"{name} orderable in {len(zones)} AZs")
+    if failures:
+        fix = (
+            "set database.instance_class (writer) / reader_class (readers) to classes offered "
+            f"here ('serverless' is {AURORA_SERVERLESS_V2_CLASS.value}): aws rds "
+            f"describe-orderable-db-instance-options --engine {db.engine} --engine-version "
+            f"{db.engine_version} --query 'OrderableDBInstanceOptions[].DBInstanceClass'"
+        )
+        return Result(check, FAIL, "; ".join(failures), fix)
+    if warnings:
+        return Result(check, WARN, "; ".join(warnings), "pin AZs the classes are offered in")
+    return Result(check, PASS, "; ".join(passed))
+
+
+def check_serverless_capacity(clients: PreflightClients, target: Target) -> Result | None:
+    """Aurora Serverless v2: the configured ACU range within what the engine version supports
+    (DescribeDBEngineVersions ServerlessV2FeaturesSupport, where the API reports it)."""
+    db = target.config.database
+    low, high = db.serverless_min_acu, db.serverless_max_acu
+    if not db.is_aurora or low is None or high is None:  # no Serverless v2 instance
+        return None
+    check = "serverless capacity"
+    version = f"Aurora PostgreSQL {db.engine_version}"
+    field, min_key, max_key = AURORA_SERVERLESS_V2_VERSION_LIMITS.value
+    found: list[Mapping[str, Any]] = list(
+        clients.rds.describe_db_engine_versions(Engine=db.engine, EngineVersion=db.engine_version)[
+            "DBEngineVersions"
+        ]
+    )
+    limits: Mapping[str, float] | None = found[0].get(field) if found else None
+    wanted = f"serverless_min_acu..max_acu {low:g}..{high:g}"
+    if limits is None or max_key not in limits:
+        detail = f"{wanted}: {version} reports no {field}: the range is not checked"
+        fix = (
+            f"aws rds describe-db-engine-versions --engine {db.engine} --engine-version "
+            f"{db.engine_version} --query 'DBEngineVersions[].{field}'"
+        )
+        return Result(check, WARN, detail, fix)
+    lowest, highest = limits.get(min_key, 0.0), limits[max_key]
+    problems = [f"serverless_max_acu {high:g} above {highest:g}"] * (high > highest)
+    problems += [f"serverless_min_acu {low:g} below {lowest:g}"] * (low < lowest)
+    supported = f"the {lowest:g}..{highest:g} ACU {version} supports"
+    if problems:
+        fix = (
+            f"set database.serverless_max_acu <= {highest:g} (max_connections follows it: make "
+            "budget) and serverless_min_acu >= "
+            f"{lowest:g}, or move database.engine_version to a version with a higher limit"
+        )
+        return Result(check, FAIL, f"{'; '.join(problems)}: outside {supported}", fix)
+    return Result(check, PASS, f"{wanted} within {supported}")
 
 
 # --- network ------------------------------------------------------------------------------------
@@ -406,6 +500,16 @@ def check_proxy_quota(clients: PreflightClients, target: Target) -> Result:
     return Result(check, FAIL, f"{detail}: creating this proxy would fail", fix)
 
 
+def _rds_needs(db: DatabaseConfig) -> dict[str, int]:
+    """AccountQuotaName -> how many this environment's data stack creates."""
+    instances, subnets, params, storage = RDS_ACCOUNT_QUOTA_NAMES.value
+    if not db.is_aurora:
+        return {instances: 1, subnets: 1, params: 1, storage: db.allocated_storage_gib or 0}
+    # Aurora allocates no storage up front; its parameter group is a cluster parameter group.
+    clusters, cluster_params = RDS_CLUSTER_QUOTA_NAMES.value
+    return {clusters: 1, instances: 1 + db.readers, subnets: 1, cluster_params: 1}
+
+
 def check_rds_quotas(clients: PreflightClients, target: Target) -> Result:
     check = "rds quotas"
     if target.data is not None:
@@ -413,14 +517,7 @@ def check_rds_quotas(clients: PreflightClients, target: Target) -> Result:
     reported = {
         q["AccountQuotaName"]: q for q in clients.rds.describe_account_attributes()["AccountQuotas"]
     }
-    instances, subnets, params, storage = RDS_ACCOUNT_QUOTA_NAMES.value
-    needs = {
-        instances: 1,
-        subnets: 1,
-        params: 1,
-        # Aurora allocates no storage up front (preflight does not check the cluster shape yet).
-        storage: target.config.database.allocated_storage_gib or 0,
-    }
+    needs = _rds_needs(target.config.database)
     short = [
         f"{name} {q['Used']} + {need} > {q['Max']}"
         for name, need in needs.items()

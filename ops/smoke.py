@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from botocore.exceptions import ClientError
 
-from ops import alarm_metrics
+from ops import alarm_metrics, cluster_checks
 from ops.alarm_metrics import Expectations
 from ops.aws import (
+    ACCESS_DENIED,
     Clients,
     MetricSpec,
     OpsError,
@@ -36,6 +38,7 @@ from ops.aws import (
 )
 from orders import contract
 from stacks import metric_catalog as mc
+from stacks.config import AppConfig
 from stacks.loader import load
 
 if TYPE_CHECKING:
@@ -84,10 +87,12 @@ class Report:
     failures: int = 0
     warnings: int = 0
 
-    def check(self, name: str, ok: bool, detail: str) -> bool:
+    def check(self, name: str, ok: bool, detail: str, fix: str = "") -> bool:
         print(f"{'ok  ' if ok else 'FAIL'}  {name:<22} {detail}")
         if not ok:
             self.failures += 1
+            if fix:
+                print(f"{'':<29}fix: {fix}")
         return ok
 
 
@@ -105,6 +110,28 @@ def _body(payload: Any) -> Any:
 def _short(value: Any, limit: int = 160) -> str:
     text = json.dumps(value, default=str) if not isinstance(value, str) else value
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_cluster(clients: Clients, outputs: Outputs, config: AppConfig, report: Report) -> None:
+    """Aurora: the cluster, its members by role, the proxy's targets per role and the
+    read-only endpoint (ops/cluster_checks.py)."""
+    if clients.rds is None:
+        raise OpsError("no RDS client to read the cluster with")
+    try:
+        rows = cluster_checks.cluster_rows(clients.rds, outputs, config)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code not in ACCESS_DENIED:
+            raise
+        print(
+            f"warn  {'aurora cluster':<22} not checked: {exc.operation_name} was denied ({code}); "
+            "the identity needs rds:DescribeDBClusters, DescribeDBInstances, "
+            "DescribeDBProxyTargets and DescribeDBProxyEndpoints"
+        )
+        report.warnings += 1
+        return
+    for row in rows:
+        report.check(row.name, row.ok, row.detail, row.fix)
 
 
 def check_migration(clients: Clients, outputs: Outputs, report: Report) -> None:
@@ -277,10 +304,13 @@ class Options:
 
 def smoke(clients: Clients, options: Options) -> int:
     env = options.env
+    config = load(env)
     outputs = read_outputs(clients.cloudformation, env, clients.region)
     data_stack, service_stack = stack_names(env)
     print(f"{data_stack} in {clients.region}: proxy {outputs.proxy_endpoint}")
     report = Report()
+    if outputs.db_cluster_identifier is not None:
+        check_cluster(clients, outputs, config, report)
     customer_id = str(uuid.uuid4())
     check_migration(clients, outputs, report)
     order_id = check_orders(clients, outputs, report, customer_id)
@@ -288,7 +318,7 @@ def smoke(clients: Clients, options: Options) -> int:
         clients, outputs, report, customer_id=customer_id, order_id=order_id, http=options.http
     )
     print_metrics(clients, outputs, options.now())
-    expect = Expectations(load(env).project.metrics_namespace, traffic_events(order_id, api_ok))
+    expect = Expectations(config.project.metrics_namespace, traffic_events(order_id, api_ok))
     alarms = alarm_metrics.check_alarm_metrics(
         clients.cloudformation,
         clients.cloudwatch,

@@ -667,3 +667,81 @@ RDS_EVENTS_PRINCIPAL = Fact(
     "one of them is not re-read here.",
     verified=False,
 )
+
+
+# --- Aurora behind the proxy: what preflight and smoke read back (ops/preflight_checks.py,
+# ops/cluster_checks.py) -------------------------------------------------------------------------
+_RDS_API = "https://docs.aws.amazon.com/AmazonRDS/latest/APIReference"
+AURORA_SERVERLESS_V2_CLASS = Fact(
+    "db.serverless",
+    "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2.requirements.html",
+    "DBInstanceClass of an Aurora Serverless v2 instance: 'The --db-instance-class parameter for "
+    "Aurora Serverless v2 is always db.serverless'; describe-orderable-db-instance-options with "
+    "it lists the engine versions that offer Serverless v2 in a Region (none: not offered).",
+)
+AURORA_SERVERLESS_V2_VERSION_LIMITS = Fact(
+    ("ServerlessV2FeaturesSupport", "MinCapacity", "MaxCapacity"),
+    f"{_RDS_API}/API_ServerlessV2FeaturesSupport.html",
+    "DescribeDBEngineVersions: each DBEngineVersion of an Aurora engine carries "
+    "ServerlessV2FeaturesSupport {MinCapacity, MaxCapacity}: the capacity limits of that version "
+    "(MaxCapacity 256 or 128 depending on the version; MinCapacity 0 where it supports "
+    "auto-pause). The ServerlessV2FeaturesSupport page says so; that DBEngineVersion holds the "
+    "field was read in the AWS SDK for Kotlin reference (DbEngineVersion.serverlessV2Features"
+    "Support) and botocore's RDS model, not on the API_DBEngineVersion page itself (its excerpts "
+    "stop before the field).",
+    verified=False,
+)
+RDS_CLUSTER_QUOTA_NAMES = Fact(
+    ("DBClusters", "DBClusterParameterGroups"),
+    f"{_RDS_API}/API_AccountQuota.html",
+    "DescribeAccountAttributes AccountQuotaName values an Aurora cluster consumes besides "
+    "DBInstances (one per cluster instance) and DBSubnetGroups: the cluster and its (non-default) "
+    "cluster parameter group.",
+)
+RDS_AVAILABLE = Fact(
+    "available",
+    "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/accessing-monitoring.html",
+    "DBCluster.Status and DBInstance.DBInstanceStatus of a cluster and an instance that serve "
+    "requests (other values: creating, modifying, backing-up, failing-over, ...). The API types "
+    "them as free strings; the status tables of 'Viewing cluster status' could not be re-read "
+    "here (the excerpts stop before them).",
+    verified=False,
+)
+RDS_DB_INSTANCES_CLUSTER_FILTER = Fact(
+    "db-cluster-id",
+    f"{_RDS_API}/API_DescribeDBInstances.html",
+    "DescribeDBInstances filter: 'Accepts DB cluster identifiers and DB cluster ARNs. The results "
+    "list only includes information about the DB instances associated with the DB clusters "
+    "identified by these ARNs.' (read in the AWS SDK for Kotlin reference of the same request).",
+)
+RDS_PROXY_TARGET_TYPES = Fact(
+    {"instance": "RDS_INSTANCE", "cluster": "TRACKED_CLUSTER"},
+    f"{_RDS_API}/API_DBProxyTarget.html",
+    "DBProxyTarget.Type (RDS_INSTANCE | RDS_SERVERLESS_ENDPOINT | TRACKED_CLUSTER): a cluster "
+    "registered with a target group is listed by DescribeDBProxyTargets as one TRACKED_CLUSTER "
+    "target (TrackedClusterId, RdsResourceId: the cluster) and one RDS_INSTANCE target per "
+    "instance (RdsResourceId: the instance, TrackedClusterId: its cluster).",
+)
+RDS_PROXY_TARGET_ROLES = Fact(
+    {"writer": "READ_WRITE", "reader": "READ_ONLY"},
+    f"{_RDS_API}/API_DBProxyTarget.html",
+    "DBProxyTarget.Role (READ_WRITE | READ_ONLY | UNKNOWN) and DBProxyEndpoint.TargetRole "
+    "(READ_WRITE | READ_ONLY): the RDS API's spelling, not CloudWatch's TargetRole dimension "
+    "(READWRITE; RDS_PROXY_METRIC_TARGET_ROLE_READ_WRITE).",
+)
+RDS_PROXY_TARGET_AVAILABLE = Fact(
+    "AVAILABLE",
+    f"{_RDS_API}/API_TargetHealth.html",
+    "TargetHealth.State of a target the proxy can use (REGISTERING | AVAILABLE | UNAVAILABLE | "
+    "UNUSED; 'registering > unavailable > available > unavailable > available'). Otherwise "
+    "Reason (UNREACHABLE | CONNECTION_FAILED | AUTH_FAILURE | PENDING_PROXY_CAPACITY | "
+    "INVALID_REPLICATION_STATE | PROMOTED) and Description say why; 'If the State is AVAILABLE, "
+    "a description is not included.'",
+)
+RDS_PROXY_ENDPOINT_AVAILABLE = Fact(
+    "available",
+    f"{_RDS_API}/API_DBProxyEndpoint.html",
+    "DBProxyEndpoint.Status: 'A status of available means the endpoint is ready to handle "
+    "requests' (others: modifying | incompatible-network | insufficient-resource-limits | "
+    "creating | deleting).",
+)

@@ -8,6 +8,7 @@ import pytest
 from infra_support import Synthesized, synthesize
 
 from stacks.app_builder import build_from_context
+from stacks.outputs import CLUSTER_DATA_OUTPUTS
 from tests.fixture_config import SMALL, aurora_context, fixture_context
 
 pytestmark = pytest.mark.infra
@@ -133,6 +134,8 @@ def test_the_read_only_endpoint_uses_the_proxys_group_and_subnets(
     assert endpoint["VpcSubnetIds"] == proxy["VpcSubnetIds"]
     assert set(data["Outputs"]) >= {"ProxyReadOnlyEndpoint", "DbClusterIdentifier"}
     assert "DbInstanceIdentifier" not in data["Outputs"]
+    # every output make smoke requires of an Aurora data stack
+    assert set(CLUSTER_DATA_OUTPUTS) <= set(data["Outputs"])
 
 
 def _read_hosts(synth: Synthesized) -> dict[str, Any]:

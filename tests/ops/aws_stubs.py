@@ -52,9 +52,10 @@ class Stubbed:
     cloudformation: Stubber
     lambda_: Stubber
     cloudwatch: Stubber
+    rds: Stubber
 
     def assert_done(self) -> None:
-        for stub in (self.cloudformation, self.lambda_, self.cloudwatch):
+        for stub in (self.cloudformation, self.lambda_, self.cloudwatch, self.rds):
             stub.assert_no_pending_responses()
 
 

@@ -91,18 +91,21 @@ def fake_clients() -> Clients:
         lambda_=session.client("lambda"),
         cloudwatch=session.client("cloudwatch"),
         credentials=credentials.get_frozen_credentials(),
+        rds=session.client("rds"),
     )
 
 
 @pytest.fixture
 def stubbed(aws_env: None, fake_clients: Clients) -> Iterator[Stubbed]:
+    assert fake_clients.rds is not None
     stubs = Stubbed(
         fake_clients,
         Stubber(fake_clients.cloudformation),
         Stubber(fake_clients.lambda_),
         Stubber(fake_clients.cloudwatch),
+        Stubber(fake_clients.rds),
     )
-    with stubs.cloudformation, stubs.lambda_, stubs.cloudwatch:
+    with stubs.cloudformation, stubs.lambda_, stubs.cloudwatch, stubs.rds:
         yield stubs
 
 

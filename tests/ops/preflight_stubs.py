@@ -70,6 +70,30 @@ def option(**overrides: Any) -> dict[str, Any]:
     return row
 
 
+def aurora_option(db_class: str = "db.serverless", **overrides: Any) -> dict[str, Any]:
+    """One OrderableDBInstanceOption row of Aurora PostgreSQL as RDS returns it: cluster storage
+    ("aurora"), no Multi-AZ flag (replicas are instances), IAM auth and Performance Insights."""
+    row: dict[str, Any] = {
+        "Engine": "aurora-postgresql",
+        "EngineVersion": "17.9",
+        "DBInstanceClass": db_class,
+        "LicenseModel": "postgresql-license",
+        "AvailabilityZones": [{"Name": z} for z in ZONES],
+        "MultiAZCapable": False,
+        "ReadReplicaCapable": False,
+        "Vpc": True,
+        "SupportsStorageEncryption": True,
+        "StorageType": "aurora",
+        "SupportsIops": False,
+        "SupportsIAMDatabaseAuthentication": True,
+        "SupportsPerformanceInsights": True,
+        "SupportedEngineModes": ["provisioned"],
+        "SupportsClusters": True,
+    }
+    row.update(overrides)
+    return row
+
+
 @dataclass
 class Account:
     """The stubbed account's answers. None for a stack status means the stack does not exist."""
@@ -87,6 +111,12 @@ class Account:
     options: list[dict[str, Any]] = field(
         default_factory=lambda: [option(StorageType="gp2"), option(), option(StorageType="io1")]
     )
+    # Aurora: the orderable rows per DBInstanceClass (a class not listed: every feature offered)
+    # and the engine version's ServerlessV2FeaturesSupport (None: not reported).
+    cluster_options: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    serverless_limits: dict[str, float] | None = field(
+        default_factory=lambda: {"MinCapacity": 0.0, "MaxCapacity": 256.0}
+    )
     zones: dict[str, str] = field(default_factory=lambda: dict.fromkeys(ZONES, "available"))
     default_subnet_zones: tuple[str, ...] = ZONES
     proxies: tuple[str, ...] | None = (OTHER_PROXY,)  # None: the read is denied
@@ -98,6 +128,8 @@ class Account:
             "DBParameterGroups": (4, 50),
             "AllocatedStorage": (300, 100000),
             "ManualSnapshots": (2, 100),
+            "DBClusters": (1, 40),
+            "DBClusterParameterGroups": (1, 50),
         }
     )
     vpcs: int = 2
@@ -205,7 +237,41 @@ def _engine(version: str, status: str) -> dict[str, Any]:
     }
 
 
+def _aurora_engine(acct: Account, version: str) -> dict[str, Any]:
+    found = {
+        "Engine": "aurora-postgresql",
+        "EngineVersion": version,
+        "DBParameterGroupFamily": f"aurora-postgresql{version.split('.', maxsplit=1)[0]}",
+        "SupportedEngineModes": ["provisioned"],
+        "Status": acct.engine_status or "available",
+    }
+    if acct.serverless_limits is not None:
+        found["ServerlessV2FeaturesSupport"] = acct.serverless_limits
+    return found
+
+
+def _aurora_engine_and_class(stubs: Stubs, acct: Account, config: AppConfig) -> None:
+    """What an Aurora environment asks: the version, each class it uses, the version again for
+    its Serverless v2 limits."""
+    db = config.database
+    version_params = {"Engine": "aurora-postgresql", "EngineVersion": db.engine_version}
+    answer = {"DBEngineVersions": [_aurora_engine(acct, db.engine_version)]}
+    stubs.rds.add_response("describe_db_engine_versions", answer, version_params)
+    classes = [db.instance_class] + [db.readers_class] * bool(db.readers)
+    for name in dict.fromkeys("db.serverless" if c == "serverless" else f"db.{c}" for c in classes):
+        rows = acct.cluster_options.get(name, [aurora_option(name)])
+        params = {**version_params, "DBInstanceClass": name, "Vpc": True}
+        stubs.rds.add_response(
+            "describe_orderable_db_instance_options", {"OrderableDBInstanceOptions": rows}, params
+        )
+    if "serverless" in classes:
+        stubs.rds.add_response("describe_db_engine_versions", answer, version_params)
+
+
 def _rds_engine_and_class(stubs: Stubs, acct: Account, config: AppConfig) -> None:
+    if config.database.is_aurora:
+        _aurora_engine_and_class(stubs, acct, config)
+        return
     version = config.database.engine_version
     found = [] if acct.engine_status is None else [_engine(version, acct.engine_status)]
     stubs.rds.add_response(

@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 
 from ops import smoke
-from ops.alarm_metrics import Expectations, Tally, WatchedMetric, check_alarm_metrics
+from ops.alarm_metrics import (
+    RESOURCE_DIMENSIONS,
+    Expectations,
+    Tally,
+    WatchedMetric,
+    check_alarm_metrics,
+)
 from stacks import metric_catalog as mc
 from tests.ops.alarm_stubs import (
     DB,
@@ -513,4 +519,44 @@ def test_a_missing_emf_metric_is_looked_up_without_a_resource_filter(
     assert (
         f"`aws cloudwatch list-metrics --namespace {SERVICE_NAMESPACE} --metric-name ServerErrors`"
         in out
+    )
+
+
+# --- the Aurora shape ---------------------------------------------------------------------------
+
+
+def test_aurora_alarm_metrics_are_recognised_and_diagnosed_by_their_cluster() -> None:
+    # The Aurora environment's alarms read the writer and the readers by DBClusterIdentifier +
+    # Role (AWS's values WRITER / READER) and the readers' proxy availability by TargetRole
+    # READ_ONLY, all written out here as CloudWatch lists them.
+    cluster = "fixture-small-data-databasecluster5b53a178-q1w2e3r4t5y6"
+    writer_cpu = WatchedMetric.of(
+        "AWS/RDS",
+        "CPUUtilization",
+        [{"Name": "DBClusterIdentifier", "Value": cluster}, {"Name": "Role", "Value": "WRITER"}],
+    )
+    lag = WatchedMetric.of(
+        "AWS/RDS",
+        "AuroraReplicaLag",
+        [{"Name": "DBClusterIdentifier", "Value": cluster}, {"Name": "Role", "Value": "READER"}],
+    )
+    readers = WatchedMetric.of(
+        "AWS/RDS",
+        "AvailabilityPercentage",
+        [
+            {"Name": "ProxyName", "Value": PROXY_NAME},
+            {"Name": "TargetGroup", "Value": "default"},
+            {"Name": "TargetRole", "Value": "READ_ONLY"},
+        ],
+    )
+    # known to the catalog, so smoke can tell "not yet published" from "wrong dimensions"
+    assert all(AFTER_SMOKE.fact(m) is not None for m in (writer_cpu, lag, readers))
+    assert AFTER_SMOKE.must_exist(writer_cpu)
+    assert AFTER_SMOKE.must_exist(lag)
+    assert AFTER_SMOKE.must_exist(readers)
+    assert not NO_TRAFFIC.must_exist(readers)
+    # a missing one is compared with what CloudWatch lists for the same cluster, not the account
+    assert lag.filters(RESOURCE_DIMENSIONS) == [{"Name": "DBClusterIdentifier", "Value": cluster}]
+    assert lag.cli().endswith(
+        f"--metric-name AuroraReplicaLag --dimensions Name=DBClusterIdentifier,Value={cluster}"
     )

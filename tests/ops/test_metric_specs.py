@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from ops import burst, diagnose, smoke
@@ -69,3 +71,10 @@ def test_the_old_maximum_or_a_wrong_dimension_is_refused() -> None:
     # Availability lives only under ProxyName + TargetGroup + TargetRole.
     with pytest.raises(mc.CatalogError, match="not published under ProxyName"):
         proxy_metric("avail", "AvailabilityPercentage", PROXY_NAME)
+
+
+def test_burst_reads_an_aurora_clusters_writer_by_role() -> None:
+    aurora = replace(OUTPUTS, db_instance_identifier=None, db_cluster_identifier="fixture-cluster")
+    (spec,) = [s for s in burst.burst_specs(aurora) if s.query_id == "instance"]
+    assert dict(spec.dimensions) == {"DBClusterIdentifier": "fixture-cluster", "Role": "WRITER"}
+    assert mc.check(spec.namespace, spec.name, spec.dimensions, spec.statistic) is spec.ref.fact

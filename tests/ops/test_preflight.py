@@ -14,7 +14,6 @@ import pytest
 
 from ops import preflight
 from ops.cdk_app import BootstrapRequirement
-from ops.preflight_checks import WARN, Target, check_instance_class
 from stacks.loader import CDK_JSON, environment_names, load, read_context
 from tests.fixture_config import LARGE, SMALL, aurora_context, fixture_context
 from tests.ops.aws_stubs import ACCOUNT, REGION
@@ -25,6 +24,7 @@ from tests.ops.preflight_stubs import (
     ZONES,
     Account,
     Stubs,
+    aurora_option,
     option,
     stub_account,
 )
@@ -78,6 +78,18 @@ def check_and_run(
     code = run(stubs, ctx, env)
     stubs.assert_done()
     return code, rows(capsys.readouterr().out)
+
+
+def assert_only_failure(
+    code: int, table: dict[str, tuple[str, str, str]], check: str, detail: str, fix: str
+) -> None:
+    """Exit 1, `check` the only failure, its detail and fix as expected (fix: a regex)."""
+    assert code == 1
+    failed = {name for name, (status, _, _) in table.items() if status == "FAIL"}
+    assert failed == {check}, table
+    _, shown, shown_fix = table[check]
+    assert detail in shown
+    assert re.search(fix, shown_fix), shown_fix
 
 
 # --- everything passes ---------------------------------------------------------------------------
@@ -288,12 +300,7 @@ def test_each_failure_names_its_fix(  # noqa: PLR0917  # one parameter per colum
     fix: str,
 ) -> None:
     code, table = check_and_run(account_stubs, capsys, acct, context(**sections), SMALL)
-    assert code == 1
-    failed = {name for name, (status, _, _) in table.items() if status == "FAIL"}
-    assert failed == {check}, table
-    _, shown, shown_fix = table[check]
-    assert detail in shown
-    assert re.search(fix, shown_fix), shown_fix
+    assert_only_failure(code, table, check, detail, fix)
 
 
 # --- warnings: exit 0 ---------------------------------------------------------------------------
@@ -518,11 +525,101 @@ def test_pinned_azs_the_class_is_not_offered_in(
     assert table["availability zones"] == ("PASS", "pinned eu-west-1a, eu-west-1c available", "")
 
 
-def test_an_aurora_cluster_is_not_checked_as_an_instance() -> None:
-    # GIVEN an Aurora environment; WHEN preflight checks the instance class; THEN it says that
-    # the cluster shape is not checked (a warning) and asks the account nothing.
-    target = Target(load(SMALL, aurora_context()), REGION, ACCOUNT, None, None)
-    result = check_instance_class(None, target)  # type: ignore[arg-type]
-    assert result.status == WARN
-    assert "not checked by preflight yet" in result.detail
-    assert "--engine aurora-postgresql" in result.fix
+# --- the Aurora shape ----------------------------------------------------------------------------
+
+AURORA = aurora_context()  # Serverless v2 1..8 ACU, a writer and two readers
+
+
+def test_a_healthy_aurora_account_passes(
+    account_stubs: Stubs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN an account that offers Aurora PostgreSQL 17.9 and db.serverless up to 256 ACU
+    # WHEN preflight runs for the Aurora environment (the stubs expect Engine aurora-postgresql)
+    code, table = check_and_run(account_stubs, capsys, Account(), AURORA, SMALL)
+    # THEN the cluster's classes, its capacity and its quotas are checked and pass
+    assert code == 0, table
+    assert set(table) == FRESH_ACCOUNT_CHECKS | {"serverless capacity"}
+    assert {status for status, _, _ in table.values()} == {"PASS"}
+    assert table["postgres version"][1].startswith("Aurora PostgreSQL 17.9 offered (available)")
+    assert table["instance class"][1] == (
+        "db.serverless (writer and 2 reader(s)) / Aurora PostgreSQL 17.9 orderable in 3 AZs"
+    )
+    assert table["serverless capacity"][1] == (
+        "serverless_min_acu..max_acu 1..8 within the 0..256 ACU Aurora PostgreSQL 17.9 supports"
+    )
+    # one cluster, three instances, a cluster parameter group, no allocated storage
+    assert table["rds quotas"][1] == (
+        "DBClusters 1/40, DBInstances 3/40, DBSubnetGroups 3/50, DBClusterParameterGroups 1/50"
+    )
+
+
+AURORA_FAILURES = [
+    pytest.param(
+        Account(cluster_options={"db.r6g.large": []}),
+        aurora_context(instance_class="r6g.large", reader_class="serverless"), "instance class",
+        "db.r6g.large (writer) / Aurora PostgreSQL 17.9 not orderable in a VPC in eu-west-1",
+        r"set database.instance_class \(writer\) / reader_class \(readers\).*--engine "
+        r"aurora-postgresql --engine-version 17.9", id="writer-class-not-orderable",
+    ),
+    pytest.param(
+        Account(cluster_options={
+            "db.serverless": [aurora_option(SupportsIAMDatabaseAuthentication=False)]
+        }),
+        AURORA, "instance class",
+        "db.serverless (writer and 2 reader(s)) / Aurora PostgreSQL 17.9: no IAM database "
+        "authentication", r"'serverless' is db.serverless", id="class-without-iam-auth",
+    ),
+    pytest.param(
+        Account(serverless_limits={"MinCapacity": 0.5, "MaxCapacity": 128.0}),
+        aurora_context(serverless_max_acu=200), "serverless capacity",
+        "serverless_max_acu 200 above 128: outside the 0.5..128 ACU Aurora PostgreSQL 17.9 "
+        "supports", r"set database.serverless_max_acu <= 128 .*or move database.engine_version",
+        id="acu-above-the-version-limit",
+    ),
+    pytest.param(
+        Account(rds_quotas={"DBInstances": (38, 40), "DBClusters": (40, 40)}), AURORA,
+        "rds quotas", "quota reached: DBClusters 40 + 1 > 40; DBInstances 38 + 3 > 40",
+        r"Service Quotas \(service rds\)", id="cluster-quotas",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("acct", "ctx", "check", "detail", "fix"), AURORA_FAILURES)
+def test_each_aurora_failure_names_its_fix(  # noqa: PLR0917  # one parameter per column
+    account_stubs: Stubs,
+    capsys: pytest.CaptureFixture[str],
+    acct: Account,
+    ctx: dict[str, Any],
+    check: str,
+    detail: str,
+    fix: str,
+) -> None:
+    code, table = check_and_run(account_stubs, capsys, acct, ctx, SMALL)
+    assert_only_failure(code, table, check, detail, fix)
+
+
+def test_serverless_limits_not_reported_warn(
+    account_stubs: Stubs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, table = check_and_run(
+        account_stubs, capsys, Account(serverless_limits=None), AURORA, SMALL
+    )
+    assert code == 0
+    status, detail, fix = table["serverless capacity"]
+    assert status == "WARN"
+    assert "reports no ServerlessV2FeaturesSupport: the range is not checked" in detail
+    assert "--query 'DBEngineVersions[].ServerlessV2FeaturesSupport'" in fix
+
+
+def test_a_provisioned_aurora_cluster_has_no_capacity_row(
+    account_stubs: Stubs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ctx = aurora_context(
+        instance_class="r6g.large", serverless_min_acu=None, serverless_max_acu=None
+    )
+    code, table = check_and_run(account_stubs, capsys, Account(), ctx, SMALL)
+    assert code == 0, table
+    assert "serverless capacity" not in table
+    assert table["instance class"][1] == (
+        "db.r6g.large (writer and 2 reader(s)) / Aurora PostgreSQL 17.9 orderable in 3 AZs"
+    )
