@@ -11,19 +11,31 @@ from __future__ import annotations
 
 import pytest
 
-# Costly fixtures shared beyond one module, in the order a test that reads two is grouped by.
-# A parametrized one (the drill: one run per fault) gives one group per parameter.
-SHARED_FIXTURES = ("shipped_apps", "synthesized", "secrets_mode", "drill")
+# Costly fixtures shared beyond one module, in the order a test that reads two is grouped by, each
+# with the parameter that selects one of its values (a group per value: one environment's app,
+# one fault's drill run) or None. `postgres` is the integration tests' server: they count its
+# connections, so they share it as in a serial run.
+SHARED_FIXTURES: dict[str, str | None] = {
+    "shipped_apps": None,
+    "synthesized": None,
+    "shipped": "shipped_env",
+    "synth": "env_name",
+    "secrets_mode": None,
+    "postgres": None,
+    "drill": "drill",
+}
 
 
 def xdist_group(item: pytest.Item) -> str:
     """The group a collected test runs in: its costliest shared fixture, else its module."""
     names = getattr(item, "fixturenames", ())
-    for fixture in SHARED_FIXTURES:
+    for fixture, param_name in SHARED_FIXTURES.items():
         if fixture in names:
             callspec = getattr(item, "callspec", None)
-            param = callspec.params.get(fixture) if callspec is not None else None
-            return fixture if param is None else f"{fixture}[{param}]"
+            params = callspec.params if callspec is not None else {}
+            param = params.get(param_name) if param_name else None
+            # no "]" at the end: xdist reads a nodeid ending in "]" as one without a group
+            return fixture if param is None else f"{fixture}:{param}"
     return item.nodeid.split("::", 1)[0]
 
 

@@ -8,6 +8,9 @@ does; the tests' own small builds skip the second (stacks/control_tower.py).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import pytest
 from infra_support import Synthesized, build_fixture, synthesize
 
@@ -17,8 +20,15 @@ from tests.fixture_config import FIXTURE_ENVS, SMALL
 
 
 @pytest.fixture(scope="session")
-def synthesized() -> dict[str, Synthesized]:
-    return {env: synthesize(build_fixture(env, control_tower_gate=True)) for env in FIXTURE_ENVS}
+def fixture_app() -> Callable[[str], Synthesized]:
+    """Builds a fixture environment's app on first use: a test of one environment builds only
+    that one (tests/conftest.py runs each environment's tests on its own worker)."""
+    return functools.cache(lambda env: synthesize(build_fixture(env, control_tower_gate=True)))
+
+
+@pytest.fixture(scope="session")
+def synthesized(fixture_app: Callable[[str], Synthesized]) -> dict[str, Synthesized]:
+    return {env: fixture_app(env) for env in FIXTURE_ENVS}
 
 
 @pytest.fixture(scope="session", params=FIXTURE_ENVS)
@@ -27,8 +37,8 @@ def env_name(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def synth(synthesized: dict[str, Synthesized], env_name: str) -> Synthesized:
-    return synthesized[env_name]
+def synth(fixture_app: Callable[[str], Synthesized], env_name: str) -> Synthesized:
+    return fixture_app(env_name)
 
 
 @pytest.fixture(scope="session")
@@ -37,11 +47,15 @@ def secrets_mode() -> Synthesized:
 
 
 @pytest.fixture(scope="session")
-def shipped_apps() -> dict[str, Synthesized]:
-    """Every environment of cdk.json as `make synth ENV=<name>` builds it."""
-    return {
-        env: synthesize(build_for_env(env, control_tower_gate=True)) for env in environment_names()
-    }
+def shipped_app() -> Callable[[str], Synthesized]:
+    """An environment of cdk.json as `make synth ENV=<name>` builds it, built on first use."""
+    return functools.cache(lambda env: synthesize(build_for_env(env, control_tower_gate=True)))
+
+
+@pytest.fixture(scope="session")
+def shipped_apps(shipped_app: Callable[[str], Synthesized]) -> dict[str, Synthesized]:
+    """Every environment of cdk.json."""
+    return {env: shipped_app(env) for env in environment_names()}
 
 
 @pytest.fixture(scope="session", params=environment_names())
@@ -50,5 +64,5 @@ def shipped_env(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def shipped(shipped_apps: dict[str, Synthesized], shipped_env: str) -> Synthesized:
-    return shipped_apps[shipped_env]
+def shipped(shipped_app: Callable[[str], Synthesized], shipped_env: str) -> Synthesized:
+    return shipped_app(shipped_env)

@@ -88,6 +88,10 @@ def test_make_test_runs_the_checks_before_the_suite() -> None:
     ):
         assert _index(lines, check) < pytest_at, check
     assert _index(lines, "/mypy") < pytest_at
+    # on pytest-xdist workers grouped by tests/conftest.py, then the wall time
+    assert "--dist loadgroup" in lines[pytest_at]
+    assert "--numprocesses" in lines[pytest_at]
+    assert pytest_at < _index(lines, 'echo "make test: ')
 
 
 def test_tooling_targets_run_their_tools() -> None:
