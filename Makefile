@@ -121,7 +121,7 @@ test: check ## Lint, typecheck and run the whole suite (TEST_WORKERS workers, co
 	@suite_started=$$(date +%s); status=0; \
 	$(BIN)/pytest --cov --cov-report=term --numprocesses $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS) || status=$$?; \
 	now=$$(date +%s); \
-	echo "make test: $$((now - $(TEST_STARTED))) s wall in all (checks $$((suite_started - $(TEST_STARTED))) s, suite $$((now - suite_started)) s on $(TEST_WORKERS) workers)"; \
+	echo "make test: $$((now - $(TEST_STARTED))) s wall in all (setup and checks $$((suite_started - $(TEST_STARTED))) s, suite $$((now - suite_started)) s on $(TEST_WORKERS) workers)"; \
 	exit $$status
 
 unit: setup ## Fast tests only (no PostgreSQL, no PyPI)
