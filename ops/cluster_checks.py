@@ -5,7 +5,8 @@ available; it has one writer and `database.reader_count` readers, each instance 
 proxy's target group tracks the cluster and sees the writer (READ_WRITE) and every reader
 (READ_ONLY) as AVAILABLE; the read-only proxy endpoint, when configured, is available with
 TargetRole READ_ONLY. Each answer is read-only (rds:Describe*); every value AWS defines comes
-from stacks/aws_facts.py.
+from stacks/aws_facts.py. `endpoint_rows` reads the direct function's own answer instead: whether
+each proxy endpoint answered the functions, and from which kind of instance.
 """
 
 from __future__ import annotations
@@ -233,3 +234,62 @@ def _read_only_endpoint_row(rds: RDSClient, outputs: Outputs, env: str) -> Row:
         )
         return Row(name, False, f"{shown}: not {RDS_PROXY_ENDPOINT_AVAILABLE.value}", fix)
     return Row(name, True, shown)
+
+
+# --- the functions' view of the endpoints (direct action check_endpoints) -----------------------
+
+_UNREACHABLE_FIX = (
+    "the functions could not use the {endpoint}: the proxy's security group (the read-only "
+    "endpoint has the same) must admit the functions' on the database port, and a {role} target "
+    "must be AVAILABLE (rows above); the direct function's log has the connect error"
+)
+
+
+def endpoint_rows(answer: Mapping[str, Any], env: str) -> list[Row]:
+    """The body of the direct function's check_endpoints answer as two rows: the default
+    endpoint answered from the writer; the read-only one answered, from a replica
+    (pg_is_in_recovery true). The function asks each endpoint itself, with no fallback."""
+    redeploy = f"proxy.read_only_endpoint is true: make deploy ENV={env} (sets DB_READ_HOST)"
+    writer = _endpoint_row(
+        "writer endpoint",
+        answer.get("writer"),
+        replica=False,
+        unreachable=_UNREACHABLE_FIX.format(endpoint="default endpoint", role=WRITER),
+        wrong_role=f"the default endpoint answered from a replica: a failover may be under way; "
+        f"{RETRY}",
+    )
+    reader_answer = answer.get("reader")
+    if reader_answer is None:
+        return [
+            writer,
+            Row("read-only endpoint", False, "the functions have no DB_READ_HOST", redeploy),
+        ]
+    reader = _endpoint_row(
+        "read-only endpoint",
+        reader_answer,
+        replica=True,
+        unreachable=_UNREACHABLE_FIX.format(endpoint="read-only endpoint", role=READER),
+        wrong_role="DB_READ_HOST must be the ProxyReadOnlyEndpoint output ("
+        f"make deploy ENV={env}); if it is, a failover may be under way: {RETRY}",
+    )
+    return [writer, reader]
+
+
+def _endpoint_row(name: str, seen: Any, *, replica: bool, unreachable: str, wrong_role: str) -> Row:
+    if not isinstance(seen, Mapping) or not isinstance(seen.get("ok"), bool):
+        return Row(name, False, f"unexpected answer: {seen!r}", "redeploy the service stack")
+    if not seen["ok"]:
+        return Row(name, False, f"did not answer the functions ({seen.get('error')})", unreachable)
+    in_recovery = seen.get("in_recovery") is True
+    detail = (
+        f"answered from {'a replica' if in_recovery else 'the writer'} "
+        f"(pg_is_in_recovery {'true' if in_recovery else 'false'})"
+    )
+    if in_recovery != replica:
+        return Row(
+            name,
+            False,
+            f"{detail}, expected {'a replica' if replica else 'the writer'}",
+            wrong_role,
+        )
+    return Row(name, True, detail)

@@ -134,6 +134,28 @@ def check_cluster(clients: Clients, outputs: Outputs, config: AppConfig, report:
         report.check(row.name, row.ok, row.detail, row.fix)
 
 
+def check_endpoints(clients: Clients, outputs: Outputs, env: str, report: Report) -> None:
+    """Aurora with a read-only endpoint: the direct function asks the default and the read-only
+    proxy endpoint itself, with no fallback (they are VPC-only; smoke cannot connect to them),
+    and says whether a replica answered (ops/cluster_checks.endpoint_rows)."""
+    result = invoke(
+        clients.lambda_, outputs.direct_function, {"action": contract.CHECK_ENDPOINTS_ACTION}
+    )
+    status = result.payload.get("statusCode") if isinstance(result.payload, dict) else None
+    body = _body(result.payload)
+    if result.function_error is not None or status != 200 or not isinstance(body, dict):
+        report.check(
+            "endpoint check",
+            False,
+            f"{result.function_error or f'status {status}'}: {_short(result.payload)}",
+            f"the direct function must know the action {contract.CHECK_ENDPOINTS_ACTION}: "
+            f"make deploy ENV={env}",
+        )
+        return
+    for row in cluster_checks.endpoint_rows(body, env):
+        report.check(row.name, row.ok, row.detail, row.fix)
+
+
 def check_migration(clients: Clients, outputs: Outputs, report: Report) -> None:
     # The migration function is the schema custom resource's onEvent handler; an Update is the
     # idempotent "apply what is pending" a deploy runs (normally nothing).
@@ -313,6 +335,8 @@ def smoke(clients: Clients, options: Options) -> int:
         check_cluster(clients, outputs, config, report)
     customer_id = str(uuid.uuid4())
     check_migration(clients, outputs, report)
+    if outputs.proxy_read_only_endpoint is not None:
+        check_endpoints(clients, outputs, config.env_name, report)
     order_id = check_orders(clients, outputs, report, customer_id)
     api_ok = check_api(
         clients, outputs, report, customer_id=customer_id, order_id=order_id, http=options.http

@@ -27,6 +27,10 @@ HANDLERS = {
     MIGRATE: "orders.handlers.migrate.handler",
 }
 
+# The direct-invoke action `make smoke` (ops/smoke.py) calls to ask each proxy endpoint whether
+# it answers and whether a replica answered: {"writer": {...}, "reader": {...} | null}.
+CHECK_ENDPOINTS_ACTION = "check_endpoints"
+
 # --- the functions' own metrics (Powertools EMF) -------------------------------------------
 
 # Every metric the api and direct functions emit carries `service` (POWERTOOLS_SERVICE_NAME) and

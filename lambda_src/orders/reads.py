@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from orders import service
 from orders.db import Database
-from orders.errors import DatabaseUnavailableError, NotFoundError
+from orders.errors import DatabaseUnavailableError, NotFoundError, OrdersError
 from orders.observability import logger
 from orders.runtime import get_database, get_read_database
 from orders.validation import ListOrders
@@ -56,3 +56,20 @@ def get_order(order_id: UUID) -> service.Order:
 def list_orders(query: ListOrders) -> list[service.Order]:
     """A customer's newest orders (from the reader: a list may trail the writer by the lag)."""
     return _reader_then_writer(lambda db: service.list_orders(db, query))
+
+
+def check_endpoints() -> dict[str, dict[str, Any] | None]:
+    """Ask the writer and, when there is one, the read-only endpoint whether they answer and
+    whether a replica answered (`make smoke`); no fallback, so each answer is that endpoint's.
+    "reader" is None without DB_READ_HOST. A failure is the error class only, never its text."""
+    reader, writer = get_read_database(), get_database()
+    return {"writer": _probe(writer), "reader": None if reader is writer else _probe(reader)}
+
+
+def _probe(db: Database) -> dict[str, Any]:
+    try:
+        return {"ok": True, "in_recovery": service.in_recovery(db)}
+    except OrdersError as exc:
+        reason = type(exc).__name__
+        logger.warning("endpoint check failed", extra={"host": db.settings.host, "reason": reason})
+        return {"ok": False, "error": reason}

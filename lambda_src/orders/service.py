@@ -106,6 +106,14 @@ def get_order(db: Database, order_id: UUID) -> Order:
     return Order.from_row(row)
 
 
+def in_recovery(db: Database) -> bool:
+    """Whether the server behind ``db`` is a replica (an Aurora reader reports true)."""
+    row = db.run(
+        lambda conn: conn.execute("SELECT pg_is_in_recovery()").fetchone(), retry_safe=True
+    )
+    return bool(row and row[0])
+
+
 def list_orders(db: Database, query: ListOrders) -> list[Order]:
     rows = db.run(
         lambda conn: conn.execute(_SELECT_BY_CUSTOMER, (query.customer_id, query.limit)).fetchall(),

@@ -180,6 +180,33 @@ def test_the_functions_reader_settings_reach_the_replica_with_the_chain_verified
                                      sslrootcert=system_roots))  # fmt: skip
 
 
+def test_check_endpoints_reaches_the_primary_and_the_replica_through_their_pools(
+    postgres: LocalPostgres, pools: Pools
+) -> None:
+    # GIVEN the functions' writer and reader Databases on the two pools (DB_READ_HOST)
+    user, password, writer_pool = pools.user, pools.password, pools.writer
+    settings = DbSettings(host=writer_pool.host, port=writer_pool.port, dbname="postgres",
+                          user=user, connect_timeout_s=3, sslmode="verify-full",
+                          sslrootcert=Path(postgres.ca_cert_path), region="local",
+                          read_host=READER_LOOPBACK)  # fmt: skip
+    reader_settings = settings.reader()
+    assert reader_settings is not None
+    runtime.set_database(Database(settings, lambda: password),
+                         Database(reader_settings, lambda: password))  # fmt: skip
+    try:
+        # WHEN make smoke's action runs THEN each endpoint answers, the reader from a replica
+        answer = direct.handler({"action": contract.CHECK_ENDPOINTS_ACTION}, CTX)
+    finally:
+        runtime.set_database(None)
+    assert answer == {
+        "statusCode": 200,
+        "body": {
+            "writer": {"ok": True, "in_recovery": False},
+            "reader": {"ok": True, "in_recovery": True},
+        },
+    }
+
+
 def test_the_replica_stops_by_pid_and_leaves_nothing_behind(postgres: LocalPostgres) -> None:
     require_local_servers(replica=True)
     with LocalReplica(postgres) as server:

@@ -363,7 +363,10 @@ def test_direct_invoke_creates_gets_and_lists_orders(fake_orders: FakeOrders) ->
 @pytest.mark.parametrize(
     ("event", "message"),
     [
-        ({"action": "drop_table"}, "action must be one of create_order, get_order, list_orders"),
+        (
+            {"action": "drop_table"},
+            "action must be one of check_endpoints, create_order, get_order, list_orders",
+        ),
         ({}, "action must be one of"),
         ({"action": "get_order"}, "order_id must be a UUID"),
         ({"action": "get_order", "order_id": CUSTOMER, "sql": "x"}, "unknown fields: sql"),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 import pytest
 
 from orders import reads, runtime, service
@@ -227,3 +229,75 @@ def test_a_miss_on_the_reader_does_not_make_it_skipped(store: Store) -> None:
     reads.get_order(ORDER_ID)
     store.on_reader.add(ORDER_ID)
     assert reads.get_order(ORDER_ID) == Served("reader")
+
+
+# --- check_endpoints: each endpoint asked once, no fallback (make smoke) ---------------------
+
+
+def _in_recovery_through_the_connection_layer(
+    monkeypatch: pytest.MonkeyPatch, replica: Database
+) -> None:
+    """service.in_recovery as the connection layer runs it (FakeConnection runs no SQL): a
+    failed connect is the DatabaseUnavailableError an unreachable endpoint gives."""
+    monkeypatch.setattr(
+        service, "in_recovery", lambda db: db.run(lambda conn: db is replica, retry_safe=True)
+    )
+
+
+def test_check_endpoints_asks_the_writer_and_the_reader_even_when_reads_skip_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    writer, reader = database(), database(DB_HOST=READER_HOST)
+    runtime.set_database(writer, reader)
+    _in_recovery_through_the_connection_layer(monkeypatch, replica=reader)
+    reader.skip_until = time.monotonic() + 60  # reads would go to the writer now
+    answer = direct.handler({"action": "check_endpoints"}, LambdaContext())
+    assert answer == {
+        "statusCode": 200,
+        "body": {
+            "writer": {"ok": True, "in_recovery": False},
+            "reader": {"ok": True, "in_recovery": True},
+        },
+    }
+    assert writer.connected
+    assert reader.connected
+
+
+def test_an_unreachable_reader_is_reported_by_class_not_replaced_by_the_writer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    refused = psycopg.OperationalError('connection to server at "10.0.9.9" failed: timeout')
+    writer = database()
+    reader = Database(
+        db_settings(DB_HOST=READER_HOST),
+        FakeTokenProvider(),
+        FakeConnectionFactory(failures=[refused, refused]),
+    )
+    runtime.set_database(writer, reader)
+    _in_recovery_through_the_connection_layer(monkeypatch, replica=reader)
+    answer = direct.handler({"action": "check_endpoints"}, LambdaContext())
+    assert answer == {
+        "statusCode": 200,
+        "body": {
+            "writer": {"ok": True, "in_recovery": False},
+            "reader": {"ok": False, "error": "DatabaseUnavailableError"},
+        },
+    }
+    assert "10.0.9.9" not in json.dumps(answer)
+
+
+def test_check_endpoints_without_a_reader_reports_the_writer_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    writer = database()
+    runtime.set_database(writer)
+    _in_recovery_through_the_connection_layer(monkeypatch, replica=writer)
+    answer = direct.handler({"action": "check_endpoints"}, LambdaContext())
+    assert answer["body"] == {"writer": {"ok": True, "in_recovery": True}, "reader": None}
+
+
+def test_check_endpoints_takes_no_fields() -> None:
+    runtime.set_database(database())
+    answer = direct.handler({"action": "check_endpoints", "host": "x"}, LambdaContext())
+    assert answer["statusCode"] == 400
+    assert answer["body"]["error"]["message"] == "unknown fields: host"

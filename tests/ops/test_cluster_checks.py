@@ -15,7 +15,7 @@ from botocore.stub import Stubber
 import stacks.loader
 from ops import cluster_checks
 from ops.aws import Outputs
-from ops.cluster_checks import Row, cluster_rows
+from ops.cluster_checks import Row, cluster_rows, endpoint_rows
 from stacks import aws_facts
 from stacks import outputs as out
 from tests.ops.alarm_stubs import add_all_found
@@ -25,7 +25,9 @@ from tests.ops.aws_stubs import (
     DIRECT_FN,
     MIGRATION_FN,
     PROXY_NAME,
+    JsonPayload,
     Stubbed,
+    add_invoke,
     add_stacks,
 )
 from tests.ops.cluster_stubs import (
@@ -111,11 +113,25 @@ def aurora_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stacks.loader, "read_context", read)
 
 
-def add_smoke_run(stubbed: Stubbed, rds: Callable[[Stubber], None]) -> None:
-    """A whole smoke run of the Aurora environment; `rds` queues RDS's answers."""
+# The direct function's check_endpoints answer, written out as the handler returns it.
+REACHED = {
+    "statusCode": 200,
+    "body": {
+        "writer": {"ok": True, "in_recovery": False},
+        "reader": {"ok": True, "in_recovery": True},
+    },
+}
+
+
+def add_smoke_run(
+    stubbed: Stubbed, rds: Callable[[Stubber], None], endpoints: dict[str, Any] = REACHED
+) -> None:
+    """A whole smoke run of the Aurora environment; `rds` queues RDS's answers, `endpoints`
+    is the direct function's check_endpoints answer."""
     add_stacks(stubbed.cloudformation, AURORA_CONFIG, data=CLUSTER_OUTPUTS)
     rds(stubbed.rds)
     add_migration(stubbed)
+    add_invoke(stubbed.lambda_, DIRECT_FN, endpoints, expect=JsonPayload(action="check_endpoints"))
     add_direct_calls(stubbed)
     add_metrics(stubbed)
     add_all_found(stubbed.cloudformation, stubbed.cloudwatch)
@@ -132,7 +148,55 @@ def test_smoke_checks_the_cluster_shape_before_the_traffic(
     printed = capsys.readouterr().out
     assert f"ok    proxy reader targets   READ_ONLY {READER_ID} AVAILABLE" in printed
     assert printed.index("proxy read-only endpoint") < printed.index("migration function")
+    # then the functions' own view: each endpoint answered, the read-only one from a replica
+    assert "ok    writer endpoint        answered from the writer (pg_is_in_recovery false)" in (
+        printed
+    )
+    assert "ok    read-only endpoint     answered from a replica (pg_is_in_recovery true)" in (
+        printed
+    )
     assert "smoke: all checks passed" in printed
+
+
+def test_smoke_fails_when_the_functions_cannot_reach_the_read_only_endpoint(
+    aurora_env: None, stubbed: Stubbed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN RDS reports everything healthy, but the reader endpoint does not answer the function
+    unreachable = {"ok": False, "error": "DatabaseUnavailableError"}
+    answer = {**REACHED, "body": {**REACHED["body"], "reader": unreachable}}
+    add_smoke_run(stubbed, lambda rds: add_cluster(rds, Cluster()), endpoints=answer)
+
+    assert run(stubbed, FakeHttp()) == 1
+
+    stubbed.assert_done()
+    printed = capsys.readouterr().out
+    assert "ok    writer endpoint" in printed
+    assert (
+        "FAIL  read-only endpoint     did not answer the functions (DatabaseUnavailableError)"
+        in printed
+    )
+    assert "fix: the functions could not use the read-only endpoint: the proxy's security" in (
+        printed
+    )
+    assert "a READ_ONLY target must be AVAILABLE" in printed
+    assert "smoke: 1 check(s) failed" in printed
+
+
+def test_smoke_fails_when_the_direct_function_does_not_know_the_action(
+    aurora_env: None, stubbed: Stubbed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN a direct function deployed before check_endpoints existed
+    old = {"statusCode": 400, "body": {"error": {"code": "ValidationError", "message": "action"}}}
+    add_smoke_run(stubbed, lambda rds: add_cluster(rds, Cluster()), endpoints=old)
+
+    assert run(stubbed, FakeHttp()) == 1
+
+    printed = capsys.readouterr().out
+    assert "FAIL  endpoint check         status 400: " in printed
+    assert (
+        "fix: the direct function must know the action check_endpoints: make deploy ENV=small"
+        in (printed)
+    )
 
 
 def test_smoke_fails_on_a_cluster_failure_and_prints_the_fix(
@@ -266,6 +330,43 @@ def test_a_stack_without_the_read_only_output_fails_without_asking_rds(stubbed: 
     failed = rows["proxy read-only endpoint"]
     assert not failed.ok
     assert failed.detail == "the data stack has no ProxyReadOnlyEndpoint output"
+
+
+# --- the functions' view of the endpoints -------------------------------------------------------
+
+
+def test_a_read_only_endpoint_answered_by_the_writer_fails() -> None:
+    answer = {
+        "writer": {"ok": True, "in_recovery": False},
+        "reader": {"ok": True, "in_recovery": False},
+    }
+    writer, reader = endpoint_rows(answer, "small")
+    assert writer.ok
+    assert (reader.name, reader.ok) == ("read-only endpoint", False)
+    assert reader.detail == "answered from the writer (pg_is_in_recovery false), expected a replica"
+    assert reader.fix.startswith("DB_READ_HOST must be the ProxyReadOnlyEndpoint output")
+
+
+def test_functions_without_a_read_host_fail_the_read_only_row() -> None:
+    writer, reader = endpoint_rows(
+        {"writer": {"ok": True, "in_recovery": False}, "reader": None}, "small"
+    )
+    assert writer.ok
+    assert (reader.ok, reader.detail) == (False, "the functions have no DB_READ_HOST")
+    assert "make deploy ENV=small" in reader.fix
+
+
+def test_an_unreachable_or_replica_writer_endpoint_fails() -> None:
+    reached = {"ok": True, "in_recovery": True}
+    (down, _) = endpoint_rows(
+        {"writer": {"ok": False, "error": "DatabaseTimeoutError"}, "reader": reached}, "small"
+    )
+    assert (down.name, down.ok) == ("writer endpoint", False)
+    assert down.detail == "did not answer the functions (DatabaseTimeoutError)"
+    assert "a READ_WRITE target must be AVAILABLE" in down.fix
+    (replica, _) = endpoint_rows({"writer": reached, "reader": reached}, "small")
+    assert not replica.ok
+    assert replica.detail == "answered from a replica (pg_is_in_recovery true), expected the writer"
 
 
 # --- the AWS vocabulary the checks rely on ------------------------------------------------------

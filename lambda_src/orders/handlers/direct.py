@@ -1,4 +1,5 @@
-"""Direct-invoke handler: {"action": "create_order" | "get_order" | "list_orders", ...}."""
+"""Direct-invoke handler: {"action": "create_order" | "get_order" | "list_orders" |
+"check_endpoints", ...}."""
 
 from __future__ import annotations
 
@@ -52,10 +53,16 @@ def _list(event: Mapping[str, Any]) -> dict[str, Any]:
     return {"statusCode": 200, "body": {"orders": [order.as_dict() for order in orders]}}
 
 
+def _check_endpoints(event: Mapping[str, Any]) -> dict[str, Any]:
+    _only(event, set())
+    return {"statusCode": 200, "body": reads.check_endpoints()}
+
+
 _ACTIONS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "create_order": _create,
     "get_order": _get,
     "list_orders": _list,
+    contract.CHECK_ENDPOINTS_ACTION: _check_endpoints,
 }
 
 
