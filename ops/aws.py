@@ -357,8 +357,10 @@ def writer_metric(query_id: str, name: str, outputs: Outputs) -> MetricSpec:
         return instance_metric(query_id, name, outputs.db_instance_identifier)
     if outputs.db_cluster_identifier is None:
         raise OpsError("the data stack outputs neither an instance nor a cluster identifier")
-    dims = {"DBClusterIdentifier": outputs.db_cluster_identifier}
-    dims["Role"] = AURORA_METRIC_ROLE_WRITER.value
+    dims = {
+        "DBClusterIdentifier": outputs.db_cluster_identifier,
+        "Role": AURORA_METRIC_ROLE_WRITER.value,
+    }
     return MetricSpec(query_id, f"Writer {name}", mc.metric(mc.RDS, name, dims))
 
 

@@ -32,6 +32,14 @@ if TYPE_CHECKING:
 
 WRITER, READER = RDS_PROXY_TARGET_ROLES.value["writer"], RDS_PROXY_TARGET_ROLES.value["reader"]
 RETRY = "wait a few minutes and rerun make smoke"
+# The IAM actions cluster_rows calls (the CI smoke role does not hold them yet:
+# stacks/components/smoke_access.py).
+CLUSTER_READ_ACTIONS = (
+    "rds:DescribeDBClusters",
+    "rds:DescribeDBInstances",
+    "rds:DescribeDBProxyTargets",
+    "rds:DescribeDBProxyEndpoints",
+)
 # What to do about a proxy target that is not AVAILABLE, by TargetHealth.Reason
 # (API_TargetHealth.html lists the reasons; the advice is this app's).
 TARGET_FIXES = {

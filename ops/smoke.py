@@ -125,8 +125,7 @@ def check_cluster(clients: Clients, outputs: Outputs, config: AppConfig, report:
             raise
         print(
             f"warn  {'aurora cluster':<22} not checked: {exc.operation_name} was denied ({code}); "
-            "the identity needs rds:DescribeDBClusters, DescribeDBInstances, "
-            "DescribeDBProxyTargets and DescribeDBProxyEndpoints"
+            f"the identity needs {', '.join(cluster_checks.CLUSTER_READ_ACTIONS)}"
         )
         report.warnings += 1
         return

@@ -22,8 +22,8 @@ from stacks.components.nag import acknowledge
 SMOKE_ROUTE = contract.LIST_CUSTOMER_ORDERS
 # Every IAM action ops/smoke.py needs, by what it calls (tests/ops/test_ci_scripts.py records
 # the calls of a smoke run and compares). An Aurora environment's smoke also reads the cluster
-# (rds:DescribeDBClusters, DescribeDBInstances, DescribeDBProxyTargets, DescribeDBProxyEndpoints:
-# ops/cluster_checks.py); not granted here yet, so a CI smoke of one would warn "not checked".
+# (ops/cluster_checks.py CLUSTER_READ_ACTIONS); not granted here yet, so a CI smoke of one would
+# warn "not checked".
 SMOKE_ACTIONS = (
     "cloudformation:DescribeStacks",
     "cloudformation:ListStackResources",
