@@ -588,29 +588,33 @@ AURORA_SERVERLESS_V2_ACU_RANGE = Fact(
 )
 AURORA_SERVERLESS_V2_AUTO_PAUSE_MIN_ACU = Fact(
     0.0,
-    _SERVERLESS_V2_CAPACITY_DOC,
-    "A minimum of 0 ACU lets an idle instance pause when it has no user connections. RDS Proxy "
-    "keeps its pooled connections open, so an instance behind the proxy never pauses (the AWS "
-    "auto-pause page lists RDS Proxy among the features that keep an instance awake; not "
-    "re-read here).",
-    verified=False,
+    "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2-auto-pause.html#auto-pause-whynot",
+    "A minimum of 0 ACU lets an idle instance pause when it has no user connections. Behind a "
+    "proxy it never does: 'If your Aurora cluster has an associated RDS Proxy, the proxy "
+    "maintains an open connection to each DB instance in the cluster. Thus, any Aurora "
+    "Serverless v2 instances in such a cluster won't automatically pause.' (no error either: "
+    "the page says an incompatible feature just keeps the instance awake).",
 )
 AURORA_SERVERLESS_V2_MAX_CONNECTIONS = Fact(
     {1.0: 189, 4.0: 823, 8.0: 1669, 16.0: 3360, 32.0: 5000},
     f"{_SERVERLESS_V2_CAPACITY_DOC}#aurora-serverless-v2.max-connections",
     "Default max_connections of an Aurora PostgreSQL Serverless v2 instance by the cluster's "
     "MAXIMUM ACU (static: a reboot applies a change): 1 -> 189, 4 -> 823, 8 -> 1669, "
-    "16 -> 3360, 32 and above -> 5000. Between the listed points stacks/budget.py takes the "
-    "value of the next lower point (a lower bound). Copied from the field guide's reading of "
-    "the page (2026-12); the table itself could not be re-read here.",
-    verified=False,
+    "16 -> 3360, 32 and above -> 5000 (the page's PostgreSQL column: 32, 64 and 128 -> 5000; "
+    "'max_connections has a maximum value of 5000 for an Aurora Serverless v2 DB cluster running "
+    "Aurora PostgreSQL'). Between the listed points stacks/budget.py takes the value of the next "
+    "lower point (a lower bound). Read in the page's source (awsdocs/amazon-aurora-user-guide, "
+    "doc_source/aurora-serverless-v2.setting-capacity.md); a row added since (256) would be 5000 "
+    "by that maximum.",
 )
 AURORA_SERVERLESS_V2_HALF_ACU_MIN_CAP = Fact(
     {"min_acu_at_most": 0.5, "max_connections_cap": 2000},
     f"{_SERVERLESS_V2_CAPACITY_DOC}#aurora-serverless-v2.max-connections",
-    "With a minimum capacity of 0.5 ACU (or 0) Aurora caps max_connections at 2000, whatever "
-    "the maximum. Same reading as AURORA_SERVERLESS_V2_MAX_CONNECTIONS.",
-    verified=False,
+    "With a minimum capacity of 0.5 ACU (or 0) Aurora PostgreSQL caps max_connections at 2000, "
+    "whatever the maximum: 'when you specify a minimum capacity of 0.5 ACUs on "
+    "PostgreSQL-compatible DB instances, the maximum value of max_connections is capped at "
+    "2,000' (same page source; AWS re:Post ARm5e6RHE3R4mnHS2S-UZUwA gives the newer wording "
+    "'minimum capacity of 0 or 0.5 ACUs'). PostgreSQL only; it bites from a maximum of 16 ACU.",
 )
 AURORA_MAX_READERS = Fact(
     15,
@@ -642,7 +646,6 @@ RDS_EVENT_CATEGORIES = Fact(
         "db-instance": (
             "availability",
             "configuration change",
-            "failover",
             "failure",
             "maintenance",
             "recovery",
@@ -653,19 +656,22 @@ RDS_EVENT_CATEGORIES = Fact(
     "Event categories (per source type) the event subscriptions send to the alarm topic: "
     "failovers, failures, restarts and recoveries, and for instances also maintenance and "
     "configuration change, which Control Tower's CT.RDS.PR.17 requires of an instance "
-    "subscription (ct-rds-pr-17.guard). Category names as DescribeEventCategories "
-    "lists them; not re-read here.",
-    verified=False,
+    "subscription (ct-rds-pr-17.guard). Each name is in the page's Aurora tables for its source "
+    "type (read in awsdocs/amazon-aurora-user-guide, doc_source/USER_Events.Messages.md). "
+    "Aurora's instance table has no 'failover' (DescribeEventCategories lists it for RDS "
+    "instances): an Aurora failover is a cluster event (RDS-EVENT-0069 to 0073), so only the "
+    "cluster subscription asks for it.",
 )
 RDS_EVENTS_PRINCIPAL = Fact(
     "events.rds.amazonaws.com",
-    "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/USER_Events.GrantingPermissions.html",
-    "The service principal RDS event notifications publish as: the topic policy allows it "
-    "sns:Publish with aws:SourceArn (the RDS resource's ARN) and aws:SourceAccount. On a "
-    "CMK-encrypted topic its key policy must also let it use the key (kms:GenerateDataKey*, "
-    "kms:Decrypt), as for the other AWS event sources of sns-key-management.html; that RDS is "
-    "one of them is not re-read here.",
-    verified=False,
+    "https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services",
+    "The service principal RDS event notifications publish as. The topic policy allows it "
+    "sns:Publish with aws:SourceArn (the RDS resource's ARN) and aws:SourceAccount "
+    "(AuroraUserGuide/USER_Events.GrantingPermissions.html). On a CMK-encrypted topic the key "
+    "policy must also let it use the key: the SNS page's table of event sources lists 'Amazon "
+    "RDS | events.rds.amazonaws.com', and 'To allow the AWS service to have the "
+    "kms:GenerateDataKey* and kms:Decrypt permissions, add the following statement to the KMS "
+    "policy'.",
 )
 
 
@@ -686,10 +692,9 @@ AURORA_SERVERLESS_V2_VERSION_LIMITS = Fact(
     "ServerlessV2FeaturesSupport {MinCapacity, MaxCapacity}: the capacity limits of that version "
     "(MaxCapacity 256 or 128 depending on the version; MinCapacity 0 where it supports "
     "auto-pause). The ServerlessV2FeaturesSupport page says so; that DBEngineVersion holds the "
-    "field was read in the AWS SDK for Kotlin reference (DbEngineVersion.serverlessV2Features"
-    "Support) and botocore's RDS model, not on the API_DBEngineVersion page itself (its excerpts "
-    "stop before the field).",
-    verified=False,
+    "field is botocore's RDS model (service-2.json: DBEngineVersion.ServerlessV2FeaturesSupport, "
+    "members MinCapacity and MaxCapacity, both DoubleOptional) and the AWS SDK for Kotlin "
+    "reference (DbEngineVersion.serverlessV2FeaturesSupport).",
 )
 RDS_CLUSTER_QUOTA_NAMES = Fact(
     ("DBClusters", "DBClusterParameterGroups"),
@@ -702,10 +707,11 @@ RDS_AVAILABLE = Fact(
     "available",
     "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/accessing-monitoring.html",
     "DBCluster.Status and DBInstance.DBInstanceStatus of a cluster and an instance that serve "
-    "requests (other values: creating, modifying, backing-up, failing-over, ...). The API types "
-    "them as free strings; the status tables of 'Viewing cluster status' could not be re-read "
-    "here (the excerpts stop before them).",
-    verified=False,
+    "requests (other values: creating, modifying, backing-up, failing-over, ...). The page's "
+    "tables: 'available | Billed | The DB cluster is healthy and available.' (the console "
+    "capitalizes the instance's 'Available'); the API returns lowercase, as botocore's waiters "
+    "DBClusterAvailable (Status) and DBInstanceAvailable (DBInstanceStatus) expect 'available'. "
+    "Free strings in the API model, not enums. An auto-paused instance also reads 'available'.",
 )
 RDS_DB_INSTANCES_CLUSTER_FILTER = Fact(
     "db-cluster-id",
