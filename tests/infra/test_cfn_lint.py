@@ -1,8 +1,20 @@
-"""cfn-lint on every synthesized template: no errors, no warnings except the listed ones."""
+"""cfn-lint on every synthesized template: no errors, no warnings except the listed ones.
+
+A template cfn-lint found clean is remembered in pytest's cache (.pytest_cache), keyed on the
+template's exact content, the cfn-lint version and the settings below, as ruff and mypy remember
+the files they checked: an unchanged template is not linted again by the same linter. Any change
+to a template, to cfn-lint (its version carries its rules and resource specs) or to the settings
+is a new key, a template with findings is never remembered, and a fresh checkout (CI) lints
+everything.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sys
+from importlib.metadata import version
+from typing import Protocol
 
 import pytest
 from cfnlint.api import ManualArgs, lint
@@ -18,29 +30,83 @@ IGNORED_CHECKS = {
 REGIONS = ["us-east-1", "eu-west-1"]
 
 
-def _lint(name: str, template: dict[str, object]) -> list[str]:
-    matches = lint(
-        json.dumps(template),
-        config=ManualArgs(regions=REGIONS, ignore_checks=sorted(IGNORED_CHECKS)),
-    )
-    return [f"{name}: {m.rule.id} {m.message} ({'/'.join(map(str, m.path))})" for m in matches]
+class ResultCache(Protocol):
+    """What _lint uses of pytest.Cache."""
+
+    def get(self, key: str, default: object) -> object: ...
+    def set(self, key: str, value: object) -> None: ...
 
 
-def test_templates_are_cfn_lint_clean(synth: Synthesized) -> None:
-    problems = [p for name, t in synth.templates.items() for p in _lint(name, t)]
-    assert problems == []
+def clean_key(body: str) -> str:
+    """The cache key under which a clean result for this template body is remembered."""
+    settings = json.dumps([version("cfn-lint"), REGIONS, sorted(IGNORED_CHECKS)])
+    digest = hashlib.sha256(f"{settings}\n{body}".encode()).hexdigest()
+    return f"cfn-lint/{digest}"
 
 
-def test_cdk_json_environments_are_cfn_lint_clean(shipped: Synthesized) -> None:
-    problems = [p for name, t in shipped.templates.items() for p in _lint(name, t)]
-    assert problems == []
+def _lint(name: str, template: dict[str, object], cache: ResultCache | None = None) -> list[str]:
+    body = json.dumps(template, sort_keys=True)
+    key = clean_key(body)
+    if cache is not None and cache.get(key, None) == "clean":
+        return []
+    matches = lint(body, config=ManualArgs(regions=REGIONS, ignore_checks=sorted(IGNORED_CHECKS)))
+    problems = [f"{name}: {m.rule.id} {m.message} ({'/'.join(map(str, m.path))})" for m in matches]
+    if cache is not None and not problems:
+        cache.set(key, "clean")
+    return problems
 
 
-def test_secrets_mode_templates_are_cfn_lint_clean(secrets_mode: Synthesized) -> None:
-    problems = [p for name, t in secrets_mode.templates.items() for p in _lint(name, t)]
-    assert problems == []
+def _lint_all(synthesized: Synthesized, cache: pytest.Cache | None) -> list[str]:
+    return [p for name, t in synthesized.templates.items() for p in _lint(name, t, cache)]
+
+
+@pytest.fixture
+def cache(pytestconfig: pytest.Config) -> pytest.Cache | None:
+    """pytest's cache, or None when the run disables it (-p no:cacheprovider)."""
+    return getattr(pytestconfig, "cache", None)
+
+
+def test_templates_are_cfn_lint_clean(synth: Synthesized, cache: pytest.Cache | None) -> None:
+    assert _lint_all(synth, cache) == []
+
+
+def test_cdk_json_environments_are_cfn_lint_clean(
+    shipped: Synthesized, cache: pytest.Cache | None
+) -> None:
+    assert _lint_all(shipped, cache) == []
+
+
+def test_secrets_mode_templates_are_cfn_lint_clean(
+    secrets_mode: Synthesized, cache: pytest.Cache | None
+) -> None:
+    assert _lint_all(secrets_mode, cache) == []
+
+
+BAD = {"Resources": {"Db": {"Type": "AWS::RDS::DBInstance", "Properties": {"Engine": 7}}}}
 
 
 def test_the_linter_really_reports_errors() -> None:
-    bad = {"Resources": {"Db": {"Type": "AWS::RDS::DBInstance", "Properties": {"Engine": 7}}}}
-    assert _lint("bad", bad)
+    assert _lint("bad", BAD)
+
+
+class DictCache(dict[str, object]):
+    def set(self, key: str, value: object) -> None:
+        self[key] = value
+
+
+def test_only_a_clean_template_is_remembered_and_only_for_its_exact_content(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cache = DictCache()
+    # findings: reported again on every run, never remembered
+    assert _lint("bad", BAD, cache) == _lint("bad", BAD, cache) != []
+    assert cache == {}
+    # clean: remembered under its content; the same template with one change is linted anew
+    good = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {}}}}
+    assert _lint("good", good, cache) == []
+    assert cache == {clean_key(json.dumps(good, sort_keys=True)): "clean"}
+    changed = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"Fifo": 7}}}}
+    assert _lint("changed", changed, cache) != []
+    # the remembered one is not linted again
+    monkeypatch.setattr(sys.modules[__name__], "lint", None)
+    assert _lint("good", good, cache) == []
