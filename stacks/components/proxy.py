@@ -86,6 +86,8 @@ class Proxy(Construct):
         # Its Create and Update wait until the target can be logged in to (the data stack
         # orders it after the app-user bootstrap).
         self.target_group = self.proxy.node.find_child("ProxyTargetGroup")
+        assert isinstance(self.target_group, rds.CfnDBProxyTargetGroup)  # noqa: S101  # the L2's own
+        self.target_group_arn = self.target_group.attr_target_group_arn
         self.connect_policy = self._client_connect_policy(config.app_db_user)
         # Aurora with readers: a second endpoint whose connections go to the readers.
         self.read_only_endpoint: rds.IDatabaseProxyEndpoint | None = None
