@@ -777,7 +777,8 @@ RDS_ARN_FORMATS = Fact(
     "endpoints are named by resource id (prx-..., prx-tg-..., prx-endpoint-...: "
     "AWS::RDS::DBProxy DBProxyArn, AWS::RDS::DBProxyTargetGroup TargetGroupArn, "
     "AWS::RDS::DBProxyEndpoint DBProxyEndpointArn), not by the name the API calls take; RDS "
-    "resolves the name.",
+    "resolves the name. The page shows the formats; the prx- prefixes are not on it (the field "
+    "guide's dbuser:prx-<id>; the others not re-read here).",
 )
 RDS_DESCRIBE_UNNAMED_RESOURCE = Fact(
     "*",
@@ -790,6 +791,18 @@ RDS_DESCRIBE_UNNAMED_RESOURCE = Fact(
     "without an identifier, while the same identity may describe one named resource. Seen in "
     "those reports for DescribeDBInstances; that DescribeDBProxyEndpoints without an endpoint "
     "name behaves the same is inferred. No AWS page says it.",
+    verified=False,
+)
+
+RDS_PROXY_ENDPOINT_IAM_RESOURCE_ID = Fact(
+    "prx-<proxy resource id>",
+    "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/rds-proxy-connecting.html",
+    "A client's rds-db:connect resource through any endpoint of a proxy, the default one or a "
+    "read-only endpoint, is dbuser:<the proxy's resource id>/<user> (the last field of the "
+    "proxy's DBProxyArn): an endpoint has a resource id of its own (prx-endpoint-...) only for "
+    "the RDS API, and the page says a read-only endpoint is used 'the same way' as the default "
+    "one. The page's IAM section, which names the proxy's resource id in the policy, could not "
+    "be re-read here (the excerpts stop before it), nor a sentence about endpoints and IAM.",
     verified=False,
 )
 
