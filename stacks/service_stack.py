@@ -100,7 +100,7 @@ class ServiceStack(Stack):
                     else SmokedCluster(
                         cluster_arn=aurora.cluster.cluster_arn,
                         proxy_arn=data.proxy.proxy.db_proxy_arn,
-                        target_group_arn=data.proxy.target_group_arn,
+                        target_group_arn=data.proxy.target_group.attr_target_group_arn,
                     ),
                 ),
             )
