@@ -30,6 +30,7 @@ from ops.aws import (
     run_guarded,
     writer_metric,
 )
+from orders import contract
 
 if TYPE_CHECKING:
     from types_boto3_lambda.client import LambdaClient
@@ -39,7 +40,7 @@ MAX_DURATION_S = 300
 MAX_WAIT_S = 900
 # Lambda publishes per-minute metrics 1-3 minutes late.
 DEFAULT_WAIT_S = 180
-ACTIONS = ("list_orders", "create_order")
+ACTIONS = (contract.LIST_ORDERS_ACTION, contract.CREATE_ORDER_ACTION)
 
 
 @dataclass
@@ -63,14 +64,14 @@ class Tally:
 
 
 def _event(action: str, customer_id: str, run_id: str, n: int) -> dict[str, Any]:
-    if action == "create_order":
+    if action == contract.CREATE_ORDER_ACTION:
         return {
-            "action": "create_order",
+            "action": contract.CREATE_ORDER_ACTION,
             "customer_id": customer_id,
             "idempotency_key": f"burst-{run_id}-{n}",
             "items": [{"sku": "BURST-1", "quantity": 1, "unit_price_cents": 100}],
         }
-    return {"action": "list_orders", "customer_id": customer_id}
+    return {"action": contract.LIST_ORDERS_ACTION, "customer_id": customer_id}
 
 
 def _invoke_once(lambda_client: LambdaClient, fn: str, event: dict[str, Any], tally: Tally) -> None:
@@ -247,7 +248,7 @@ def main(
     parser.add_argument(
         "--duration", type=int, required=True, help=f"seconds of invoking (1..{MAX_DURATION_S})"
     )
-    parser.add_argument("--action", choices=ACTIONS, default="list_orders")
+    parser.add_argument("--action", choices=ACTIONS, default=contract.LIST_ORDERS_ACTION)
     parser.add_argument(
         "--wait",
         type=int,

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 WRITER, READER = RDS_PROXY_TARGET_ROLES.value["writer"], RDS_PROXY_TARGET_ROLES.value["reader"]
 RETRY = "wait a few minutes and rerun make smoke"
-# The IAM actions cluster_rows calls (the CI smoke role does not hold them yet:
+# The IAM actions cluster_rows calls (the CI smoke role of an Aurora environment holds them:
 # stacks/components/smoke_access.py).
 CLUSTER_READ_ACTIONS = (
     "rds:DescribeDBClusters",

@@ -186,7 +186,7 @@ def check_orders(
         clients.lambda_,
         fn,
         {
-            "action": "create_order",
+            "action": contract.CREATE_ORDER_ACTION,
             "customer_id": customer_id,
             "idempotency_key": f"smoke-{customer_id}",
             "items": [{"sku": "SMOKE-1", "quantity": 2, "unit_price_cents": 150}],
@@ -196,7 +196,7 @@ def check_orders(
     order = _body(created.payload)
     order_id = order.get("order_id") if isinstance(order, dict) else None
     if not report.check(
-        "direct create_order",
+        f"direct {contract.CREATE_ORDER_ACTION}",
         created.function_error is None and status == 201 and isinstance(order_id, str),
         f"status {status}, order {order_id}"
         if isinstance(order_id, str)
@@ -205,7 +205,9 @@ def check_orders(
         return None
     assert isinstance(order_id, str)  # noqa: S101  # narrowed by the check above
 
-    fetched = invoke(clients.lambda_, fn, {"action": "get_order", "order_id": order_id})
+    fetched = invoke(
+        clients.lambda_, fn, {"action": contract.GET_ORDER_ACTION, "order_id": order_id}
+    )
     got = _body(fetched.payload)
     ok = (
         fetched.function_error is None
@@ -214,12 +216,14 @@ def check_orders(
         and got.get("total_cents") == 300
     )
     report.check(
-        "direct get_order",
+        f"direct {contract.GET_ORDER_ACTION}",
         ok,
         f"order {order_id}, total_cents 300" if ok else _short(fetched.payload),
     )
 
-    listed = invoke(clients.lambda_, fn, {"action": "list_orders", "customer_id": customer_id})
+    listed = invoke(
+        clients.lambda_, fn, {"action": contract.LIST_ORDERS_ACTION, "customer_id": customer_id}
+    )
     orders = _body(listed.payload)
     ids = (
         [o.get("order_id") for o in orders.get("orders", []) if isinstance(o, dict)]
@@ -227,7 +231,7 @@ def check_orders(
         else []
     )
     report.check(
-        "direct list_orders",
+        f"direct {contract.LIST_ORDERS_ACTION}",
         listed.function_error is None and order_id in ids,
         f"{len(ids)} order(s) for customer {customer_id}",
     )

@@ -751,3 +751,75 @@ RDS_PROXY_ENDPOINT_AVAILABLE = Fact(
     "requests' (others: modifying | incompatible-network | insufficient-resource-limits | "
     "creating | deleting).",
 )
+
+# --- What the smoke role's RDS reads authorize (stacks/components/smoke_access.py) -------------
+_RDS_AUTHORIZATION_DOC = (
+    "https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonrds.html"
+)
+RDS_DESCRIBE_RESOURCE_TYPES = Fact(
+    {
+        "rds:DescribeDBClusters": ("cluster",),
+        "rds:DescribeDBInstances": ("db",),
+        "rds:DescribeDBProxyTargets": ("proxy", "target-group"),
+        "rds:DescribeDBProxyEndpoints": ("proxy", "proxy-endpoint"),
+    },
+    _RDS_AUTHORIZATION_DOC,
+    "The resource types each Describe action authorizes, all marked required (*) in the "
+    "Actions table: a policy that scopes the action must allow the request on one ARN of each. "
+    "Read in a stored copy of the page (the Actions table's rows for these four actions).",
+)
+RDS_ARN_FORMATS = Fact(
+    {
+        "cluster": "arn:{partition}:rds:{region}:{account}:cluster:{name}",
+        "db": "arn:{partition}:rds:{region}:{account}:db:{name}",
+        "proxy": "arn:{partition}:rds:{region}:{account}:db-proxy:{name}",
+        "target-group": "arn:{partition}:rds:{region}:{account}:target-group:{name}",
+        "proxy-endpoint": "arn:{partition}:rds:{region}:{account}:db-proxy-endpoint:{name}",
+    },
+    _RDS_AUTHORIZATION_DOC,
+    "The Resource types table, by IAM resource type: cluster ${DbClusterInstanceName} (the "
+    "cluster identifier), db ${DbInstanceName}, proxy ${DbProxyId}, target-group "
+    "${TargetGroupId}, proxy-endpoint ${DbProxyEndpointId}. A proxy, its target group and its "
+    "endpoints are named by resource id (prx-..., prx-tg-..., prx-endpoint-...: "
+    "AWS::RDS::DBProxy DBProxyArn, AWS::RDS::DBProxyTargetGroup TargetGroupArn, "
+    "AWS::RDS::DBProxyEndpoint DBProxyEndpointArn), not by the name the API calls take; RDS "
+    "resolves the name. The page shows the formats; the prx- prefixes are not on it (the field "
+    "guide's dbuser:prx-<id>; the others not re-read here).",
+)
+RDS_DESCRIBE_UNNAMED_RESOURCE = Fact(
+    "*",
+    "https://github.com/awslabs/pireporter/issues/8 and "
+    "https://github.com/awslabs/amazon-neptune-tools/issues/208",
+    "A Describe call that names no resource of a required type (DescribeDBInstances with only "
+    "Filters, DescribeDBProxyEndpoints with only DBProxyName) is authorized against that type's "
+    "ARN with this name: AccessDenied answers read '... not authorized to perform: "
+    "rds:DescribeDBInstances on resource: arn:aws:rds:<region>:<account>:db:*' for a call "
+    "without an identifier, while the same identity may describe one named resource. Seen in "
+    "those reports for DescribeDBInstances; that DescribeDBProxyEndpoints without an endpoint "
+    "name behaves the same is inferred. No AWS page says it.",
+    verified=False,
+)
+
+RDS_PROXY_ENDPOINT_IAM_RESOURCE_ID = Fact(
+    "prx-<proxy resource id>",
+    "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/rds-proxy-connecting.html",
+    "A client's rds-db:connect resource through any endpoint of a proxy, the default one or a "
+    "read-only endpoint, is dbuser:<the proxy's resource id>/<user> (the last field of the "
+    "proxy's DBProxyArn): an endpoint has a resource id of its own (prx-endpoint-...) only for "
+    "the RDS API, and the page says a read-only endpoint is used 'the same way' as the default "
+    "one. The page's IAM section, which names the proxy's resource id in the policy, could not "
+    "be re-read here (the excerpts stop before it), nor a sentence about endpoints and IAM.",
+    verified=False,
+)
+
+
+def rds_arn(kind: str, *, partition: str, region: str, account: str, name: str) -> str:
+    """The ARN IAM authorizes an RDS request on, for an IAM resource type of the RDS table."""
+    return RDS_ARN_FORMATS.value[kind].format(
+        partition=partition, region=region, account=account, name=name
+    )
+
+
+def rds_arn_resource(kind: str) -> str:
+    """The resource segment of an RDS ARN type (`db-proxy` for the IAM type `proxy`)."""
+    return RDS_ARN_FORMATS.value[kind].split(":")[5]

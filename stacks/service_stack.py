@@ -19,7 +19,7 @@ from stacks.components.bundling import lambda_code
 from stacks.components.functions import RUNTIME, Functions
 from stacks.components.logs import LogsKey
 from stacks.components.monitoring import Monitoring, Watched
-from stacks.components.smoke_access import SmokeAccess, Smoked
+from stacks.components.smoke_access import SmokeAccess, Smoked, SmokedCluster
 from stacks.config import AppConfig
 from stacks.data_stack import DataStack
 
@@ -95,6 +95,13 @@ class ServiceStack(Stack):
                     functions=[self.functions.direct, data.migration.function],
                     http_api=self.api.http_api,
                     alarms=list(self.monitoring.alarms.values()),
+                    cluster=None
+                    if aurora is None
+                    else SmokedCluster(
+                        cluster_arn=aurora.cluster.cluster_arn,
+                        proxy_arn=data.proxy.proxy.db_proxy_arn,
+                        target_group_arn=data.proxy.target_group.attr_target_group_arn,
+                    ),
                 ),
             )
 

@@ -27,9 +27,22 @@ HANDLERS = {
     MIGRATE: "orders.handlers.migrate.handler",
 }
 
-# The direct-invoke action `make smoke` (ops/smoke.py) calls to ask each proxy endpoint whether
-# it answers and whether a replica answered: {"writer": {...}, "reader": {...} | null}.
+# --- direct-invoke actions ------------------------------------------------------------------
+
+# The direct function's {"action": ...} values (orders/handlers/direct.py maps each to its
+# handler); make smoke (ops/smoke.py) and make burst (ops/burst.py) invoke them by these names.
+CREATE_ORDER_ACTION = "create_order"
+GET_ORDER_ACTION = "get_order"
+LIST_ORDERS_ACTION = "list_orders"
+# Asks each proxy endpoint whether it answers and whether a replica answered (make smoke):
+# {"writer": {...}, "reader": {...} | null}.
 CHECK_ENDPOINTS_ACTION = "check_endpoints"
+DIRECT_ACTIONS = (
+    CREATE_ORDER_ACTION,
+    GET_ORDER_ACTION,
+    LIST_ORDERS_ACTION,
+    CHECK_ENDPOINTS_ACTION,
+)
 
 # --- the functions' own metrics (Powertools EMF) -------------------------------------------
 

@@ -85,7 +85,7 @@ class Proxy(Construct):
         self.proxy = self._proxy(database, vpc, subnets, config)
         # Its Create and Update wait until the target can be logged in to (the data stack
         # orders it after the app-user bootstrap).
-        self.target_group = self.proxy.node.find_child("ProxyTargetGroup")
+        self.target_group = _target_group(self.proxy)
         self.connect_policy = self._client_connect_policy(config.app_db_user)
         # Aurora with readers: a second endpoint whose connections go to the readers.
         self.read_only_endpoint: rds.IDatabaseProxyEndpoint | None = None
@@ -205,6 +205,14 @@ class Proxy(Construct):
                 )
             ],
         )
+
+
+def _target_group(proxy: rds.DatabaseProxy) -> rds.CfnDBProxyTargetGroup:
+    """The proxy's one target group (the L2 creates it; its ARN is what RDS authorizes
+    DescribeDBProxyTargets on)."""
+    group = proxy.node.find_child("ProxyTargetGroup")
+    assert isinstance(group, rds.CfnDBProxyTargetGroup)  # noqa: S101  # the L2's own child
+    return group
 
 
 def _dbuser_arn(scope: Construct, resource_id: str, db_user: str) -> str:

@@ -6,24 +6,30 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Aws, CfnElement, Duration, Stack
+from aws_cdk import ArnFormat, Aws, CfnElement, Duration, Stack
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from ops.cluster_checks import CLUSTER_READ_ACTIONS
 from orders import contract
-from stacks.aws_facts import CLOUDWATCH_READS_WITHOUT_RESOURCES, IAM_ROLE_MAX_SESSION_S
+from stacks.aws_facts import (
+    CLOUDWATCH_READS_WITHOUT_RESOURCES,
+    IAM_ROLE_MAX_SESSION_S,
+    RDS_DESCRIBE_RESOURCE_TYPES,
+    RDS_DESCRIBE_UNNAMED_RESOURCE,
+    rds_arn_resource,
+)
 from stacks.components.github_oidc import role_arn
 from stacks.components.nag import acknowledge
 
 # The route ops/smoke.py calls through the API (signed with the smoke role's credentials).
 SMOKE_ROUTE = contract.LIST_CUSTOMER_ORDERS
 # Every IAM action ops/smoke.py needs, by what it calls (tests/ops/test_ci_scripts.py records
-# the calls of a smoke run and compares). An Aurora environment's smoke also reads the cluster
-# (ops/cluster_checks.py CLUSTER_READ_ACTIONS); not granted here yet, so a CI smoke of one would
-# warn "not checked".
+# the calls of a smoke run and compares). An Aurora environment's smoke also reads the cluster:
+# AURORA_SMOKE_ACTIONS.
 SMOKE_ACTIONS = (
     "cloudformation:DescribeStacks",
     "cloudformation:ListStackResources",
@@ -32,11 +38,29 @@ SMOKE_ACTIONS = (
     "cloudwatch:DescribeAlarms",
     *CLOUDWATCH_READS_WITHOUT_RESOURCES.value,
 )
+AURORA_SMOKE_ACTIONS = (*SMOKE_ACTIONS, *CLUSTER_READ_ACTIONS)
 
 
 def route_pattern(route: contract.Route) -> str:
     """An API Gateway route as an execute-api resource path: each {parameter} becomes *."""
     return re.sub(r"\{[^}]+\}", "*", route.path)
+
+
+@dataclass(frozen=True)
+class SmokedCluster:
+    """The resources ops/cluster_checks.py names in its calls, by IAM resource type (the RDS
+    Service Authorization Reference's: cluster, proxy, target-group)."""
+
+    cluster_arn: str
+    proxy_arn: str
+    target_group_arn: str
+
+    def named(self) -> dict[str, str]:
+        return {
+            "cluster": self.cluster_arn,
+            "proxy": self.proxy_arn,
+            "target-group": self.target_group_arn,
+        }
 
 
 @dataclass(frozen=True)
@@ -47,6 +71,8 @@ class Smoked:
     functions: Sequence[lambda_.IFunction]
     http_api: apigwv2.HttpApi
     alarms: Sequence[cloudwatch.IAlarm]
+    # Aurora: the cluster checks' reads (ops/cluster_checks.py) are granted too.
+    cluster: SmokedCluster | None = None
 
 
 class SmokeAccess(Construct):
@@ -59,7 +85,13 @@ class SmokeAccess(Construct):
     and service stacks and ListStackResources on the service stack; invoke the functions the
     smoke check invokes; execute-api:Invoke the smoke route of this API's $default stage;
     DescribeAlarms on this stack's alarms; ListMetrics and GetMetricData, which take no
-    resource. Nothing of another environment: every ARN is this environment's own.
+    resource. On Aurora also the cluster checks' four rds:Describe reads
+    (ops/cluster_checks.CLUSTER_READ_ACTIONS), each on the resource types the RDS authorization
+    reference lists for it (aws_facts.RDS_DESCRIBE_RESOURCE_TYPES): the cluster, the proxy and
+    its target group by ARN; the instances and the proxy endpoints, which the calls do not name
+    (a cluster filter; all of the proxy's endpoints), as `db:*` and `db-proxy-endpoint:*` of
+    this account and Region. Nothing else of another environment: every other ARN is this
+    environment's own.
     """
 
     def __init__(
@@ -105,6 +137,8 @@ class SmokeAccess(Construct):
                 actions=list(CLOUDWATCH_READS_WITHOUT_RESOURCES.value), resources=["*"]
             ),
         ]
+        if smoked.cluster is not None:
+            statements += self._cluster_reads(smoked.cluster)
         self.role = iam.Role(
             self,
             "Role",
@@ -117,6 +151,29 @@ class SmokeAccess(Construct):
             inline_policies={"Smoke": iam.PolicyDocument(statements=statements)},
         )
         self._acknowledge(smoked)
+
+    def _cluster_reads(self, cluster: SmokedCluster) -> list[iam.PolicyStatement]:
+        """One statement per cluster-check action, on an ARN of each resource type it needs:
+        the resource the call names, else that type's ARN for an unnamed resource."""
+        named = cluster.named()
+        return [
+            iam.PolicyStatement(
+                actions=[action],
+                resources=[
+                    named.get(kind) or self._unnamed_arn(kind)
+                    for kind in RDS_DESCRIBE_RESOURCE_TYPES.value[action]
+                ],
+            )
+            for action in CLUSTER_READ_ACTIONS
+        ]
+
+    def _unnamed_arn(self, kind: str) -> str:
+        return Stack.of(self).format_arn(
+            service="rds",
+            resource=rds_arn_resource(kind),
+            resource_name=RDS_DESCRIBE_UNNAMED_RESOURCE.value,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
 
     def _acknowledge(self, smoked: Smoked) -> None:
         api = smoked.http_api.node.default_child
@@ -147,5 +204,18 @@ class SmokeAccess(Construct):
                 "assume this role"
             ),
         }
+        if smoked.cluster is not None:
+            reasons |= dict.fromkeys(
+                (
+                    f"{prefix}:rds:{region_account}:{rds_arn_resource(kind)}:*]"
+                    for kind in ("db", "proxy-endpoint")
+                ),
+                "DescribeDBInstances with a cluster filter and DescribeDBProxyEndpoints for one "
+                "proxy name no instance or endpoint, and RDS authorizes such a call on the "
+                "type's ARN with '*' (stacks/aws_facts.py RDS_DESCRIBE_UNNAMED_RESOURCE); "
+                "compensating control: List-level reads of this account and Region only, the "
+                "cluster, proxy and target group are exact ARNs, and only the environment's CI "
+                "deploy role may assume this role",
+            )
         for rule, reason in reasons.items():
             acknowledge(self.role, rule, reason)

@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 from infra_support import Synthesized, synthesize
 
+from orders import contract
 from stacks.app_builder import build_from_context
+from stacks.aws_facts import RDS_ARN_FORMATS, RDS_PROXY_ENDPOINT_IAM_RESOURCE_ID
 from stacks.outputs import CLUSTER_DATA_OUTPUTS
 from tests.fixture_config import SMALL, aurora_context, fixture_context
 
@@ -163,6 +165,160 @@ def test_only_the_api_and_direct_functions_read_through_the_read_only_endpoint(
     ]
     for handler in ("orders.handlers.api.handler", "orders.handlers.direct.handler"):
         assert hosts[handler] == {"Fn::ImportValue": export}, handler
+
+
+# --- every function given DB_READ_HOST can reach the read-only endpoint and log in to it ------
+# Derived from the two templates (the service stack's imports followed to the data stack's
+# exports), not from the configuration: the API function's path is never probed live (make
+# smoke asks the direct function only), so this is its proof.
+
+
+def _imports_followed(synth: Synthesized) -> Any:
+    """A function that replaces each Fn::ImportValue in a value by the exporting output's value
+    (a data-stack reference)."""
+    exports = {
+        o["Export"]["Name"]: o["Value"]
+        for o in synth.data.to_json()["Outputs"].values()
+        if "Export" in o
+    }
+
+    def follow(value: Any) -> Any:
+        if isinstance(value, dict) and set(value) == {"Fn::ImportValue"}:
+            return exports[value["Fn::ImportValue"]]
+        if isinstance(value, dict):
+            return {k: follow(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [follow(v) for v in value]
+        return value
+
+    return follow
+
+
+def _group_ids(refs: list[Any]) -> set[str]:
+    """Logical ids of security groups referenced as {"Fn::GetAtt": [id, "GroupId"]}."""
+    assert all(set(r) == {"Fn::GetAtt"} and r["Fn::GetAtt"][1] == "GroupId" for r in refs), refs
+    return {r["Fn::GetAtt"][0] for r in refs}
+
+
+def _rules(synth: Synthesized, direction: str) -> list[dict[str, Any]]:
+    """Every ingress or egress rule of both stacks (standalone and inline), imports followed,
+    each with its GroupId."""
+    follow, rules = _imports_followed(synth), []
+    for template in (synth.data.to_json(), synth.service.to_json()):
+        for rule in _of_type(template, f"AWS::EC2::Security{direction}").values():
+            rules.append(follow(rule["Properties"]))
+        for group_id, group in _of_type(template, "AWS::EC2::SecurityGroup").items():
+            for rule in group["Properties"].get(f"Security{direction}", []):
+                rules.append({**rule, "GroupId": {"Fn::GetAtt": [group_id, "GroupId"]}})
+    return rules
+
+
+def _opens(rule: dict[str, Any], group: str, peer_key: str, peer: str, port: int) -> bool:
+    return (
+        rule["GroupId"] == {"Fn::GetAtt": [group, "GroupId"]}
+        and rule.get(peer_key) == {"Fn::GetAtt": [peer, "GroupId"]}
+        and rule["IpProtocol"] == "tcp"
+        and rule["FromPort"] <= port <= rule["ToPort"]
+    )
+
+
+def _connect_resources(synth: Synthesized, role: str) -> list[Any]:
+    """The rds-db:connect resources of a service-stack role (managed policies followed to the
+    data stack, inline policies in the service stack)."""
+    follow = _imports_followed(synth)
+    data, service = synth.data.to_json(), synth.service.to_json()
+    documents = [
+        data["Resources"][arn["Ref"]]["Properties"]["PolicyDocument"]
+        for arn in follow(service["Resources"][role]["Properties"].get("ManagedPolicyArns", []))
+        if "Ref" in arn
+    ] + [
+        policy["Properties"]["PolicyDocument"]
+        for policy in _of_type(service, "AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+    ]
+    return [
+        statement["Resource"]
+        for document in documents
+        for statement in document["Statement"]
+        if statement["Effect"] == "Allow" and statement["Action"] == "rds-db:connect"
+    ]
+
+
+def test_every_function_with_a_read_host_can_reach_and_log_in_to_the_read_only_endpoint(
+    serverless: Synthesized,
+) -> None:
+    data, service, follow = (
+        serverless.data.to_json(),
+        serverless.service.to_json(),
+        _imports_followed(serverless),
+    )
+    (endpoint_id,) = [
+        k
+        for k, r in _of_type(data, "AWS::RDS::DBProxyEndpoint").items()
+        if r["Properties"]["TargetRole"] == "READ_ONLY"
+    ]
+    endpoint = data["Resources"][endpoint_id]["Properties"]
+    proxy_id = endpoint["DBProxyName"]["Ref"]
+    proxy = data["Resources"][proxy_id]["Properties"]
+    readers = {
+        fn["Properties"]["Handler"]: fn["Properties"]
+        for template in (data, service)
+        for fn in _of_type(template, "AWS::Lambda::Function").values()
+        if contract.DB_READ_HOST.name
+        in fn["Properties"].get("Environment", {}).get("Variables", {})
+    }
+    assert set(readers) == {contract.HANDLERS[contract.API], contract.HANDLERS[contract.DIRECT]}
+    # (2) the endpoint is in the proxy's security groups (and subnets)
+    proxy_groups = _group_ids(proxy["VpcSecurityGroupIds"])
+    assert _group_ids(endpoint["VpcSecurityGroupIds"]) == proxy_groups
+    assert endpoint["VpcSubnetIds"] == proxy["VpcSubnetIds"]
+    vpc_of = lambda subnet: data["Resources"][subnet["Ref"]]["Properties"]["VpcId"]["Ref"]  # noqa: E731
+    ingress, egress = _rules(serverless, "GroupIngress"), _rules(serverless, "GroupEgress")
+    # the client's dbuser resource: the proxy's resource id, the last field of its ARN
+    resource_id_field = RDS_ARN_FORMATS.value["proxy"].split(":").index("{name}")
+    assert RDS_PROXY_ENDPOINT_IAM_RESOURCE_ID.value.startswith("prx-")
+    for handler, fn in readers.items():
+        env = fn["Environment"]["Variables"]
+        # (1) DB_READ_HOST is the read-only endpoint's address
+        assert follow(env[contract.DB_READ_HOST.name]) == {"Fn::GetAtt": [endpoint_id, "Endpoint"]}
+        # and DB_HOST the default endpoint's, behind the same groups and IAM resource
+        assert follow(env[contract.DB_HOST.name]) == {"Fn::GetAtt": [proxy_id, "Endpoint"]}
+        # its subnets are in the endpoint's VPC
+        assert {vpc_of(s) for s in follow(fn["VpcConfig"]["SubnetIds"])} == {
+            vpc_of(s) for s in endpoint["VpcSubnetIds"]
+        }, handler
+        # (3) the proxy's group admits the function's on the port it connects to, and the
+        # function's group (outbound restricted) lets it out
+        port, groups = (
+            int(env[contract.DB_PORT.name]),
+            _group_ids(fn["VpcConfig"]["SecurityGroupIds"]),
+        )
+        assert any(
+            _opens(r, p, "SourceSecurityGroupId", g, port)
+            for r in ingress
+            for p in proxy_groups
+            for g in groups
+        ), handler
+        assert any(
+            _opens(r, g, "DestinationSecurityGroupId", p, port)
+            for r in egress
+            for p in proxy_groups
+            for g in groups
+        ), handler
+        # (4) its role may connect through the proxy as the user it connects as
+        parts = [
+            r["Fn::Join"][1] for r in _connect_resources(serverless, fn["Role"]["Fn::GetAtt"][0])
+        ]
+        assert [
+            ":dbuser:",
+            {
+                "Fn::Select": [
+                    resource_id_field,
+                    {"Fn::Split": [":", {"Fn::GetAtt": [proxy_id, "DBProxyArn"]}]},
+                ]
+            },
+            f"/{env[contract.DB_USER.name]}",
+        ] in [p[-3:] for p in parts], handler
 
 
 def test_postgres_has_no_reader_endpoint() -> None:

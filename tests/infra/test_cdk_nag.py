@@ -66,11 +66,16 @@ def expected_acks(config: AppConfig) -> set[tuple[str, str, str]]:
     return acks
 
 
-def smoke_acks(data_stack_name: str) -> set[tuple[str, str, str]]:
-    """What an environment that cdk.json `ci` deploys adds: its smoke role's four resources."""
+def smoke_acks(data_stack_name: str, *, aurora: bool = False) -> set[tuple[str, str, str]]:
+    """What an environment that cdk.json `ci` deploys adds: its smoke role's four resources,
+    and on Aurora the instances and proxy endpoints its cluster checks cannot name."""
     resource = "AwsSolutions-IAM5[Resource::{}]"
     arn = "arn:<AWS::Partition>:{}:<AWS::Region>:<AWS::AccountId>:{}"
-    return {
+    cluster_reads = {
+        ("Service", "SmokeAccess/Role", resource.format(arn.format("rds", f"{kind}:*")))
+        for kind in ("db", "db-proxy-endpoint")
+    }
+    return (cluster_reads if aurora else set()) | {
         ("Service", "SmokeAccess/Role", resource.format("*")),
         *(
             (
@@ -116,7 +121,7 @@ def test_every_cdk_json_environment_passes_the_gate(shipped: Synthesized) -> Non
     config = shipped.built.config
     expected = expected_acks(config)
     if hasattr(shipped.built.service, "smoke_access"):  # cdk.json `ci` deploys it
-        expected |= smoke_acks(config.data_stack_name)
+        expected |= smoke_acks(config.data_stack_name, aurora=config.database.is_aurora)
     assert set(nag_acknowledgments(shipped)) == expected
     for ack, reason in nag_acknowledgments(shipped).items():
         assert "compensating control" in reason, ack

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from iam_eval import Environment, Principal, allowed
 from infra_support import Synthesized, synthesize
-from test_cdk_nag import nag_acknowledgments
+from test_cdk_nag import nag_acknowledgments, smoke_acks
 
 from stacks.app_builder import build_from_context
 from stacks.loader import QUALIFIER_CONTEXT_KEY
@@ -20,6 +20,7 @@ from tests.fixture_config import (
     FIXTURE_CI,
     LARGE,
     SMALL,
+    aurora_context,
     fixture_ci_context,
     fixture_context,
 )
@@ -362,3 +363,33 @@ def test_the_smoke_role_carries_only_its_four_acknowledgments(
     assert all("compensating control" in reason for reason in acks.values())
     ci_paths = [key for key in nag_acknowledgments(apps[SMALL]) if key[0] == "CiAccess"]
     assert ci_paths == []  # the CI access stack passes cdk-nag with no acknowledgment
+
+
+@pytest.mark.parametrize("env", [SMALL, LARGE])
+def test_an_instance_smoke_role_reads_nothing_of_rds(
+    apps: dict[str, Synthesized], env: str
+) -> None:
+    for statement in _smoke_statements(apps, env):
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        assert not [a for a in actions if a.startswith("rds:")], actions
+
+
+def test_an_aurora_smoke_role_adds_only_the_unnamed_rds_acknowledgments() -> None:
+    """The cluster checks' reads (their calls: tests/ops/test_ci_scripts.py) need two wildcard
+    ARNs, each acknowledged on the role; the cluster, proxy and target group are exact."""
+    context = {
+        **aurora_context(reader_count=1, proxy={"read_only_endpoint": True}),
+        "ci": copy.deepcopy(FIXTURE_CI),
+        QUALIFIER_CONTEXT_KEY: QUALIFIER,
+    }
+    synth = synthesize(build_from_context(context, SMALL))  # cdk-nag runs here
+    acks = {
+        key: reason
+        for key, reason in nag_acknowledgments(synth).items()
+        if key[1].startswith("SmokeAccess")
+    }
+    assert set(acks) == smoke_acks(f"{APP_NAME}-{SMALL}-Data", aurora=True)
+    assert len(acks) == 6
+    assert all("compensating control" in reason for reason in acks.values())

@@ -106,6 +106,57 @@ def test_the_check_sees_a_limit_written_twice(contract_source: str, config_sourc
     assert limit_literals(contract_source) & limit_literals(config_source)
 
 
+# --- each direct action is named once: in the contract, never again in project code ----------
+
+# Project code (what deploys or operates the app); the tests import the names too, but also
+# patch service functions that share them (monkeypatch.setattr(service, "get_order", ...)).
+PROJECT_CODE = ("app.py", "bench", "lambda_src", "ops", "stacks", "tools")
+CONTRACT_FILE = ROOT / "lambda_src/orders/contract.py"
+
+
+def action_literals(source: str) -> set[str]:
+    """The direct actions `source` spells out as string constants."""
+    return {
+        node.value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant) and node.value in contract.DIRECT_ACTIONS
+    }
+
+
+def _project_files() -> Iterator[Path]:
+    for name in PROJECT_CODE:
+        path = ROOT / name
+        yield from [path] if path.is_file() else sorted(path.rglob("*.py"))
+
+
+def test_the_direct_handler_serves_exactly_the_contracts_actions() -> None:
+    assert set(direct_handler._ACTIONS) == set(contract.DIRECT_ACTIONS)
+    assert len(set(contract.DIRECT_ACTIONS)) == len(contract.DIRECT_ACTIONS)
+
+
+def test_no_action_name_is_written_outside_the_contract() -> None:
+    assert action_literals(CONTRACT_FILE.read_text()) == set(contract.DIRECT_ACTIONS)
+    spelled = {
+        str(path.relative_to(ROOT)): found
+        for path in _project_files()
+        if path != CONTRACT_FILE and (found := action_literals(path.read_text()))
+    }
+    assert spelled == {}, "import these from orders.contract"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'event = {"action": "create_order", "customer_id": c}',
+        'ACTIONS = ("list_orders", "create_order")',
+        'if action == "get_order": pass',
+        'invoke(fn, {"action": "check_endpoints"})',
+    ],
+)
+def test_the_check_sees_an_action_written_again(source: str) -> None:
+    assert action_literals(source)
+
+
 # --- environment: what each function receives == what its handler reads ----------------------
 
 

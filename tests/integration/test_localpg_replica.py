@@ -306,12 +306,12 @@ def _read_your_write_then_outage(
     body = {"customer_id": str(uuid.uuid4()), "idempotency_key": f"ro-{uuid.uuid4()}",
             "items": [{"sku": "RO-1", "quantity": 1, "unit_price_cents": 100}]}  # fmt: skip
     # WHEN a client creates an order and reads it right back
-    created = direct.handler({"action": "create_order", **body}, CTX)
+    created = direct.handler({"action": contract.CREATE_ORDER_ACTION, **body}, CTX)
     assert created["statusCode"] == 201, created
     order_id = created["body"]["order_id"]
     assert _on_replica(lagging, dbname, order_id) == 0  # the replica has not applied it yet
     before = (reader.answered, writer.answered)
-    fetched = direct.handler({"action": "get_order", "order_id": order_id}, CTX)
+    fetched = direct.handler({"action": contract.GET_ORDER_ACTION, "order_id": order_id}, CTX)
     # THEN 200, not 404: the reader ran (and missed), the writer answered
     assert fetched["statusCode"] == 200, fetched
     assert (reader.answered, writer.answered) == (before[0] + 1, before[1] + 1)
@@ -325,13 +325,13 @@ def _read_your_write_then_outage(
     # With the replica down the writer answers; when it is back, the reader does again
     lagging.halt()
     before = (reader.answered, writer.answered)
-    down = direct.handler({"action": "get_order", "order_id": order_id}, CTX)
+    down = direct.handler({"action": contract.GET_ORDER_ACTION, "order_id": order_id}, CTX)
     assert down["statusCode"] == 200, down
     assert (reader.answered, writer.answered) == (before[0], before[1] + 1)
     lagging.resume()
     deadline = time.monotonic() + 15
     while reader.answered == before[0] and time.monotonic() < deadline:
-        again = direct.handler({"action": "get_order", "order_id": order_id}, CTX)
+        again = direct.handler({"action": contract.GET_ORDER_ACTION, "order_id": order_id}, CTX)
         assert again["statusCode"] == 200, again
         time.sleep(0.2)
     assert reader.answered > before[0], "reads did not return to the replica"

@@ -415,7 +415,9 @@ def test_handlers_create_get_and_list_orders_through_pgbouncer(app: Database) ->
     listed = api.handler(http("GET", f"/customers/{customer}/orders"), CTX)
     assert json.loads(listed["body"])["orders"] == [order]
 
-    via_direct = direct.handler({"action": "get_order", "order_id": order["order_id"]}, CTX)
+    via_direct = direct.handler(
+        {"action": contract.GET_ORDER_ACTION, "order_id": order["order_id"]}, CTX
+    )
     assert via_direct["body"] == order
     assert app.connects == 1, "one connection per environment, reused across invocations"
 

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from localpg import LocalPostgres
-from orders import migration, runtime
+from orders import contract, migration, runtime
 from orders.db import Database
 from orders.handlers import api, direct
 from orders.settings import DbSettings, MigrationSettings
@@ -167,17 +167,17 @@ def _service_operations(session: Session) -> dict[str, int]:
         s["get"] = api.handler(http("GET", f"/orders/{order_id}"), CTX)["statusCode"]
         s["list"] = api.handler(http("GET", f"/customers/{customer}/orders"), CTX)["statusCode"]
     s["not_found"] = api.handler(http("GET", f"/orders/{uuid.uuid4()}"), CTX)["statusCode"]
-    event = {"action": "create_order", "customer_id": customer, "items": ITEMS,
+    event = {"action": contract.CREATE_ORDER_ACTION, "customer_id": customer, "items": ITEMS,
              "idempotency_key": "pin-direct"}  # fmt: skip
     s["direct_create"] = direct.handler(event, CTX)["statusCode"]
-    s["direct_get"] = direct.handler({"action": "get_order", "order_id": order_id}, CTX)[
-        "statusCode"
-    ]
-    s["direct_list"] = direct.handler({"action": "list_orders", "customer_id": customer}, CTX)[
-        "statusCode"
-    ]
+    s["direct_get"] = direct.handler(
+        {"action": contract.GET_ORDER_ACTION, "order_id": order_id}, CTX
+    )["statusCode"]
+    s["direct_list"] = direct.handler(
+        {"action": contract.LIST_ORDERS_ACTION, "customer_id": customer}, CTX
+    )["statusCode"]
     s["direct_missing"] = direct.handler(
-        {"action": "get_order", "order_id": str(uuid.uuid4())}, CTX
+        {"action": contract.GET_ORDER_ACTION, "order_id": str(uuid.uuid4())}, CTX
     )["statusCode"]
     s["statement_timeout"] = _under_a_held_lock(session, f"/orders/{order_id}")
     s["reconnect"] = _after_terminated_backend(session, f"/customers/{customer}/orders")

@@ -63,7 +63,10 @@ def _server_errors(out: str) -> list[tuple[str, str, dict[str, str]]]:
     [
         (
             direct.handler,
-            {"action": "get_order", "order_id": "3f2b8c1e-0d4a-4e8b-9c7d-2a1b3c4d5e6f"},
+            {
+                "action": contract.GET_ORDER_ACTION,
+                "order_id": "3f2b8c1e-0d4a-4e8b-9c7d-2a1b3c4d5e6f",
+            },
             contract.DIRECT,
         ),
         (api.handler, create_event(), contract.API),
@@ -96,10 +99,17 @@ def test_each_invocation_carries_its_own_entrypoint(
 ) -> None:
     # Powertools Metrics instances share state: the tag is set per invocation, not per import.
     direct.handler(
-        {"action": "list_orders", "customer_id": "3f2b8c1e-0d4a-4e8b-9c7d-2a1b3c4d5e6f"}, CTX
+        {
+            "action": contract.LIST_ORDERS_ACTION,
+            "customer_id": "3f2b8c1e-0d4a-4e8b-9c7d-2a1b3c4d5e6f",
+        },
+        CTX,
     )
     api.handler(create_event(), CTX)
-    direct.handler({"action": "get_order", "order_id": "3f2b8c1e-0d4a-4e8b-9c7d-2a1b3c4d5e6f"}, CTX)
+    direct.handler(
+        {"action": contract.GET_ORDER_ACTION, "order_id": "3f2b8c1e-0d4a-4e8b-9c7d-2a1b3c4d5e6f"},
+        CTX,
+    )
     tags = [
         dims[contract.ENTRYPOINT_DIMENSION]
         for _, _, dims in _server_errors(capsys.readouterr().out)
@@ -118,7 +128,10 @@ def test_warm_invocations_of_one_handler_set_the_tag_once(
     unreachable_db: AlwaysFailingFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # What one function sees in Lambda: the same handler again and again, no warning per call.
-    event = {"action": "get_order", "order_id": "3f2b8c1e-0d4a-4e8b-9c7d-2a1b3c4d5e6f"}
+    event = {
+        "action": contract.GET_ORDER_ACTION,
+        "order_id": "3f2b8c1e-0d4a-4e8b-9c7d-2a1b3c4d5e6f",
+    }
     direct.handler(event, CTX)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orders import runtime, service
+from orders import contract, runtime, service
 from orders.db import Database
 from orders.errors import ConflictError, NotFoundError
 from orders.handlers import api, direct
@@ -335,7 +335,7 @@ def test_missing_configuration_is_a_500_that_names_nothing_internal(
 def test_direct_invoke_creates_gets_and_lists_orders(fake_orders: FakeOrders) -> None:
     created = direct.handler(
         {
-            "action": "create_order",
+            "action": contract.CREATE_ORDER_ACTION,
             "customer_id": CUSTOMER,
             "idempotency_key": "d-1",
             "items": ITEMS,
@@ -344,7 +344,7 @@ def test_direct_invoke_creates_gets_and_lists_orders(fake_orders: FakeOrders) ->
     )
     replay = direct.handler(
         {
-            "action": "create_order",
+            "action": contract.CREATE_ORDER_ACTION,
             "customer_id": CUSTOMER,
             "idempotency_key": "d-1",
             "items": ITEMS,
@@ -352,8 +352,10 @@ def test_direct_invoke_creates_gets_and_lists_orders(fake_orders: FakeOrders) ->
         CTX,
     )
     order_id = created["body"]["order_id"]
-    fetched = direct.handler({"action": "get_order", "order_id": order_id}, CTX)
-    listed = direct.handler({"action": "list_orders", "customer_id": CUSTOMER, "limit": 10}, CTX)
+    fetched = direct.handler({"action": contract.GET_ORDER_ACTION, "order_id": order_id}, CTX)
+    listed = direct.handler(
+        {"action": contract.LIST_ORDERS_ACTION, "customer_id": CUSTOMER, "limit": 10}, CTX
+    )
     assert (created["statusCode"], replay["statusCode"]) == (201, 200)
     assert replay["replayed"] is True
     assert fetched["body"]["order_id"] == order_id
@@ -368,10 +370,16 @@ def test_direct_invoke_creates_gets_and_lists_orders(fake_orders: FakeOrders) ->
             "action must be one of check_endpoints, create_order, get_order, list_orders",
         ),
         ({}, "action must be one of"),
-        ({"action": "get_order"}, "order_id must be a UUID"),
-        ({"action": "get_order", "order_id": CUSTOMER, "sql": "x"}, "unknown fields: sql"),
-        ({"action": "list_orders", "customer_id": CUSTOMER, "limit": 1000}, "limit"),
-        ({"action": "create_order", "customer_id": CUSTOMER, "items": ITEMS}, "idempotency key"),
+        ({"action": contract.GET_ORDER_ACTION}, "order_id must be a UUID"),
+        (
+            {"action": contract.GET_ORDER_ACTION, "order_id": CUSTOMER, "sql": "x"},
+            "unknown fields: sql",
+        ),
+        ({"action": contract.LIST_ORDERS_ACTION, "customer_id": CUSTOMER, "limit": 1000}, "limit"),
+        (
+            {"action": contract.CREATE_ORDER_ACTION, "customer_id": CUSTOMER, "items": ITEMS},
+            "idempotency key",
+        ),
     ],
 )
 def test_direct_invoke_with_a_bad_event_is_a_400_with_a_clear_message(
@@ -447,7 +455,12 @@ def test_fuzzed_http_events_never_crash_the_api_handler(
 
 
 direct_events = st.fixed_dictionaries(
-    {"action": st.sampled_from(["create_order", "get_order", "list_orders"]) | json_values},
+    {
+        "action": st.sampled_from(
+            [contract.CREATE_ORDER_ACTION, contract.GET_ORDER_ACTION, contract.LIST_ORDERS_ACTION]
+        )
+        | json_values
+    },
     optional={
         "order_id": segments | json_values,
         "customer_id": segments | json_values,

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from orders import reads, runtime, service
+from orders import contract, reads, runtime, service
 from orders.db import Database, IamTokenProvider
 from orders.errors import DatabaseUnavailableError, NotFoundError
 from orders.handlers import api, direct
@@ -141,7 +141,7 @@ def test_the_get_handlers_read_from_the_reader_first(store: Store) -> None:
     assert answer["statusCode"] == 200, answer
     assert json.loads(answer["body"]) == {"served_by": "writer"}
     direct_answer = direct.handler(
-        {"action": "get_order", "order_id": str(ORDER_ID)}, LambdaContext()
+        {"action": contract.GET_ORDER_ACTION, "order_id": str(ORDER_ID)}, LambdaContext()
     )
     assert direct_answer == {"statusCode": 200, "body": {"served_by": "writer"}}
     assert store.asked == ["reader", "writer", "reader", "writer"]
@@ -160,7 +160,7 @@ def test_creates_go_to_the_writer_only(store: Store, monkeypatch: pytest.MonkeyP
         "idempotency_key": "k-1",
         "items": [{"sku": "A-1", "quantity": 1, "unit_price_cents": 100}],
     }
-    answer = direct.handler({"action": "create_order", **body}, LambdaContext())
+    answer = direct.handler({"action": contract.CREATE_ORDER_ACTION, **body}, LambdaContext())
     assert answer["statusCode"] == 201, answer
     assert used == [store.writer]
     assert store.asked == []
@@ -251,7 +251,7 @@ def test_check_endpoints_asks_the_writer_and_the_reader_even_when_reads_skip_it(
     runtime.set_database(writer, reader)
     _in_recovery_through_the_connection_layer(monkeypatch, replica=reader)
     reader.skip_until = time.monotonic() + 60  # reads would go to the writer now
-    answer = direct.handler({"action": "check_endpoints"}, LambdaContext())
+    answer = direct.handler({"action": contract.CHECK_ENDPOINTS_ACTION}, LambdaContext())
     assert answer == {
         "statusCode": 200,
         "body": {
@@ -275,7 +275,7 @@ def test_an_unreachable_reader_is_reported_by_class_not_replaced_by_the_writer(
     )
     runtime.set_database(writer, reader)
     _in_recovery_through_the_connection_layer(monkeypatch, replica=reader)
-    answer = direct.handler({"action": "check_endpoints"}, LambdaContext())
+    answer = direct.handler({"action": contract.CHECK_ENDPOINTS_ACTION}, LambdaContext())
     assert answer == {
         "statusCode": 200,
         "body": {
@@ -292,12 +292,14 @@ def test_check_endpoints_without_a_reader_reports_the_writer_only(
     writer = database()
     runtime.set_database(writer)
     _in_recovery_through_the_connection_layer(monkeypatch, replica=writer)
-    answer = direct.handler({"action": "check_endpoints"}, LambdaContext())
+    answer = direct.handler({"action": contract.CHECK_ENDPOINTS_ACTION}, LambdaContext())
     assert answer["body"] == {"writer": {"ok": True, "in_recovery": True}, "reader": None}
 
 
 def test_check_endpoints_takes_no_fields() -> None:
     runtime.set_database(database())
-    answer = direct.handler({"action": "check_endpoints", "host": "x"}, LambdaContext())
+    answer = direct.handler(
+        {"action": contract.CHECK_ENDPOINTS_ACTION, "host": "x"}, LambdaContext()
+    )
     assert answer["statusCode"] == 400
     assert answer["body"]["error"]["message"] == "unknown fields: host"

@@ -10,6 +10,7 @@ import pytest
 
 from ops import burst
 from ops.burst import Io
+from orders import contract
 from tests.ops.aws_stubs import (
     DATA_STACK,
     DB_ID,
@@ -168,7 +169,12 @@ def test_confirmed_prompt_runs_the_burst(
 ) -> None:
     add_stacks(stubbed.cloudformation)
     for _ in range(2):
-        add_invoke(stubbed.lambda_, DIRECT_FN, ok_list(), expect=JsonPayload(action="list_orders"))
+        add_invoke(
+            stubbed.lambda_,
+            DIRECT_FN,
+            ok_list(),
+            expect=JsonPayload(action=contract.LIST_ORDERS_ACTION),
+        )
     add_burst_metrics(stubbed)
     fake = FakeIo(answer="y", allowed_invocations=2)
 
@@ -186,7 +192,7 @@ def test_burst_with_yes_invokes_concurrently_and_prints_side_by_side(
     stubbed: Stubbed, capsys: pytest.CaptureFixture[str]
 ) -> None:
     add_stacks(stubbed.cloudformation)
-    payloads = [JsonPayload(action="list_orders") for _ in range(7)]
+    payloads = [JsonPayload(action=contract.LIST_ORDERS_ACTION) for _ in range(7)]
     for expect in payloads:
         add_invoke(stubbed.lambda_, DIRECT_FN, ok_list(), expect=expect)
     add_burst_metrics(stubbed)
@@ -249,13 +255,23 @@ def test_throttles_and_function_errors_are_counted_not_fatal(
 
 def test_create_order_burst_uses_a_fresh_idempotency_key_per_call(stubbed: Stubbed) -> None:
     add_stacks(stubbed.cloudformation)
-    payloads = [JsonPayload(action="create_order") for _ in range(3)]
+    payloads = [JsonPayload(action=contract.CREATE_ORDER_ACTION) for _ in range(3)]
     for expect in payloads:
         add_invoke(stubbed.lambda_, DIRECT_FN, {"statusCode": 201, "body": {}}, expect=expect)
     add_burst_metrics(stubbed)
     fake = FakeIo(allowed_invocations=3)
 
-    args = ["--count", "3", "--duration", "5", "--action", "create_order", "--yes", "--wait", "0"]
+    args = [
+        "--count",
+        "3",
+        "--duration",
+        "5",
+        "--action",
+        contract.CREATE_ORDER_ACTION,
+        "--yes",
+        "--wait",
+        "0",
+    ]
     assert run(stubbed, fake, *args) == 0
 
     seen = [p.seen for p in payloads if p.seen is not None]

@@ -1,9 +1,11 @@
 """The CI scripts: the workflows' plan (ops.ci_matrix), the stack names make deploy/diff/destroy
 use (ops.stack_names), make ci-access (ops.ci_access) and the PR diff comment (ops.pr_comment);
-and that the smoke role's actions are exactly what a smoke run calls."""
+and that the smoke role's actions are exactly what a smoke run calls (on Aurora, also that the
+synthesized role allows each recorded RDS call on the resources RDS authorizes it on)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -13,14 +15,34 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_cdk.assertions import Template
 
+import stacks.loader
 from ops import ci_access, ci_matrix, pr_comment, stack_names
 from ops.ci_access import Caller
-from stacks.components.smoke_access import SMOKE_ACTIONS, SMOKE_ROUTE, route_pattern
+from ops.cluster_checks import CLUSTER_READ_ACTIONS
+from stacks.app_builder import build_from_context
+from stacks.aws_facts import RDS_DESCRIBE_RESOURCE_TYPES, RDS_DESCRIBE_UNNAMED_RESOURCE, rds_arn
+from stacks.components.smoke_access import (
+    AURORA_SMOKE_ACTIONS,
+    SMOKE_ACTIONS,
+    SMOKE_ROUTE,
+    route_pattern,
+)
 from stacks.loader import CDK_JSON, read_context
-from tests.fixture_config import APP_NAME, FIXTURE_CI, LARGE, fixture_ci_context, fixture_context
+from tests.fixture_config import (
+    APP_NAME,
+    FIXTURE_CI,
+    LARGE,
+    SMALL,
+    fixture_ci_context,
+    fixture_context,
+)
+from tests.infra.iam_eval import Environment, allowed
 from tests.ops.alarm_stubs import add_all_found
-from tests.ops.aws_stubs import Stubbed, add_stacks
+from tests.ops.aws_stubs import ACCOUNT, PROXY_NAME, REGION, Stubbed, add_stacks
+from tests.ops.cluster_stubs import AURORA_CONTEXT, CLUSTER_ID, Cluster, add_cluster
+from tests.ops.test_cluster_checks import add_smoke_run
 from tests.ops.test_smoke_script import FakeHttp, add_direct_calls, add_metrics, add_migration, run
 
 pytestmark = pytest.mark.ops
@@ -218,25 +240,28 @@ def test_the_comment_reads_one_file_per_environment(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def recorded(stubbed: Stubbed) -> Iterator[list[str]]:
-    """IAM actions of every AWS call the stubbed clients make."""
+def recorded(stubbed: Stubbed) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """(IAM action, request parameters) of every AWS call the stubbed clients make."""
     names = {("lambda", "Invoke"): "lambda:InvokeFunction"}
-    seen: list[str] = []
+    seen: list[tuple[str, dict[str, Any]]] = []
 
-    def record(model: Any, **_: Any) -> None:
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
         key = (model.service_model.service_name, model.name)
-        seen.append(names.get(key, f"{key[0]}:{key[1]}"))
+        seen.append((names.get(key, f"{key[0]}:{key[1]}"), dict(params)))
 
     clients = stubbed.clients
-    for client in (clients.cloudformation, clients.lambda_, clients.cloudwatch):
+    watched = (clients.cloudformation, clients.lambda_, clients.cloudwatch, clients.rds)
+    for client in watched:
+        assert client is not None
         client.meta.events.register("before-parameter-build", record)
     yield seen
-    for client in (clients.cloudformation, clients.lambda_, clients.cloudwatch):
+    for client in watched:
+        assert client is not None
         client.meta.events.unregister("before-parameter-build", record)
 
 
 def test_the_smoke_role_actions_are_exactly_what_a_smoke_run_calls(
-    stubbed: Stubbed, recorded: list[str]
+    stubbed: Stubbed, recorded: list[tuple[str, dict[str, Any]]]
 ) -> None:
     add_stacks(stubbed.cloudformation)
     add_migration(stubbed)
@@ -250,4 +275,113 @@ def test_the_smoke_role_actions_are_exactly_what_a_smoke_run_calls(
     method, path = request.get_method(), "/" + request.full_url.split("/", 3)[3]
     assert (method, path.split("/")[1::2]) == (SMOKE_ROUTE.method, ["customers", "orders"])
     assert route_pattern(SMOKE_ROUTE) == "/customers/*/orders"
-    assert set(recorded) | {"execute-api:Invoke"} == set(SMOKE_ACTIONS)
+    assert {a for a, _ in recorded} | {"execute-api:Invoke"} == set(SMOKE_ACTIONS)
+
+
+# Proxies of the account by name -> (resource id, its target group's resource id): how RDS
+# identifies them in ARNs (the calls name them by name). The first is the stubbed Aurora
+# environment's; the other belongs to someone else.
+PROXIES = {
+    PROXY_NAME: ("prx-0a1b2c3d4e5f60718", "prx-tg-0f1e2d3c4b5a69788"),
+    "anotherproxy": ("prx-0ffffffffffffffff", "prx-tg-0eeeeeeeeeeeeeeee"),
+}
+
+
+def _request_resources(action: str, params: dict[str, Any]) -> list[str]:
+    """The ARNs RDS authorizes a call on: one per resource type the action requires
+    (aws_facts.RDS_DESCRIBE_RESOURCE_TYPES), the named resource or the type's unnamed ARN."""
+    proxy, target_group = PROXIES.get(params.get("DBProxyName", ""), (None, None))
+    named = {
+        "cluster": params.get("DBClusterIdentifier"),
+        "db": params.get("DBInstanceIdentifier"),
+        "proxy": proxy,
+        "target-group": target_group if params.get("TargetGroupName") else None,
+        "proxy-endpoint": params.get("DBProxyEndpointName"),
+    }
+    return [
+        rds_arn(
+            kind,
+            partition="aws",
+            region=REGION,
+            account=ACCOUNT,
+            name=named[kind] or RDS_DESCRIBE_UNNAMED_RESOURCE.value,
+        )
+        for kind in RDS_DESCRIBE_RESOURCE_TYPES.value[action]
+    ]
+
+
+def _physical(kind: str, name: str, attribute: str) -> str:
+    """The Aurora data stack's exports as CloudFormation resolves them for the stubbed
+    environment; anything else (functions, API, alarms) is not asked about here."""
+    arn = {"partition": "aws", "region": REGION, "account": ACCOUNT}
+    if kind == "ImportValue" and "RefDatabaseCluster" in name:
+        return CLUSTER_ID
+    proxy, target_group = PROXIES[PROXY_NAME]
+    if kind == "ImportValue" and "DBProxyArn" in name:
+        return rds_arn("proxy", name=proxy, **arn)
+    if kind == "ImportValue" and "TargetGroupArn" in name:
+        return rds_arn("target-group", name=target_group, **arn)
+    return f"not-asked:{kind}:{name}:{attribute}"
+
+
+@pytest.fixture(scope="module")
+def aurora_smoke_statements() -> list[dict[str, Any]]:
+    """The smoke role's policy of the stubbed Aurora environment, synthesized with a `ci`
+    section that deploys it (cdk-nag runs), references resolved as for that environment."""
+    context = {**copy.deepcopy(AURORA_CONTEXT), "ci": copy.deepcopy(FIXTURE_CI)}
+    service = Template.from_stack(build_from_context(context, SMALL).service)
+    (role,) = [
+        r["Properties"]
+        for r in service.find_resources("AWS::IAM::Role").values()
+        if r["Properties"].get("RoleName") == f"{APP_NAME}-ci-smoke-{SMALL}"
+    ]
+    (policy,) = role["Policies"]
+    resolver = Environment(account=ACCOUNT, region=REGION, physical=_physical)
+    statements: list[dict[str, Any]] = resolver.resolve(policy["PolicyDocument"]["Statement"])
+    return statements
+
+
+def test_the_aurora_smoke_role_allows_each_recorded_cluster_read_on_its_resources(
+    stubbed: Stubbed,
+    recorded: list[tuple[str, dict[str, Any]]],
+    aurora_smoke_statements: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(stacks.loader, "read_context", lambda cdk_json=None: AURORA_CONTEXT)
+    add_smoke_run(stubbed, lambda rds: add_cluster(rds, Cluster()))
+    assert run(stubbed, FakeHttp()) == 0
+    stubbed.assert_done()
+    assert {a for a, _ in recorded} | {"execute-api:Invoke"} == set(AURORA_SMOKE_ACTIONS)
+    reads = [(a, p) for a, p in recorded if a in CLUSTER_READ_ACTIONS]
+    assert {a for a, _ in reads} == set(CLUSTER_READ_ACTIONS)
+    for action, params in reads:
+        for resource in _request_resources(action, params):
+            assert allowed(aurora_smoke_statements, action=action, resource=resource, context={}), (
+                action,
+                resource,
+            )
+    # the named resources are this environment's only: another cluster, proxy or target group
+    # of the account is refused
+    for action, params in reads:
+        other = {
+            **params,
+            **(
+                {"DBClusterIdentifier": "another-cluster"}
+                if "DBClusterIdentifier" in params
+                else {}
+            ),
+            **({"DBProxyName": "anotherproxy"} if "DBProxyName" in params else {}),
+        }
+        if other == params:
+            continue  # names nothing (the instances of a cluster filter)
+        refused = [
+            r
+            for r in _request_resources(action, other)
+            if not allowed(aurora_smoke_statements, action=action, resource=r, context={})
+        ]
+        assert refused, (action, other)
+
+
+def test_only_the_aurora_smoke_role_reads_rds() -> None:
+    assert not any(a.startswith("rds:") for a in SMOKE_ACTIONS)
+    assert set(AURORA_SMOKE_ACTIONS) - set(SMOKE_ACTIONS) == set(CLUSTER_READ_ACTIONS)

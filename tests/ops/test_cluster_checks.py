@@ -16,6 +16,7 @@ import stacks.loader
 from ops import cluster_checks
 from ops.aws import Outputs
 from ops.cluster_checks import Row, cluster_rows, endpoint_rows
+from orders import contract
 from stacks import aws_facts
 from stacks import outputs as out
 from tests.ops.alarm_stubs import add_all_found
@@ -131,7 +132,12 @@ def add_smoke_run(
     add_stacks(stubbed.cloudformation, AURORA_CONFIG, data=CLUSTER_OUTPUTS)
     rds(stubbed.rds)
     add_migration(stubbed)
-    add_invoke(stubbed.lambda_, DIRECT_FN, endpoints, expect=JsonPayload(action="check_endpoints"))
+    add_invoke(
+        stubbed.lambda_,
+        DIRECT_FN,
+        endpoints,
+        expect=JsonPayload(action=contract.CHECK_ENDPOINTS_ACTION),
+    )
     add_direct_calls(stubbed)
     add_metrics(stubbed)
     add_all_found(stubbed.cloudformation, stubbed.cloudwatch)

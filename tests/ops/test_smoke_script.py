@@ -18,6 +18,7 @@ from botocore.session import Session as BotocoreSession
 from ops import smoke
 from ops.aws import Clients
 from ops.smoke import HttpResponse
+from orders import contract
 from stacks import outputs as out
 from tests.ops.alarm_stubs import add_all_found
 from tests.ops.aws_stubs import (
@@ -87,7 +88,7 @@ def add_migration(stub: Stubbed) -> None:
 
 
 def add_direct_calls(stub: Stubbed, create_status: int = 201) -> JsonPayload:
-    create = JsonPayload(action="create_order")
+    create = JsonPayload(action=contract.CREATE_ORDER_ACTION)
     # Stubber evaluates expected params at call time, so answers cannot depend on the request;
     # the body's customer id is a placeholder and the checks only compare order ids.
     placeholder = order(str(uuid.UUID(int=1)))
@@ -101,13 +102,13 @@ def add_direct_calls(stub: Stubbed, create_status: int = 201) -> JsonPayload:
         stub.lambda_,
         DIRECT_FN,
         {"statusCode": 200, "body": placeholder},
-        expect=JsonPayload(action="get_order", order_id=ORDER_ID),
+        expect=JsonPayload(action=contract.GET_ORDER_ACTION, order_id=ORDER_ID),
     )
     add_invoke(
         stub.lambda_,
         DIRECT_FN,
         {"statusCode": 200, "body": {"orders": [placeholder]}},
-        expect=JsonPayload(action="list_orders"),
+        expect=JsonPayload(action=contract.LIST_ORDERS_ACTION),
     )
     return create
 

@@ -1,5 +1,4 @@
-"""Direct-invoke handler: {"action": "create_order" | "get_order" | "list_orders" |
-"check_endpoints", ...}."""
+"""Direct-invoke handler: {"action": <one of orders.contract.DIRECT_ACTIONS>, ...}."""
 
 from __future__ import annotations
 
@@ -59,9 +58,9 @@ def _check_endpoints(event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _ACTIONS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
-    "create_order": _create,
-    "get_order": _get,
-    "list_orders": _list,
+    contract.CREATE_ORDER_ACTION: _create,
+    contract.GET_ORDER_ACTION: _get,
+    contract.LIST_ORDERS_ACTION: _list,
     contract.CHECK_ENDPOINTS_ACTION: _check_endpoints,
 }
 
