@@ -32,14 +32,8 @@ if TYPE_CHECKING:
 
 WRITER, READER = RDS_PROXY_TARGET_ROLES.value["writer"], RDS_PROXY_TARGET_ROLES.value["reader"]
 RETRY = "wait a few minutes and rerun make smoke"
-# The IAM actions cluster_rows calls (the CI smoke role of an Aurora environment holds them:
-# stacks/components/smoke_access.py).
-CLUSTER_READ_ACTIONS = (
-    "rds:DescribeDBClusters",
-    "rds:DescribeDBInstances",
-    "rds:DescribeDBProxyTargets",
-    "rds:DescribeDBProxyEndpoints",
-)
+# cluster_rows calls the rds:Describe* actions of stacks/outputs.py CLUSTER_READ_ACTIONS (the CI
+# smoke role of an Aurora environment holds them).
 # What to do about a proxy target that is not AVAILABLE, by TargetHealth.Reason
 # (API_TargetHealth.html lists the reasons; the advice is this app's).
 TARGET_FIXES = {

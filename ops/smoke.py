@@ -40,6 +40,7 @@ from orders import contract
 from stacks import metric_catalog as mc
 from stacks.config import AppConfig
 from stacks.loader import load
+from stacks.outputs import CLUSTER_READ_ACTIONS
 
 if TYPE_CHECKING:
     from botocore.credentials import ReadOnlyCredentials
@@ -125,7 +126,7 @@ def check_cluster(clients: Clients, outputs: Outputs, config: AppConfig, report:
             raise
         print(
             f"warn  {'aurora cluster':<22} not checked: {exc.operation_name} was denied ({code}); "
-            f"the identity needs {', '.join(cluster_checks.CLUSTER_READ_ACTIONS)}"
+            f"the identity needs {', '.join(CLUSTER_READ_ACTIONS)}"
         )
         report.warnings += 1
         return

@@ -33,3 +33,13 @@ SERVICE_OUTPUTS = (
     ALARM_TOPIC_ARN,
     DASHBOARD_URL,
 )
+
+# The IAM actions ops/cluster_checks.py (cluster_rows) calls on an Aurora environment: the CI smoke
+# role of one holds them (stacks/components/smoke_access.py), smoke's warning names them when
+# they are denied.
+CLUSTER_READ_ACTIONS = (
+    "rds:DescribeDBClusters",
+    "rds:DescribeDBInstances",
+    "rds:DescribeDBProxyTargets",
+    "rds:DescribeDBProxyEndpoints",
+)

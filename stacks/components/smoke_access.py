@@ -13,7 +13,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from ops.cluster_checks import CLUSTER_READ_ACTIONS
 from orders import contract
 from stacks.aws_facts import (
     CLOUDWATCH_READS_WITHOUT_RESOURCES,
@@ -24,6 +23,7 @@ from stacks.aws_facts import (
 )
 from stacks.components.github_oidc import role_arn
 from stacks.components.nag import acknowledge
+from stacks.outputs import CLUSTER_READ_ACTIONS
 
 # The route ops/smoke.py calls through the API (signed with the smoke role's credentials).
 SMOKE_ROUTE = contract.LIST_CUSTOMER_ORDERS
@@ -86,7 +86,7 @@ class SmokeAccess(Construct):
     smoke check invokes; execute-api:Invoke the smoke route of this API's $default stage;
     DescribeAlarms on this stack's alarms; ListMetrics and GetMetricData, which take no
     resource. On Aurora also the cluster checks' four rds:Describe reads
-    (ops/cluster_checks.CLUSTER_READ_ACTIONS), each on the resource types the RDS authorization
+    (stacks/outputs.CLUSTER_READ_ACTIONS), each on the resource types the RDS authorization
     reference lists for it (aws_facts.RDS_DESCRIBE_RESOURCE_TYPES): the cluster, the proxy and
     its target group by ARN; the instances and the proxy endpoints, which the calls do not name
     (a cluster filter; all of the proxy's endpoints), as `db:*` and `db-proxy-endpoint:*` of

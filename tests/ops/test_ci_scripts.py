@@ -20,7 +20,6 @@ from aws_cdk.assertions import Template
 import stacks.loader
 from ops import ci_access, ci_matrix, pr_comment, stack_names
 from ops.ci_access import Caller
-from ops.cluster_checks import CLUSTER_READ_ACTIONS
 from stacks.app_builder import build_from_context
 from stacks.aws_facts import RDS_DESCRIBE_RESOURCE_TYPES, RDS_DESCRIBE_UNNAMED_RESOURCE, rds_arn
 from stacks.components.smoke_access import (
@@ -30,6 +29,7 @@ from stacks.components.smoke_access import (
     route_pattern,
 )
 from stacks.loader import CDK_JSON, read_context
+from stacks.outputs import CLUSTER_READ_ACTIONS
 from tests.fixture_config import (
     APP_NAME,
     FIXTURE_CI,
