@@ -5,41 +5,90 @@ once: the tests that read a costly shared fixture (the session's synthesized app
 form one group, and every other test stays with its module, whose module-scoped fixtures (a
 PostgreSQL, a forked copy of the repository, a bench run) are then built once too. Groups run in
 parallel; within a group the order is the usual one. Without xdist the markers do nothing.
+
+xdist hands the groups out in collection order, so the longest go first (longest processing time
+first): each run keeps its tests' durations in pytest's cache, and the next run sorts the groups
+by their total, the short ones filling in at the end. A fresh checkout has no durations and keeps
+the collection order.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
-# Costly fixtures shared beyond one module, in the order a test that reads two is grouped by, each
-# with the parameter that selects one of its values (a group per value: one environment's app,
-# one fault's drill run) or None. `postgres` is the integration tests' server: they count its
-# connections, so they share it as in a serial run.
-SHARED_FIXTURES: dict[str, str | None] = {
-    "shipped_apps": None,
-    "synthesized": None,
-    "shipped": "shipped_env",
-    "synth": "env_name",
-    "secrets_mode": None,
-    "postgres": None,
-    "drill": "drill",
+# Costly fixtures shared beyond one module, in the order a test that reads two is grouped by:
+# fixture -> (group, the parameter that selects one of its values or None). Every shipped
+# environment's app is one group, as is every fixture environment's: a test that reads them all
+# (`shipped_apps`, `synthesized`) then finds each one built on its worker already, where a group
+# per environment had a second worker build them all again. A drill run is a group per fault (they
+# run in parallel). `postgres` is the integration tests' server: they count its connections, so
+# they share it as in a serial run.
+SHARED_FIXTURES: dict[str, tuple[str, str | None]] = {
+    "shipped_apps": ("shipped", None),
+    "shipped": ("shipped", None),
+    "synthesized": ("synth", None),
+    "synth": ("synth", None),
+    "secrets_mode": ("secrets_mode", None),
+    "postgres": ("postgres", None),
+    "drill": ("drill", "drill"),
 }
 
 
 def xdist_group(item: pytest.Item) -> str:
-    """The group a collected test runs in: its costliest shared fixture, else its module."""
+    """The group a collected test runs in: its costliest shared fixture's, else its module."""
     names = getattr(item, "fixturenames", ())
-    for fixture, param_name in SHARED_FIXTURES.items():
+    for fixture, (group, param_name) in SHARED_FIXTURES.items():
         if fixture in names:
             callspec = getattr(item, "callspec", None)
             params = callspec.params if callspec is not None else {}
             param = params.get(param_name) if param_name else None
             # no "]" at the end: xdist reads a nodeid ending in "]" as one without a group
-            return fixture if param is None else f"{fixture}:{param}"
+            return group if param is None else f"{group}:{param}"
     return item.nodeid.split("::", 1)[0]
 
 
+DURATIONS_KEY = "pgproxy/test-durations"
+
+
+def longest_groups_first(
+    items: list[pytest.Item], groups: list[str], durations: dict[str, float]
+) -> list[pytest.Item]:
+    """`items` with the groups of the largest total duration first, each in collection order.
+
+    A test's duration is found under its nodeid as collected or as xdist reports it (with its
+    group: `<nodeid>@<group>`); a test without one counts 0."""
+    totals: Counter[str] = Counter()
+    first: dict[str, int] = {}
+    for index, (item, group) in enumerate(zip(items, groups, strict=True)):
+        first.setdefault(group, index)
+        totals[group] += durations.get(item.nodeid, durations.get(f"{item.nodeid}@{group}", 0.0))
+    order = sorted(range(len(items)), key=lambda i: (-totals[groups[i]], first[groups[i]], i))
+    return [items[i] for i in order]
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the markers
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    groups = [xdist_group(item) for item in items]
+    for item, group in zip(items, groups, strict=True):
+        item.add_marker(pytest.mark.xdist_group(group))
+    cache = getattr(config, "cache", None)  # None under -p no:cacheprovider
+    durations = cache.get(DURATIONS_KEY, {}) if cache is not None else {}
+    if durations:
+        items[:] = longest_groups_first(items, groups, durations)
+
+
+_measured: Counter[str] = Counter()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _measured[report.nodeid] += report.duration  # setup, call and teardown
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    cache = getattr(session.config, "cache", None)
+    # the controller (or a run without xdist) sees every worker's reports; a worker only its own
+    if cache is None or hasattr(session.config, "workerinput") or not _measured:
+        return
+    cache.set(DURATIONS_KEY, {**cache.get(DURATIONS_KEY, {}), **_measured})

@@ -22,7 +22,7 @@ from tests.fixture_config import FIXTURE_ENVS, SMALL
 @pytest.fixture(scope="session")
 def fixture_app() -> Callable[[str], Synthesized]:
     """Builds a fixture environment's app on first use: a test of one environment builds only
-    that one (tests/conftest.py runs each environment's tests on its own worker)."""
+    that one (tests/conftest.py keeps the fixture environments' tests on one worker)."""
     return functools.cache(lambda env: synthesize(build_fixture(env, control_tower_gate=True)))
 
 

@@ -7,7 +7,7 @@ from typing import Any, cast
 
 import pytest
 
-from tests.conftest import xdist_group
+from tests.conftest import longest_groups_first, xdist_group
 
 pytestmark = pytest.mark.tooling
 
@@ -18,21 +18,21 @@ def _item(nodeid: str, fixtures: list[str], **params: str) -> pytest.Item:
     return cast(pytest.Item, fake)
 
 
-def test_one_environments_tests_share_a_group_across_modules() -> None:
+def test_the_shipped_apps_tests_share_one_group_across_modules() -> None:
     nag = _item("tests/infra/test_cdk_nag.py::t[dev]", ["shipped", "shipped_app", "shipped_env"],
                 shipped_env="dev")  # fmt: skip
-    lint = _item("tests/infra/test_cfn_lint.py::t[dev]", ["shipped", "shipped_env"],
-                 shipped_env="dev")  # fmt: skip
     prod = _item("tests/infra/test_cfn_lint.py::t[prod]", ["shipped", "shipped_env"],
                  shipped_env="prod")  # fmt: skip
-    assert xdist_group(nag) == xdist_group(lint) == "shipped:dev"
-    assert xdist_group(prod) == "shipped:prod"
+    every = _item("tests/infra/test_x.py::t", ["shipped_apps", "shipped_app"])
+    assert xdist_group(nag) == xdist_group(prod) == xdist_group(every) == "shipped"
 
 
-def test_every_environment_at_once_outranks_one_environment() -> None:
-    both = _item("tests/infra/test_x.py::t[dev]", ["shipped", "shipped_apps", "shipped_env"],
-                 shipped_env="dev")  # fmt: skip
-    assert xdist_group(both) == "shipped_apps"
+def test_the_fixture_apps_tests_share_one_group() -> None:
+    small = _item("tests/infra/test_x.py::t[small]", ["synth", "env_name"], env_name="small")
+    every = _item("tests/infra/test_y.py::t", ["synthesized", "fixture_app"])
+    assert xdist_group(small) == xdist_group(every) == "synth"
+    secrets = _item("tests/infra/test_x.py::t", ["secrets_mode"])
+    assert xdist_group(secrets) == "secrets_mode"
 
 
 def test_a_drill_run_per_fault_and_the_integration_server_shared() -> None:
@@ -56,3 +56,27 @@ def test_no_group_ends_in_a_bracket(fixtures: list[str], params: dict[str, str])
     # xdist takes a nodeid ending in "]" for one without a group (the test runs alone, and its
     # fixture is built again on every worker that gets one).
     assert not xdist_group(_item("tests/infra/test_x.py::t[p]", fixtures, **params)).endswith("]")
+
+
+def test_the_longest_groups_go_first_each_in_its_own_order() -> None:
+    items = [_item(f"t.py::{n}", []) for n in ("a1", "b1", "a2", "c1", "b2")]
+    groups = ["a", "b", "a", "c", "b"]
+    # as xdist reports them (nodeid@group) or as collected; c has no duration yet
+    durations = {"t.py::a1@a": 1.0, "t.py::a2": 2.0, "t.py::b1@b": 4.0, "t.py::b2@b": 0.5}
+    ordered = longest_groups_first(items, groups, durations)
+    assert [i.nodeid for i in ordered] == [
+        "t.py::b1",
+        "t.py::b2",
+        "t.py::a1",
+        "t.py::a2",
+        "t.py::c1",
+    ]
+    # nothing measured: the groups in the order they first appear
+    unmeasured = longest_groups_first(items, groups, {})
+    assert [i.nodeid for i in unmeasured] == [
+        "t.py::a1",
+        "t.py::a2",
+        "t.py::b1",
+        "t.py::b2",
+        "t.py::c1",
+    ]
