@@ -790,26 +790,29 @@ RDS_DESCRIBE_UNNAMED_RESOURCE = Fact(
     "*",
     "https://github.com/awslabs/pireporter/issues/8 and "
     "https://github.com/awslabs/amazon-neptune-tools/issues/208",
-    "A Describe call that names no resource of a required type (DescribeDBInstances with only "
-    "Filters, DescribeDBProxyEndpoints with only DBProxyName) is authorized against that type's "
-    "ARN with this name: AccessDenied answers read '... not authorized to perform: "
-    "rds:DescribeDBInstances on resource: arn:aws:rds:<region>:<account>:db:*' for a call "
-    "without an identifier, while the same identity may describe one named resource. Seen in "
-    "those reports for DescribeDBInstances; that DescribeDBProxyEndpoints without an endpoint "
-    "name behaves the same is inferred. No AWS page says it.",
+    "A Describe call that names no resource of its type (DescribeDBInstances with only Filters, "
+    "DescribeDBProxyEndpoints with only DBProxyName) is authorized against that type's ARN with "
+    "this name. AccessDenied answers read '... not authorized to perform: rds:DescribeDBInstances "
+    "on resource: arn:aws:rds:<region>:<account>:db:*' for a call without an identifier. The "
+    "Service Authorization Reference lists the types of both actions as optional (db; proxy, "
+    "proxy-endpoint: no asterisk) and says nothing of the wildcard. Seen in those reports for "
+    "DescribeDBInstances; for DescribeDBProxyEndpoints nothing public shows whether the proxy's "
+    "ARN or db-proxy-endpoint:* is checked, so the smoke role grants both.",
     verified=False,
 )
 
 RDS_PROXY_ENDPOINT_IAM_RESOURCE_ID = Fact(
     "prx-<proxy resource id>",
-    "https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/rds-proxy-connecting.html",
+    "https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy-endpoints.html",
     "A client's rds-db:connect resource through any endpoint of a proxy, the default one or a "
     "read-only endpoint, is dbuser:<the proxy's resource id>/<user> (the last field of the "
-    "proxy's DBProxyArn): an endpoint has a resource id of its own (prx-endpoint-...) only for "
-    "the RDS API, and the page says a read-only endpoint is used 'the same way' as the default "
-    "one. The page's IAM section, which names the proxy's resource id in the policy, could not "
-    "be re-read here (the excerpts stop before it), nor a sentence about endpoints and IAM.",
-    verified=False,
+    "proxy's DBProxyArn); an endpoint's own id (prx-endpoint-...) is only its RDS API ARN. The "
+    "page: 'A proxy endpoint uses the same authentication mechanism as its associated proxy. RDS "
+    "Proxy automatically sets up permissions and authorizations for the user-defined endpoint, "
+    "consistent with the properties of the associated proxy.' and 'The same credentials work for "
+    "all endpoints for your proxy'; rds-proxy-connecting.html's policy example is "
+    "dbuser:prx-ABCDEFGHIJKL01234/db_user. Teleport builds the same resource for a proxy's "
+    "custom endpoints from the parent proxy's resource id (gravitational/teleport PR 9824).",
 )
 
 
