@@ -113,13 +113,14 @@ fmt: $(PY_STAMP) ## Fix what ruff can: ruff check --fix, ruff format; then repor
 # 159 s with 2 and 170 s with 4): much of the suite waits on local servers (the drills, the bench
 # smoke, the replica) while the synths need the CPUs. Python may cache bytecode here (git ignores
 # __pycache__): pytest keeps each test module's rewritten asserts there, so a second run, and
-# every worker after the first, skips that work.
+# every worker after the first, skips that work. --no-loadscope-reorder: xdist would hand the
+# groups out by their count of tests; tests/conftest.py orders them longest first instead.
 TEST_WORKERS ?= 3
 test: TEST_STARTED := $(shell date +%s)
 test: export PYTHONDONTWRITEBYTECODE :=
 test: check ## Lint, typecheck and run the whole suite (TEST_WORKERS workers, coverage floor); print its wall time
 	@suite_started=$$(date +%s); status=0; \
-	$(BIN)/pytest --cov --cov-report=term --numprocesses $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS) || status=$$?; \
+	$(BIN)/pytest --cov --cov-report=term --numprocesses $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS) || status=$$?; \
 	now=$$(date +%s); \
 	echo "make test: $$((now - $(TEST_STARTED))) s wall in all (setup and checks $$((suite_started - $(TEST_STARTED))) s, suite $$((now - suite_started)) s on $(TEST_WORKERS) workers)"; \
 	exit $$status

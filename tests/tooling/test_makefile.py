@@ -90,6 +90,8 @@ def test_make_test_runs_the_checks_before_the_suite() -> None:
     assert _index(lines, "/mypy") < pytest_at
     # on pytest-xdist workers grouped by tests/conftest.py, then the wall time
     assert "--dist loadgroup" in lines[pytest_at]
+    # in tests/conftest.py's order (longest groups first), not xdist's by count of tests
+    assert "--no-loadscope-reorder" in lines[pytest_at]
     assert "--numprocesses" in lines[pytest_at]
     assert pytest_at < _index(lines, 'echo "make test: ')
 
