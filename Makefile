@@ -210,4 +210,4 @@ rds-ca: ## Fetch the RDS CA bundle: the migration then verifies the instance (ve
 	curl -fsSL https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem -o lambda_src/orders/certs/rds-global-bundle.pem
 
 clean: ## Remove build output (keeps .venv and node_modules)
-	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov .cache

@@ -10,7 +10,12 @@ controls below is generated from them (`python -m stacks.control_tower_doc`).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import jsii
@@ -32,6 +37,9 @@ MIN_LOG_RETENTION_DAYS = 365
 # CT.RDS.PR.8: the rule's `BackupRetentionPeriod >= 7`.
 MIN_BACKUP_RETENTION_DAYS = 7
 GUARD_OUTPUT_BUFFER_BYTES = 16 * 1024 * 1024
+# Where the Guard verdicts are kept (see GuardCache); set it empty to run Guard every time.
+CACHE_DIR_ENV = "CFN_GUARD_CACHE_DIR"
+DEFAULT_CACHE_DIR = Path(__file__).resolve().parent.parent / ".cache" / "cfn-guard"
 
 
 @dataclass(frozen=True)
@@ -147,19 +155,129 @@ def gate_enabled(context_value: object) -> bool:
     return context_value not in (False, "false")
 
 
-@jsii.implements(IPolicyValidationPlugin)
-class _FindingsAreErrors:
-    """The Guard validator, with each finding marked as the error it is.
+class GuardCache:
+    """Guard's verdicts on templates it has read, kept as ruff and mypy keep theirs.
 
-    The plugin (0.0.62) reports findings without a severity. CDK prints them as errors, but once
-    any finding of a plugin is acknowledged it recomputes that plugin's verdict from the
-    severities of the findings left (aws-cdk-lib 2.275, core/lib/private/synthesis-validation.js,
-    collectSuppressions: success when none is "error" or "fatal"), so an unacknowledged finding
-    next to an acknowledged one would print and not fail synth.
+    Guard takes seconds per app, and the tests synthesize the same templates on every run. A
+    verdict (every finding, acknowledged or not, with where it is) is kept under a key of
+    everything it depends on: the plugin's name and version (which pin the Guard binary and the
+    bundled rules), the rules it runs, and each template's file name and exact bytes. Any change
+    is a new key, so Guard runs again; a fresh checkout (CI) has nothing kept. The findings go
+    through CDK's acknowledgments exactly as a fresh run's would: the cache only replaces the
+    Guard call. Each entry is written whole (a temporary file, then a rename), so parallel
+    synths can share the directory.
     """
 
-    def __init__(self, inner: CfnGuardValidator) -> None:
-        self._inner = inner
+    FORMAT = 1
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+
+    @classmethod
+    def from_environment(cls) -> GuardCache:
+        value = os.environ.get(CACHE_DIR_ENV)
+        if value == "":
+            return cls(None)
+        return cls(Path(value) if value else DEFAULT_CACHE_DIR)
+
+    def key(self, plugin: IPolicyValidationPlugin, template_paths: list[str]) -> str:
+        templates = sorted(
+            (Path(path).name, hashlib.sha256(Path(path).read_bytes()).hexdigest())
+            for path in template_paths
+        )
+        rules = sorted(plugin.rule_ids or [])
+        identity = [self.FORMAT, plugin.name, plugin.version, rules, templates]
+        return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
+
+    def load(self, key: str) -> dict[str, Any] | None:
+        if self.directory is None:
+            return None
+        try:
+            record: dict[str, Any] = json.loads((self.directory / f"{key}.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return record
+
+    def store(self, key: str, record: dict[str, Any]) -> None:
+        if self.directory is None:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            "w", dir=self.directory, suffix=".tmp", delete=False
+        ) as file:
+            json.dump(record, file)
+        Path(file.name).replace(self.directory / f"{key}.json")
+
+
+def _record(report: PolicyValidationPluginReport) -> dict[str, Any]:
+    """A Guard report as JSON, each template named by its file name (the synth's directory
+    differs from run to run)."""
+    return {
+        "success": report.success,
+        "metadata": dict(report.metadata or {}),
+        "plugin_version": report.plugin_version,
+        "violations": [
+            {
+                "description": v.description,
+                "rule_name": v.rule_name,
+                "fix": v.fix,
+                "rule_metadata": dict(v.rule_metadata or {}),
+                "severity": v.severity,
+                "resources": [
+                    {
+                        "locations": list(r.locations),
+                        "logical_id": r.resource_logical_id,
+                        "template": Path(r.template_path).name if r.template_path else None,
+                    }
+                    for r in v.violating_resources
+                ],
+            }
+            for v in report.violations
+        ],
+    }
+
+
+def _report(record: dict[str, Any], template_paths: list[str]) -> PolicyValidationPluginReport:
+    """The report of `record` for this synth's templates, each finding marked an error."""
+    by_name = {Path(path).name: path for path in template_paths}
+    return PolicyValidationPluginReport(
+        success=record["success"],
+        metadata=record["metadata"] or None,
+        plugin_version=record["plugin_version"],
+        violations=[
+            PolicyViolation(
+                description=v["description"],
+                rule_name=v["rule_name"],
+                fix=v["fix"],
+                rule_metadata=v["rule_metadata"] or None,
+                # The plugin (0.0.62) reports findings without a severity. CDK prints them as
+                # errors, but once any finding of a plugin is acknowledged it recomputes that
+                # plugin's verdict from the severities of the findings left (aws-cdk-lib 2.275,
+                # core/lib/private/synthesis-validation.js, collectSuppressions: success when
+                # none is "error" or "fatal"), so an unacknowledged finding next to an
+                # acknowledged one would print and not fail synth.
+                severity=v["severity"] or "error",
+                violating_resources=[
+                    PolicyViolatingResource(
+                        locations=r["locations"],
+                        resource_logical_id=r["logical_id"],
+                        template_path=by_name.get(r["template"]),
+                    )
+                    for r in v["resources"]
+                ],
+            )
+            for v in record["violations"]
+        ],
+    )
+
+
+@jsii.implements(IPolicyValidationPlugin)
+class _FindingsAreErrors:
+    """The Guard validator, with each finding marked as the error it is, and its verdicts kept
+    (GuardCache)."""
+
+    def __init__(self, inner: IPolicyValidationPlugin, cache: GuardCache) -> None:
+        self._inner, self._cache = inner, cache
 
     @property
     def name(self) -> str:
@@ -175,36 +293,20 @@ class _FindingsAreErrors:
 
     # jsii calls this positionally with CDK's validation context.
     def validate(self, context: Any) -> PolicyValidationPluginReport:
-        report = self._inner.validate(context)
-        return PolicyValidationPluginReport(
-            success=report.success,
-            metadata=report.metadata,
-            plugin_version=report.plugin_version,
-            violations=[
-                PolicyViolation(
-                    description=v.description,
-                    rule_name=v.rule_name,
-                    fix=v.fix,
-                    rule_metadata=v.rule_metadata,
-                    severity=v.severity or "error",
-                    violating_resources=[
-                        PolicyViolatingResource(
-                            locations=r.locations,
-                            resource_logical_id=r.resource_logical_id,
-                            template_path=r.template_path,
-                        )
-                        for r in v.violating_resources
-                    ],
-                )
-                for v in report.violations
-            ],
-        )
+        paths = [str(path) for path in context.template_paths]
+        key = self._cache.key(self._inner, paths)
+        record = self._cache.load(key)
+        if record is None:
+            record = _record(self._inner.validate(context))
+            self._cache.store(key, record)
+        return _report(record, paths)
 
 
 def validator() -> IPolicyValidationPlugin:
     """The validator with every bundled Control Tower rule (none disabled: acknowledge instead)."""
     # cfn-guard's JSON report grows by about 10 KB per finding; past the plugin's 1 MB default
     # buffer it fails with ENOBUFS instead of listing what to fix.
-    plugin = _FindingsAreErrors(CfnGuardValidator(max_buffer=GUARD_OUTPUT_BUFFER_BYTES))
+    inner = cast("IPolicyValidationPlugin", CfnGuardValidator(max_buffer=GUARD_OUTPUT_BUFFER_BYTES))
+    plugin = _FindingsAreErrors(inner, GuardCache.from_environment())
     # jsii.implements does not tell mypy the class implements the protocol.
     return cast("IPolicyValidationPlugin", plugin)

@@ -17,10 +17,16 @@ import tarfile
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from aws_cdk import Validations
+from aws_cdk import (
+    PolicyValidationPluginReport,
+    PolicyViolatingResource,
+    PolicyViolation,
+    Validations,
+)
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Template
 from iam_eval import Environment, Principal, allowed, explicitly_denied
@@ -186,6 +192,83 @@ def test_gate_fails_synth_on_a_new_finding() -> None:
     # THEN synthesis fails and names the control
     with pytest.raises(RuntimeError, match=r"ValidationFailed(.|\n)*CT\.CLOUDWATCH\.PR\.3"):
         Template.from_stack(built.data)
+
+
+def test_gate_fails_synth_on_a_new_finding_with_its_verdict_kept_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN Guard's verdicts kept in an empty directory
+    monkeypatch.setenv(control_tower.CACHE_DIR_ENV, str(tmp_path))
+    for _ in range(2):  # WHEN the same template is synthesized twice (the second from the cache)
+        built = build_fixture(SMALL, control_tower_gate=True)
+        logs.LogGroup(built.data, "Plain", retention=logs.RetentionDays.ONE_YEAR)
+        # THEN both fail on the finding
+        with pytest.raises(RuntimeError, match=r"ValidationFailed(.|\n)*CT\.CLOUDWATCH\.PR\.3"):
+            Template.from_stack(built.data)
+    assert len(list(tmp_path.glob("*.json"))) == 1
+
+
+class _Guard:
+    """A stand-in for the Guard plugin: one finding on the first template, calls counted."""
+
+    name, version, rule_ids = "cdk-validator-cfnguard", "0.0.62", ["cloudwatchpr3"]
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def validate(self, context: Any) -> PolicyValidationPluginReport:
+        self.calls += 1
+        resource = PolicyViolatingResource(
+            locations=["/Resources/Plain"], resource_logical_id="Plain",
+            template_path=context.template_paths[0],
+        )  # fmt: skip
+        finding = PolicyViolation(
+            description="log group not encrypted", rule_name="cloudwatch_log_group_encrypted_check",
+            violating_resources=[resource], fix="set KmsKeyId",
+        )  # fmt: skip
+        return PolicyValidationPluginReport(success=False, violations=[finding])
+
+
+def _synth_dir(root: Path, name: str, body: str) -> list[str]:
+    (root / name).mkdir()
+    template = root / name / "App-Data.template.json"
+    template.write_text(body)
+    return [str(template)]
+
+
+def test_a_kept_verdict_is_the_same_findings_on_this_synths_templates(tmp_path: Path) -> None:
+    guard = _Guard()
+    plugin = control_tower._FindingsAreErrors(guard, control_tower.GuardCache(tmp_path / "kept"))  # type: ignore[arg-type]
+    first = plugin.validate(SimpleNamespace(template_paths=_synth_dir(tmp_path, "a", "{}")))
+    # the same bytes in another synth directory: not run again, found at the new path
+    paths = _synth_dir(tmp_path, "b", "{}")
+    again = plugin.validate(SimpleNamespace(template_paths=paths))
+    assert guard.calls == 1
+    assert again.success is first.success is False
+    ((violation,),) = [again.violations]
+    assert violation.severity == "error"  # marked, as a fresh run's is
+    assert violation.rule_name == "cloudwatch_log_group_encrypted_check"
+    assert violation.fix == "set KmsKeyId"
+    ((resource,),) = [violation.violating_resources]
+    assert (resource.template_path, resource.resource_logical_id) == (paths[0], "Plain")
+    assert list(resource.locations) == ["/Resources/Plain"]
+    # one byte changed: Guard runs again
+    plugin.validate(SimpleNamespace(template_paths=_synth_dir(tmp_path, "c", "{ }")))
+    assert guard.calls == 2
+
+
+def test_an_empty_cache_setting_runs_guard_every_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(control_tower.CACHE_DIR_ENV, "")
+    assert control_tower.GuardCache.from_environment().directory is None
+    monkeypatch.delenv(control_tower.CACHE_DIR_ENV)
+    assert control_tower.GuardCache.from_environment().directory == control_tower.DEFAULT_CACHE_DIR
+    guard = _Guard()
+    plugin = control_tower._FindingsAreErrors(guard, control_tower.GuardCache(None))  # type: ignore[arg-type]
+    for name in ("a", "b"):
+        plugin.validate(SimpleNamespace(template_paths=_synth_dir(tmp_path, name, "{}")))
+    assert guard.calls == 2
 
 
 def test_builds_without_the_gate_skip_it() -> None:
