@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from stacks import control_tower
+
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "forking.md"
 _SECTION = re.compile(r"^## (?P<title>.+)$", re.MULTILINE)
@@ -180,6 +182,8 @@ def _tree(repo: Path) -> set[Path]:
 def _run(repo: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
     """`args` run by the copy's interpreter, in the copy, as its Makefile runs them."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
+    # cfn-guard's verdicts are keyed on the templates' bytes: the copy may share this checkout's
+    env.setdefault(control_tower.CACHE_DIR_ENV, str(control_tower.DEFAULT_CACHE_DIR))
     return subprocess.run(
         [_python(repo), *args], cwd=repo, env=env, capture_output=True, text=True,
         timeout=timeout, check=False,
