@@ -8,8 +8,9 @@ parallel; within a group the order is the usual one. Without xdist the markers d
 
 xdist hands the groups out in collection order, so the longest go first (longest processing time
 first): each run keeps its tests' durations in pytest's cache, and the next run sorts the groups
-by their total, the short ones filling in at the end. A fresh checkout has no durations and keeps
-the collection order.
+by their total, the short ones filling in at the end. A fresh checkout has no durations: the
+groups with the most tests go first, as xdist orders them by default (`make test` turns xdist's
+own reordering off, or it would override this one).
 """
 
 from __future__ import annotations
@@ -58,12 +59,15 @@ def longest_groups_first(
     """`items` with the groups of the largest total duration first, each in collection order.
 
     A test's duration is found under its nodeid as collected or as xdist reports it (with its
-    group: `<nodeid>@<group>`); a test without one counts 0."""
+    group: `<nodeid>@<group>`); a test without one counts 0. With no durations at all (a fresh
+    checkout), a test counts 1: the groups with the most tests first, as xdist itself orders them.
+    """
     totals: Counter[str] = Counter()
     first: dict[str, int] = {}
     for index, (item, group) in enumerate(zip(items, groups, strict=True)):
         first.setdefault(group, index)
-        totals[group] += durations.get(item.nodeid, durations.get(f"{item.nodeid}@{group}", 0.0))
+        known = durations.get(item.nodeid, durations.get(f"{item.nodeid}@{group}", 0.0))
+        totals[group] += known if durations else 1.0
     order = sorted(range(len(items)), key=lambda i: (-totals[groups[i]], first[groups[i]], i))
     return [items[i] for i in order]
 
@@ -75,8 +79,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(pytest.mark.xdist_group(group))
     cache = getattr(config, "cache", None)  # None under -p no:cacheprovider
     durations = cache.get(DURATIONS_KEY, {}) if cache is not None else {}
-    if durations:
-        items[:] = longest_groups_first(items, groups, durations)
+    items[:] = longest_groups_first(items, groups, durations)
 
 
 _measured: Counter[str] = Counter()

@@ -71,7 +71,7 @@ def test_the_longest_groups_go_first_each_in_its_own_order() -> None:
         "t.py::a2",
         "t.py::c1",
     ]
-    # nothing measured: the groups in the order they first appear
+    # nothing measured (a fresh checkout): the groups with the most tests first, ties in order
     unmeasured = longest_groups_first(items, groups, {})
     assert [i.nodeid for i in unmeasured] == [
         "t.py::a1",
@@ -80,3 +80,6 @@ def test_the_longest_groups_go_first_each_in_its_own_order() -> None:
         "t.py::b2",
         "t.py::c1",
     ]
+    more_c = [*items, _item("t.py::c2", []), _item("t.py::c3", [])]
+    by_count = longest_groups_first(more_c, [*groups, "c", "c"], {})
+    assert [i.nodeid for i in by_count][:3] == ["t.py::c1", "t.py::c2", "t.py::c3"]
