@@ -798,8 +798,8 @@ RDS_DESCRIBE_UNNAMED_RESOURCE = Fact(
     "DescribeDBProxyEndpoints with only DBProxyName) is authorized against that type's ARN with "
     "this name. AccessDenied answers read '... not authorized to perform: rds:DescribeDBInstances "
     "on resource: arn:aws:rds:<region>:<account>:db:*' for a call without an identifier. The "
-    "Service Authorization Reference lists the types of both actions as optional (db; proxy, "
-    "proxy-endpoint: no asterisk) and says nothing of the wildcard. Seen in those reports for "
+    "Service Authorization Reference says nothing of the wildcard (and its copies differ on "
+    "whether these types are required: RDS_DESCRIBE_RESOURCE_TYPES). Seen in those reports for "
     "DescribeDBInstances; for DescribeDBProxyEndpoints nothing public shows whether the proxy's "
     "ARN or db-proxy-endpoint:* is checked, so the smoke role grants both.",
     verified=False,

@@ -62,6 +62,13 @@ class SmokedCluster:
             "target-group": self.target_group_arn,
         }
 
+    def unnamed_kinds(self) -> list[str]:
+        """The resource types the cluster checks need but name nothing of (granted as `*`)."""
+        needed = {
+            kind for a in CLUSTER_READ_ACTIONS for kind in RDS_DESCRIBE_RESOURCE_TYPES.value[a]
+        }
+        return sorted(needed - set(self.named()))
+
 
 @dataclass(frozen=True)
 class Smoked:
@@ -160,7 +167,7 @@ class SmokeAccess(Construct):
             iam.PolicyStatement(
                 actions=[action],
                 resources=[
-                    named.get(kind) or self._unnamed_arn(kind)
+                    named[kind] if kind in named else self._unnamed_arn(kind)
                     for kind in RDS_DESCRIBE_RESOURCE_TYPES.value[action]
                 ],
             )
@@ -208,7 +215,7 @@ class SmokeAccess(Construct):
             reasons |= dict.fromkeys(
                 (
                     f"{prefix}:rds:{region_account}:{rds_arn_resource(kind)}:*]"
-                    for kind in ("db", "proxy-endpoint")
+                    for kind in smoked.cluster.unnamed_kinds()
                 ),
                 "DescribeDBInstances with a cluster filter and DescribeDBProxyEndpoints for one "
                 "proxy name no instance or endpoint, and RDS authorizes such a call on the "
