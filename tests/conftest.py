@@ -11,13 +11,34 @@ first): each run keeps its tests' durations in pytest's cache, and the next run 
 by their total, the short ones filling in at the end. A fresh checkout has no durations: the
 groups with the most tests go first, as xdist orders them by default (`make test` turns xdist's
 own reordering off, or it would override this one).
+
+Two costs every process pays are cut here, before any test module imports the CDK:
+
+- CDK's built-in CloudFormation validation (aws-cdk-lib's `CloudFormationValidatePlugin`, on by
+  default in every synth) is off for the suite: `CDK_VALIDATION=false` unless the environment
+  sets it. It only reports warnings here (`@aws-cdk/core:validateAgainstDefaultRules` is false in
+  cdk.json), cfn-lint checks every synthesized template (tests/infra/test_cfn_lint.py), and it
+  costs each process about 4 CPU-seconds to load plus more per synth: a quarter of the suite.
+  tests/tooling/test_entry_points.py runs app.py with CDK's default, validation on, and fails on
+  any finding of it; `make synth` and `cdk deploy` keep it.
+- The objects that exist once the tests are collected (the CDK's generated modules are most of
+  them) are frozen out of the garbage collector: every full collection during the tests, and the
+  ones pytest forces at the end of each process, would walk them again for nothing.
 """
 
 from __future__ import annotations
 
+import gc
+import os
 from collections import Counter
 
 import pytest
+
+# The switch aws-cdk-lib reads (synthesis-validation.js, `defaultValidationEnabled`): set before
+# the first CDK import starts the jsii kernel, which inherits this environment; subprocesses
+# (the fork's synth, app.py) inherit it too, unless a test takes it out.
+CDK_VALIDATION_ENV = "CDK_VALIDATION"
+os.environ.setdefault(CDK_VALIDATION_ENV, "false")
 
 # Costly fixtures shared beyond one module, in the order a test that reads two is grouped by:
 # fixture -> (group, the parameter that selects one of its values or None). Every shipped
@@ -80,6 +101,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     cache = getattr(config, "cache", None)  # None under -p no:cacheprovider
     durations = cache.get(DURATIONS_KEY, {}) if cache is not None else {}
     items[:] = longest_groups_first(items, groups, durations)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    gc.freeze()
 
 
 _measured: Counter[str] = Counter()

@@ -14,8 +14,11 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.conftest import CDK_VALIDATION_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 # Where a path edit would hide: every Python file of the project, tests included.
@@ -59,12 +62,32 @@ def test_make_commands_start_without_pythonpath(argv: list[str], codes: set[int]
     )
 
 
+# aws-cdk-lib's built-in validation plugin, by the name its reports carry
+# (core/lib/validation/cloudformation-validate-plugin: PLUGIN_NAME).
+CDK_BUILTIN_VALIDATION = "CloudFormation Validate"
+
+
+def builtin_validation_findings(report: dict[str, Any]) -> list[str]:
+    """Rule and construct path of each unacknowledged finding of CDK's built-in validation."""
+    return [
+        f"{violation['ruleName']} {construct.get('constructPath')}"
+        for plugin in report.get("pluginReports", [])
+        if plugin.get("pluginName") == CDK_BUILTIN_VALIDATION
+        for violation in plugin.get("violations", [])
+        for construct in violation.get("violatingConstructs") or [{}]
+    ]
+
+
 def test_app_py_synthesizes_without_pythonpath(tmp_path: Path) -> None:
-    # What `cdk synth` runs (cdk.json "app": "python app.py"), with the context the CLI passes.
+    # What `cdk synth` runs (cdk.json "app": "python app.py"), with the context the CLI passes and
+    # CDK's defaults: its built-in CloudFormation validation on, which the rest of the suite turns
+    # off (tests/conftest.py). Its findings are warnings, so a finding would not fail the synth:
+    # the report is read instead.
     from stacks.loader import read_context  # noqa: PLC0415
 
     context = {**read_context(), "aws:cdk:bundling-stacks": []}
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
+    dropped = ("PYTHONPATH", "PYTEST_ADDOPTS", CDK_VALIDATION_ENV)
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update(CDK_CONTEXT_JSON=json.dumps(context), CDK_OUTDIR=str(tmp_path))
     result = subprocess.run(
         [sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True,
@@ -72,6 +95,29 @@ def test_app_py_synthesizes_without_pythonpath(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert sorted(p.name for p in tmp_path.glob("*.template.json"))
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    assert builtin_validation_findings(report) == [], result.stderr[-2000:]
+
+
+def test_builtin_validation_findings_are_read_from_the_report() -> None:
+    # The shape aws-cdk-lib writes (validation-report.json), with a finding of the built-in
+    # plugin beside another plugin's: only the built-in one's count.
+    report = {
+        "pluginReports": [
+            {
+                "pluginName": CDK_BUILTIN_VALIDATION,
+                "violations": [
+                    {
+                        "ruleName": "E3002",
+                        "violatingConstructs": [{"constructPath": "S/Topic/Resource"}],
+                    }
+                ],
+            },
+            {"pluginName": "Construct Annotations", "violations": [{"ruleName": "x"}]},
+        ]
+    }
+    assert builtin_validation_findings(report) == ["E3002 S/Topic/Resource"]
+    assert builtin_validation_findings({"pluginReports": []}) == []
 
 
 def test_orders_is_this_checkouts_package_installed_editable() -> None:
