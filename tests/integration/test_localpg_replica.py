@@ -15,7 +15,7 @@ import pytest
 
 from localpg import READER_LOOPBACK, LocalPgBouncer, LocalPostgres, LocalReplica
 from localpg.servers import pid_alive
-from orders import contract, migration, runtime
+from orders import contract, migration, reads, runtime
 from orders.db import Database, connect_psycopg
 from orders.handlers import api, direct
 from orders.settings import DbSettings, MigrationSettings
@@ -270,9 +270,13 @@ def _on_replica(replica: LocalReplica, dbname: str, order_id: str) -> int:
 
 
 def test_the_handlers_read_from_the_replica_and_never_404_their_own_write(
-    postgres: LocalPostgres, orders_db: tuple[str, str, str]
+    postgres: LocalPostgres, orders_db: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     require_local_servers(replica=True)
+    # The reader is retried once per skip window (orders.reads); a 1 s window instead of the
+    # shipped 5 s lets the return to the replica show in seconds, not in several 5 s windows
+    # (tests/lambdas/test_reads.py checks the window itself).
+    monkeypatch.setattr(reads, "READER_RETRY_AFTER_S", 1.0)
     dbname, user, password = orders_db
     with (
         LocalReplica(postgres, apply_delay_ms=APPLY_DELAY_MS) as lagging,
