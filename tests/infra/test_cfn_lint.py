@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from importlib.metadata import version
 from typing import Protocol
 
 import pytest
-from cfnlint.api import ManualArgs, lint
 from infra_support import Synthesized
 
 pytestmark = pytest.mark.infra
@@ -49,6 +47,10 @@ def _lint(name: str, template: dict[str, object], cache: ResultCache | None = No
     key = clean_key(body)
     if cache is not None and cache.get(key, None) == "clean":
         return []
+    # Imported here: cfn-lint (sympy, networkx) costs each worker about a CPU-second to import,
+    # and only the worker that lints a template it has not seen clean needs it.
+    from cfnlint.api import ManualArgs, lint  # noqa: PLC0415
+
     matches = lint(body, config=ManualArgs(regions=REGIONS, ignore_checks=sorted(IGNORED_CHECKS)))
     problems = [f"{name}: {m.rule.id} {m.message} ({'/'.join(map(str, m.path))})" for m in matches]
     if cache is not None and not problems:
@@ -108,5 +110,5 @@ def test_only_a_clean_template_is_remembered_and_only_for_its_exact_content(
     changed = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"Fifo": 7}}}}
     assert _lint("changed", changed, cache) != []
     # the remembered one is not linted again
-    monkeypatch.setattr(sys.modules[__name__], "lint", None)
+    monkeypatch.setattr("cfnlint.api.lint", None)
     assert _lint("good", good, cache) == []
