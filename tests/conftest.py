@@ -79,15 +79,17 @@ def longest_groups_first(
 ) -> list[pytest.Item]:
     """`items` with the groups of the largest total duration first, each in collection order.
 
-    A test's duration is found under its nodeid as collected or as xdist reports it (with its
-    group: `<nodeid>@<group>`); a test without one counts 0. With no durations at all (a fresh
+    A test's duration is found under its nodeid as xdist reports it (with its group:
+    `<nodeid>@<group>`), else as collected (a run without xdist); a test without one counts 0.
+    The xdist entry goes first: a run without xdist (one file, `make unit`) measures a test
+    alone, which says less about the next `make test`. With no durations at all (a fresh
     checkout), a test counts 1: the groups with the most tests first, as xdist itself orders them.
     """
     totals: Counter[str] = Counter()
     first: dict[str, int] = {}
     for index, (item, group) in enumerate(zip(items, groups, strict=True)):
         first.setdefault(group, index)
-        known = durations.get(item.nodeid, durations.get(f"{item.nodeid}@{group}", 0.0))
+        known = durations.get(f"{item.nodeid}@{group}", durations.get(item.nodeid, 0.0))
         totals[group] += known if durations else 1.0
     order = sorted(range(len(items)), key=lambda i: (-totals[groups[i]], first[groups[i]], i))
     return [items[i] for i in order]

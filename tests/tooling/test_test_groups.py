@@ -71,6 +71,9 @@ def test_the_longest_groups_go_first_each_in_its_own_order() -> None:
         "t.py::a2",
         "t.py::c1",
     ]
+    # where a test has both, the xdist entry counts: a1 measured alone (10 s) does not move a
+    alone = longest_groups_first(items, groups, {**durations, "t.py::a1": 10.0})
+    assert [i.nodeid for i in alone] == [i.nodeid for i in ordered]
     # nothing measured (a fresh checkout): the groups with the most tests first, ties in order
     unmeasured = longest_groups_first(items, groups, {})
     assert [i.nodeid for i in unmeasured] == [
