@@ -69,12 +69,13 @@ $(UV_STAMP):
 # aws-cdk-lib and its dependency aws-cdk.cloud-assembly-schema both ship
 # aws_cdk/cloud_assembly_schema/__init__.py; uv installs wheels in parallel, so either copy can
 # end up there, and the schema package's one breaks aws-cdk-lib ("Unknown interface:
-# aws-cdk-lib.cloud_assembly_schema.MetadataEntry"). pip installed dependencies first; here a
-# second sync re-installs aws-cdk-lib alone, so its copy is the one that stays.
+# aws-cdk-lib.cloud_assembly_schema.MetadataEntry"). pip installed dependencies first; here the
+# first sync installs everything but aws-cdk-lib (removing it if present), the second aws-cdk-lib
+# alone, so its copy is the one that stays and each package is installed once.
 $(PY_STAMP): $(UV_STAMP) pyproject.toml uv.lock lambda_src/requirements.in
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --quiet --no-python-downloads --compile-bytecode \
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --quiet --no-python-downloads --compile-bytecode --no-install-package aws-cdk-lib \
 	|| { echo "make setup: uv sync failed; if uv.lock is stale (pyproject.toml or lambda_src/requirements.in changed), run make lock" >&2; exit 1; }
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --quiet --no-python-downloads --compile-bytecode --reinstall-package aws-cdk-lib
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --quiet --no-python-downloads --compile-bytecode
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json

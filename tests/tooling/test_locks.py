@@ -271,5 +271,5 @@ def test_the_installed_cloud_assembly_schema_module_is_aws_cdk_libs() -> None:
     text = Path(schema.__file__).read_text()
     assert 'jsii_type="aws-cdk-lib.cloud_assembly_schema.MetadataEntry"' in text, (
         "aws_cdk/cloud_assembly_schema is aws-cdk.cloud-assembly-schema's copy: run make setup "
-        "(it re-installs aws-cdk-lib after the sync)"
+        "(it installs aws-cdk-lib after every other package)"
     )
