@@ -1,10 +1,13 @@
 """docs/forking.md, performed: every step on a copy of the repository, then synth and tests.
 
 The guide's code blocks are the steps (`<!-- fork: <action> <args> -->` before each block); this
-module applies them in order to a copy, counts the files each step touches, synthesizes the
-result with the cdk-nag gate and runs the copy's contract tests. The copy gets its own
-environment, as a fork's `make setup` makes one: its `orders` installed editable from its own
-pyproject.toml, so it imports the copy's functions, not this checkout's.
+module applies them all in order to one copy, as a fork that follows the whole guide (the burst
+lab removed too), and counts the files each step touches. The copy gets its own environment, as
+a fork's `make setup` makes one: its `orders` installed editable from its own pyproject.toml, so
+it imports the copy's functions, not this checkout's. One run of the copy's interpreter then
+synthesizes the result with the cdk-nag gate and runs pytest over the copy's whole tests
+directory: every module must collect (none may import the removed lab), and the contract tests
+run. One process, because each that imports the CDK pays seconds to start.
 """
 
 from __future__ import annotations
@@ -190,52 +193,147 @@ def _run(repo: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProc
     )  # fmt: skip
 
 
-_SYNTH = """
-import json, sys
-import orders
-from aws_cdk.assertions import Template
-from stacks.app_builder import build_from_context
-from stacks.components.migration import source_hash
-from stacks.loader import read_context
+# Run by the copy's interpreter with one argument, a JSON brief (see `fork_run`); writes its
+# findings to brief["out"]. A failed synth is recorded and the tests still run.
+_FORK_RUN = """
+import json, sys, traceback
+from collections import Counter
 from pathlib import Path
-out = {}
-for env in sys.argv[1:]:
-    built = build_from_context(read_context(), env)
-    data, service = Template.from_stack(built.data), Template.from_stack(built.service)
-    out[env] = {
-        'stacks': [built.data.stack_name, built.service.stack_name],
-        'routes': sorted(r['Properties']['RouteKey']
-                         for r in service.find_resources('AWS::ApiGatewayV2::Route').values()),
-        'instance_classes': sorted(i['Properties']['DBInstanceClass']
-                                   for i in data.find_resources('AWS::RDS::DBInstance').values()),
-        'clusters': sorted(c['Properties']['Engine']
-                           for c in data.find_resources('AWS::RDS::DBCluster').values()),
-        'read_only_endpoints': len(data.find_resources('AWS::RDS::DBProxyEndpoint')),
+
+import pytest
+
+brief = json.loads(sys.argv[1])
+found = {}
+
+
+def synth(envs):
+    import orders
+    from aws_cdk.assertions import Template
+    from stacks.app_builder import build_from_context
+    from stacks.components.migration import source_hash
+    from stacks.loader import read_context
+    out = {}
+    for env in envs:
+        built = build_from_context(read_context(), env)
+        data, service = Template.from_stack(built.data), Template.from_stack(built.service)
+        routes = service.find_resources('AWS::ApiGatewayV2::Route').values()
+        instances = data.find_resources('AWS::RDS::DBInstance').values()
+        clusters = data.find_resources('AWS::RDS::DBCluster').values()
+        out[env] = {
+            'stacks': [built.data.stack_name, built.service.stack_name],
+            'routes': sorted(r['Properties']['RouteKey'] for r in routes),
+            'instance_classes': sorted(i['Properties']['DBInstanceClass'] for i in instances),
+            'clusters': sorted(c['Properties']['Engine'] for c in clusters),
+            'read_only_endpoints': len(data.find_resources('AWS::RDS::DBProxyEndpoint')),
+        }
+    ci = Template.from_stack(built.ci).to_json()
+    out['ci'] = {
+        'stack': built.ci.stack_name,
+        'subjects': sorted(
+            r['Properties']['AssumeRolePolicyDocument']['Statement'][0]['Condition']
+            ['StringEquals']['token.actions.githubusercontent.com:sub']
+            for r in ci['Resources'].values() if r['Type'] == 'AWS::IAM::Role'
+        ),
     }
-ci = Template.from_stack(built.ci).to_json()
-out['ci'] = {
-    'stack': built.ci.stack_name,
-    'subjects': sorted(
-        r['Properties']['AssumeRolePolicyDocument']['Statement'][0]['Condition']
-        ['StringEquals']['token.actions.githubusercontent.com:sub']
-        for r in ci['Resources'].values() if r['Type'] == 'AWS::IAM::Role'
-    ),
+    out['source_hash'] = source_hash(Path('lambda_src'))
+    out['orders'] = orders.__file__
+    return out
+
+
+try:
+    found['synth'] = synth(brief['envs'])
+except Exception:
+    found['synth_error'] = traceback.format_exc()
+
+
+class RunOnly:
+    # Every test module is collected; only the tests in `files` run, the rest deselected.
+    def __init__(self, files):
+        self.files = set(files)
+        self.collected = 0
+        self.selected = Counter()
+        self.collect_errors = []
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config, items):
+        self.collected = len(items)
+        kept, dropped = [], []
+        for item in items:
+            (kept if item.nodeid.split('::')[0] in self.files else dropped).append(item)
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+        self.selected.update(item.nodeid.split('::')[0] for item in kept)
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.collect_errors.append(report.nodeid)
+
+
+run_only = RunOnly(brief['run'])
+exit_code = pytest.main(brief['pytest_args'], plugins=[run_only])
+found['pytest'] = {
+    'exit_code': int(exit_code),
+    'collected': run_only.collected,
+    'selected': dict(run_only.selected),
+    'collect_errors': run_only.collect_errors,
 }
-out['source_hash'] = source_hash(Path('lambda_src'))
-out['orders'] = orders.__file__
-print(json.dumps(out))
+Path(brief['out']).write_text(json.dumps(found))
 """
+# The copy's contract tests: the ones a fork's edits must keep passing.
+CONTRACT_TESTS = (
+    "tests/infra/test_contract.py",
+    "tests/lambdas/test_runtime_contract.py",
+    "tests/infra/test_config_validation.py",
+)
+
+
+_TYPEGUARD_REWRITE = "Module already imported so cannot be rewritten; typeguard"
+
+
+@dataclass(frozen=True)
+class ForkRun:
+    found: dict[str, Any]  # what _FORK_RUN wrote
+    stdout: str  # pytest's report
+    stderr: str
 
 
 @pytest.fixture(scope="module")
 def forked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, set[str]]]:
-    # Set up before the edits, as a fork is: the editable install must pick them up.
+    # Set up before the edits, as a fork is: the editable install must pick them up. (It
+    # installs lambda_src's `orders` only: removing the lab afterwards leaves it intact.)
     repo = _set_up(_copy_repo(tmp_path_factory.mktemp("fork")))
     touched: dict[str, set[str]] = {}
     for step in guide_steps(GUIDE.read_text()):
+        files = apply(step, repo)
         if step.section != REMOVE_LAB:
-            touched.setdefault(step.section, set()).update(apply(step, repo))
+            touched.setdefault(step.section, set()).update(files)
     return repo, touched
+
+
+@pytest.fixture(scope="module")
+def fork_run(
+    forked: tuple[Path, dict[str, set[str]]], tmp_path_factory: pytest.TempPathFactory
+) -> ForkRun:
+    """The fork synthesized, its tests collected and its contract tests run: one process."""
+    repo, _ = forked
+    out = tmp_path_factory.mktemp("fork-run") / "found.json"  # outside the copy's tree
+    brief = {
+        "out": str(out),
+        "envs": ["staging", "dev"],
+        "run": CONTRACT_TESTS,
+        "pytest_args": [
+            *("-q", "-p", "no:cacheprovider"),
+            # the snapshot tests are deselected: their snapshots unused is no failure
+            "--snapshot-warn-unused",
+            # the synth imported typeguard (a pytest plugin too) first: too late to rewrite its
+            # asserts, which nothing here needs
+            *("-W", f"ignore:{_TYPEGUARD_REWRITE}:pytest.PytestAssertRewriteWarning"),
+            "tests",
+        ],
+    }
+    result = _run(repo, "-c", _FORK_RUN, json.dumps(brief))
+    assert out.exists(), f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return ForkRun(json.loads(out.read_text()), result.stdout, result.stderr)
 
 
 def test_the_guide_has_every_step_with_its_code() -> None:
@@ -259,11 +357,14 @@ def test_each_step_touches_at_most_its_goal(forked: tuple[Path, dict[str, set[st
         assert counts[section] <= goal, (section, touched[section])
 
 
-def test_the_fork_synthesizes_nag_clean(forked: tuple[Path, dict[str, set[str]]]) -> None:
+def test_the_fork_synthesizes_nag_clean(
+    forked: tuple[Path, dict[str, set[str]]], fork_run: ForkRun
+) -> None:
     repo, _ = forked
-    result = _run(repo, "-c", _SYNTH, "staging", "dev")
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "synth_error" not in fork_run.found, (
+        f"{fork_run.found['synth_error']}\n{fork_run.stderr[-3000:]}"
+    )
+    out = fork_run.found["synth"]
     assert Path(out["orders"]).is_relative_to(repo / "lambda_src"), out["orders"]
     # renamed through project.app_name, staging from cdk.json alone, dev retuned
     assert out["staging"]["stacks"] == ["Acme-staging-Data", "Acme-staging-Service"]
@@ -290,28 +391,17 @@ def test_the_fork_synthesizes_nag_clean(forked: tuple[Path, dict[str, set[str]]]
     assert out["source_hash"] != source_hash(ROOT / "lambda_src")
 
 
-def test_the_forks_own_contract_tests_pass(forked: tuple[Path, dict[str, set[str]]]) -> None:
+def test_the_forks_own_contract_tests_pass(fork_run: ForkRun) -> None:
+    found = fork_run.found["pytest"]
+    assert found["exit_code"] == pytest.ExitCode.OK, fork_run.stdout[-3000:]
+    # they ran, each file's: the rest of the copy's tests were collected, not run
+    assert [file for file in CONTRACT_TESTS if not found["selected"].get(file)] == [], found
+
+
+def test_the_lab_comes_out_cleanly(
+    forked: tuple[Path, dict[str, set[str]]], fork_run: ForkRun
+) -> None:
     repo, _ = forked
-    result = _run(
-        repo,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "tests/infra/test_contract.py",
-        "tests/lambdas/test_runtime_contract.py",
-        "tests/infra/test_config_validation.py",
-    )
-    assert result.returncode == 0, result.stdout[-3000:]
-
-
-def test_the_lab_comes_out_cleanly(tmp_path: Path) -> None:
-    repo = _copy_repo(tmp_path)
-    for step in guide_steps(GUIDE.read_text()):
-        if step.section == REMOVE_LAB:
-            apply(step, repo)
-    _set_up(repo)
     assert not (repo / "bench").exists()
     assert "-m bench" not in (repo / "Makefile").read_text()
     pyproject = (repo / "pyproject.toml").read_text()
@@ -319,14 +409,13 @@ def test_the_lab_comes_out_cleanly(tmp_path: Path) -> None:
     assert files is not None
     for entry in re.findall(r'"([^"]+)"', files.group(1)):
         assert (repo / entry).exists(), f"mypy would fail: {entry} is gone"
-    result = _run(
-        repo,
-        "-m",
-        "pytest",
-        "--collect-only",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "--snapshot-warn-unused",
-    )
-    assert result.returncode == 0, result.stdout[-3000:]
+    # every test module of the copy still imports without the lab: the whole directory collected
+    found = fork_run.found["pytest"]
+    assert found["collect_errors"] == [], fork_run.stdout[-3000:]
+    assert found["exit_code"] not in (
+        pytest.ExitCode.INTERRUPTED,
+        pytest.ExitCode.INTERNAL_ERROR,
+        pytest.ExitCode.USAGE_ERROR,
+        pytest.ExitCode.NO_TESTS_COLLECTED,
+    ), fork_run.stdout[-3000:]
+    assert found["collected"] > 0
