@@ -10,7 +10,10 @@ xdist hands the groups out in collection order, so the longest go first (longest
 first): each run keeps its tests' durations in pytest's cache, and the next run sorts the groups
 by their total, the short ones filling in at the end. A fresh checkout has no durations: the
 groups with the most tests go first, as xdist orders them by default (`make test` turns xdist's
-own reordering off, or it would override this one).
+own reordering off, or it would override this one). Groups that mostly wait on the local servers
+they start (the drills, the integration server, the bench runs: a third of the suite's time, a
+tenth of its CPU) take turns with the others, so that while they wait the CPUs have work: all
+of them at the start left one of the two CPUs idle for the first 25 s.
 
 Two costs every process pays are cut here, before any test module imports the CDK:
 
@@ -31,6 +34,7 @@ from __future__ import annotations
 import gc
 import os
 from collections import Counter
+from collections.abc import Generator
 
 import pytest
 
@@ -75,9 +79,14 @@ DURATIONS_KEY = "pgproxy/test-durations"
 
 
 def longest_groups_first(
-    items: list[pytest.Item], groups: list[str], durations: dict[str, float]
-) -> list[pytest.Item]:
-    """`items` with the groups of the largest total duration first, each in collection order.
+    nodeids: list[str],
+    groups: list[str],
+    durations: dict[str, float],
+    waiting: frozenset[str] = frozenset(),
+) -> list[int]:
+    """The order of the tests (`nodeids`, indexes into it): the groups of the largest total
+    duration first, each in collection order; the `waiting` groups and the others take turns,
+    the longer of the two next ones first.
 
     A test's duration is found under its nodeid as xdist reports it (with its group:
     `<nodeid>@<group>`), else as collected (a run without xdist); a test without one counts 0.
@@ -87,22 +96,49 @@ def longest_groups_first(
     """
     totals: Counter[str] = Counter()
     first: dict[str, int] = {}
-    for index, (item, group) in enumerate(zip(items, groups, strict=True)):
+    for index, (nodeid, group) in enumerate(zip(nodeids, groups, strict=True)):
         first.setdefault(group, index)
-        known = durations.get(f"{item.nodeid}@{group}", durations.get(item.nodeid, 0.0))
+        known = durations.get(f"{nodeid}@{group}", durations.get(nodeid, 0.0))
         totals[group] += known if durations else 1.0
-    order = sorted(range(len(items)), key=lambda i: (-totals[groups[i]], first[groups[i]], i))
-    return [items[i] for i in order]
+    by_size = sorted(first, key=lambda g: (-totals[g], first[g]))
+    queues = [[g for g in by_size if g in waiting], [g for g in by_size if g not in waiting]]
+    ranked: list[str] = []
+    while any(queues):
+        queues.sort(key=lambda q: -totals[q[0]] if q else 0.0)
+        for queue in [q for q in queues if q]:
+            ranked.append(queue.pop(0))
+    rank = {group: index for index, group in enumerate(ranked)}
+    return sorted(range(len(nodeids)), key=lambda i: (rank[groups[i]], i))
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the markers
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    groups = [xdist_group(item) for item in items]
-    for item, group in zip(items, groups, strict=True):
-        item.add_marker(pytest.mark.xdist_group(group))
+# Markers of tests that mostly wait on the local servers they start (PostgreSQL, PgBouncer, a
+# load run): their groups take turns with the CPU-bound ones.
+WAITING_MARKERS = ("integration", "bench")
+
+
+# A wrapper: the markers go on before xdist's own hook reads them (and, on a worker, adds each
+# test's group to its nodeid); the order is decided once every other hook has marked the items
+# (tests/integration/conftest.py marks its own).
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> Generator[None]:
+    keys: dict[int, tuple[str, str]] = {}
+    for item in items:
+        keys[id(item)] = (item.nodeid, xdist_group(item))
+        item.add_marker(pytest.mark.xdist_group(keys[id(item)][1]))
+    yield
+    # pytest reorders the items in between (to share parametrized fixtures): index them anew
+    nodeids, groups = zip(*(keys[id(item)] for item in items), strict=True) if items else ((), ())
     cache = getattr(config, "cache", None)  # None under -p no:cacheprovider
     durations = cache.get(DURATIONS_KEY, {}) if cache is not None else {}
-    items[:] = longest_groups_first(items, groups, durations)
+    waiting = frozenset(
+        group
+        for item, group in zip(items, groups, strict=True)
+        if any(item.get_closest_marker(marker) for marker in WAITING_MARKERS)
+    )
+    order = longest_groups_first(list(nodeids), list(groups), durations, waiting)
+    items[:] = [items[i] for i in order]
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
