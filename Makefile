@@ -110,14 +110,14 @@ fmt: $(PY_STAMP) ## Fix what ruff can: ruff check --fix, ruff format; then repor
 
 # The suite on TEST_WORKERS pytest-xdist workers; tests/conftest.py keeps the tests that share a
 # costly fixture (the synthesized apps, a drill run, the integration PostgreSQL) on one worker.
-# One more worker than this machine's 2 CPUs measured fastest (warm: 152 s, against 159 s with 2
-# and 170 s with 4; since the groups start longest first, 151 s against 153 s with 4): much of the
-# suite waits on local servers (the drills, the bench smoke, the replica) while the synths need
-# the CPUs. Python may cache bytecode here (git ignores
-# __pycache__): pytest keeps each test module's rewritten asserts there, so a second run, and
-# every worker after the first, skips that work. --no-loadscope-reorder: xdist would hand the
-# groups out by their count of tests; tests/conftest.py orders them longest first instead.
-TEST_WORKERS ?= 3
+# Twice this machine's 2 CPUs measured fastest (warm: 89-90 s, against 98 s with 3): a third of
+# the suite's time is spent waiting on local servers (the drills, the bench runs, the replica),
+# and tests/conftest.py has those groups take turns with the CPU-bound ones. Python may cache
+# bytecode here (git ignores __pycache__): pytest keeps each test module's rewritten asserts
+# there, so a second run, and every worker after the first, skips that work.
+# --no-loadscope-reorder: xdist would hand the groups out by their count of tests;
+# tests/conftest.py orders them instead.
+TEST_WORKERS ?= 4
 test: TEST_STARTED := $(shell date +%s)
 test: export PYTHONDONTWRITEBYTECODE :=
 test: check ## Lint, typecheck and run the whole suite (TEST_WORKERS workers, coverage floor); print its wall time
