@@ -188,8 +188,9 @@ diagnose: setup ## Read-only: how near DB=<instance id> (RDS/Aurora PostgreSQL) 
 
 # ENV's own stacks, by name. Never --all: with a `ci` section in cdk.json the app also holds the
 # CI access stack, which only `make ci-access` deploys (a deploy must not rewrite who may deploy,
-# a destroy must not delete the account's OIDC provider).
-ENV_STACKS = $(or $(shell $(BIN)/python -m ops.stack_names $(ENV_ARG)),$(error cannot name the stacks of ENV=$(ENV): see the line above))
+# a destroy must not delete the account's OIDC provider). Worked out on first use, once per make
+# run (the eval stores the answer), and only by the targets that use it.
+ENV_STACKS = $(eval ENV_STACKS := $(or $(shell $(BIN)/python -m ops.stack_names $(ENV_ARG)),$(error cannot name the stacks of ENV=$(ENV): see the line above)))$(ENV_STACKS)
 
 diff: setup ## cdk diff ENV's stacks against your account
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) diff $(CDK_ARGS) $(ENV_STACKS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -132,9 +133,18 @@ def test_setup_installs_the_lock_with_uv_pinned_in_one_place() -> None:
     assert ["--no-install-package aws-cdk-lib" in line for line in syncs] == [True, False]
 
 
+STACK_TARGETS = ("deploy", "diff", "destroy")
+
+
+@functools.cache
+def _dry_run(*variables: str) -> str:
+    """`make -n deploy diff destroy` with `variables`: one run names the stacks once for all."""
+    return _make("-n", *STACK_TARGETS, *variables)
+
+
 def _cdk_stacks(target: str, *variables: str) -> list[str]:
     """The stack arguments of the `cdk <target>` line `make -n <target>` would run."""
-    (line,) = [ln for ln in _make("-n", target, *variables).splitlines() if f"cdk {target}" in ln]
+    (line,) = [ln for ln in _dry_run(*variables).splitlines() if f"cdk {target}" in ln]
     words = line.split(f"cdk {target}", 1)[1].split()
     stacks, skip = [], False
     for word in words:
@@ -145,7 +155,7 @@ def _cdk_stacks(target: str, *variables: str) -> list[str]:
     return stacks
 
 
-@pytest.mark.parametrize("target", ["deploy", "diff", "destroy"])
+@pytest.mark.parametrize("target", STACK_TARGETS)
 def test_deploy_diff_and_destroy_select_the_environments_stacks_not_the_ci_stack(
     target: str,
 ) -> None:
