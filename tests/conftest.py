@@ -21,7 +21,7 @@ Two costs every process pays are cut here, before any test module imports the CD
   default in every synth) is off for the suite: `CDK_VALIDATION=false` unless the environment
   sets it. It only reports warnings here (`@aws-cdk/core:validateAgainstDefaultRules` is false in
   cdk.json), cfn-lint checks every synthesized template (tests/infra/test_cfn_lint.py), and it
-  costs each process about 4 CPU-seconds to load plus more per synth: a quarter of the suite.
+  costs each process about 4 CPU-seconds to load plus more per synth: a sixth of the suite's CPU.
   tests/tooling/test_entry_points.py runs app.py with CDK's default, validation on, and fails on
   any finding of it; `make synth` and `cdk deploy` keep it.
 - The objects that exist once the tests are collected (the CDK's generated modules are most of
@@ -35,6 +35,7 @@ import gc
 import os
 from collections import Counter
 from collections.abc import Generator
+from itertools import zip_longest
 
 import pytest
 
@@ -101,12 +102,10 @@ def longest_groups_first(
         known = durations.get(f"{nodeid}@{group}", durations.get(nodeid, 0.0))
         totals[group] += known if durations else 1.0
     by_size = sorted(first, key=lambda g: (-totals[g], first[g]))
-    queues = [[g for g in by_size if g in waiting], [g for g in by_size if g not in waiting]]
-    ranked: list[str] = []
-    while any(queues):
-        queues.sort(key=lambda q: -totals[q[0]] if q else 0.0)
-        for queue in [q for q in queues if q]:
-            ranked.append(queue.pop(0))
+    turns = zip_longest(
+        [g for g in by_size if g in waiting], [g for g in by_size if g not in waiting]
+    )
+    ranked = [g for turn in turns for g in sorted(filter(None, turn), key=lambda g: -totals[g])]
     rank = {group: index for index, group in enumerate(ranked)}
     return sorted(range(len(nodeids)), key=lambda i: (rank[groups[i]], i))
 
