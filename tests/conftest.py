@@ -23,7 +23,8 @@ Two costs every process pays are cut here, before any test module imports the CD
   cdk.json), cfn-lint checks every synthesized template (tests/infra/test_cfn_lint.py), and it
   costs each process about 4 CPU-seconds to load plus more per synth: a sixth of the suite's CPU.
   tests/tooling/test_entry_points.py runs app.py with CDK's default, validation on, and fails on
-  any finding of it; `make synth` and `cdk deploy` keep it.
+  any finding of it (a template it found clean is remembered, as cfn-lint's are); `make synth`
+  and `cdk deploy` keep it.
 - The objects that exist once the tests are collected (the CDK's generated modules are most of
   them) are frozen out of the garbage collector: every full collection during the tests, and the
   ones pytest forces at the end of each process, would walk them again for nothing.
@@ -157,3 +158,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if cache is None or hasattr(session.config, "workerinput") or not _measured:
         return
     cache.set(DURATIONS_KEY, {**cache.get(DURATIONS_KEY, {}), **_measured})
+
+
+@pytest.fixture
+def cache(pytestconfig: pytest.Config) -> pytest.Cache | None:
+    """pytest's cache (.pytest_cache), or None when the run disables it (-p no:cacheprovider):
+    where cfn-lint's and CDK's built-in validation's clean verdicts on a template are kept."""
+    return getattr(pytestconfig, "cache", None)

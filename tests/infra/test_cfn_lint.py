@@ -62,12 +62,6 @@ def _lint_all(synthesized: Synthesized, cache: pytest.Cache | None) -> list[str]
     return [p for name, t in synthesized.templates.items() for p in _lint(name, t, cache)]
 
 
-@pytest.fixture
-def cache(pytestconfig: pytest.Config) -> pytest.Cache | None:
-    """pytest's cache, or None when the run disables it (-p no:cacheprovider)."""
-    return getattr(pytestconfig, "cache", None)
-
-
 def test_templates_are_cfn_lint_clean(synth: Synthesized, cache: pytest.Cache | None) -> None:
     assert _lint_all(synth, cache) == []
 

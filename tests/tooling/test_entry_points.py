@@ -8,6 +8,7 @@ does, without PYTHONPATH, and check that no code puts a directory on the path by
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import os
 import subprocess
@@ -78,25 +79,64 @@ def builtin_validation_findings(report: dict[str, Any]) -> list[str]:
     ]
 
 
-def test_app_py_synthesizes_without_pythonpath(tmp_path: Path) -> None:
-    # What `cdk synth` runs (cdk.json "app": "python app.py"), with the context the CLI passes and
-    # CDK's defaults: its built-in CloudFormation validation on, which the rest of the suite turns
-    # off (tests/conftest.py). Its findings are warnings, so a finding would not fail the synth:
-    # the report is read instead.
+def validated_key(body: bytes) -> str:
+    """The cache key under which a template CDK's built-in validation found clean is remembered:
+    its exact content and the aws-cdk-lib version, which carries the rules."""
+    digest = hashlib.sha256(metadata.version("aws-cdk-lib").encode() + b"\n" + body)
+    return f"cdk-validation/{digest.hexdigest()}"
+
+
+def _app_py(outdir: Path, *, validation: bool) -> list[Path]:
+    """Run app.py as `cdk synth` does (cdk.json "app": "python app.py"), with the context the CLI
+    passes, no PYTHONPATH and, with `validation`, CDK's default: its built-in validation on."""
     from stacks.loader import read_context  # noqa: PLC0415
 
     context = {**read_context(), "aws:cdk:bundling-stacks": []}
     dropped = ("PYTHONPATH", "PYTEST_ADDOPTS", CDK_VALIDATION_ENV)
     env = {k: v for k, v in os.environ.items() if k not in dropped}
-    env.update(CDK_CONTEXT_JSON=json.dumps(context), CDK_OUTDIR=str(tmp_path))
+    env.update(CDK_CONTEXT_JSON=json.dumps(context), CDK_OUTDIR=str(outdir))
+    if not validation:
+        env[CDK_VALIDATION_ENV] = "false"
     result = subprocess.run(
         [sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True,
         timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
-    assert sorted(p.name for p in tmp_path.glob("*.template.json"))
-    report = json.loads((tmp_path / "validation-report.json").read_text())
-    assert builtin_validation_findings(report) == [], result.stderr[-2000:]
+    templates = sorted(outdir.glob("*.template.json"))
+    assert templates
+    return templates
+
+
+def test_app_py_synthesizes_without_pythonpath(tmp_path: Path, cache: pytest.Cache | None) -> None:
+    # CDK's built-in CloudFormation validation, which the rest of the suite turns off
+    # (tests/conftest.py), checks these templates too. Its findings are warnings, so a finding
+    # would not fail the synth: the report is read instead. Like cfn-lint's, its clean verdict is
+    # kept in pytest's cache for the exact template and aws-cdk-lib version: an unchanged
+    # template is not validated again (that synth costs about 6 CPU-seconds more than the plain
+    # one), a changed one always is, and a fresh checkout (CI) validates them all.
+    templates = _app_py(tmp_path / "plain", validation=False)
+    bodies = {t.name: t.read_bytes() for t in templates}
+    if cache is not None and all(
+        cache.get(validated_key(body), None) == "clean" for body in bodies.values()
+    ):
+        return
+    validated = _app_py(tmp_path / "validated", validation=True)
+    assert {t.name: t.read_bytes() for t in validated} == bodies
+    report = json.loads((tmp_path / "validated" / "validation-report.json").read_text())
+    assert builtin_validation_findings(report) == []
+    if cache is not None:
+        for body in bodies.values():
+            cache.set(validated_key(body), "clean")
+
+
+def test_a_clean_verdict_is_kept_for_the_exact_template_and_aws_cdk_lib_version(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    key = validated_key(b'{"Resources": {}}')
+    assert validated_key(b'{"Resources": {}}') == key
+    assert validated_key(b'{"Resources": {} }') != key  # any byte of the template
+    monkeypatch.setattr(metadata, "version", lambda name: "2.999.0")  # another aws-cdk-lib
+    assert validated_key(b'{"Resources": {}}') != key
 
 
 def test_builtin_validation_findings_are_read_from_the_report() -> None:
