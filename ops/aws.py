@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import re
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
+from ops.cli import fail
 from stacks import metric_catalog as mc
 from stacks import outputs as out
 from stacks.aws_facts import AURORA_METRIC_ROLE_WRITER, CFN_DEPLOYABLE_STATES
@@ -411,11 +411,6 @@ def read_metrics(
         if not token:
             return series
         kwargs["NextToken"] = token
-
-
-def fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
 
 
 class Regional(Protocol):

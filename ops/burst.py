@@ -20,7 +20,6 @@ from ops.aws import (
     Outputs,
     Series,
     add_common_arguments,
-    fail,
     function_metric,
     invoke,
     make_clients,
@@ -30,6 +29,7 @@ from ops.aws import (
     run_guarded,
     writer_metric,
 )
+from ops.cli import fail
 from orders import contract
 
 if TYPE_CHECKING:

@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ops.aws import BASE_CONFIG, OpsError, aws_errors, fail, open_session
+from ops.aws import BASE_CONFIG, OpsError, aws_errors, open_session
+from ops.cli import fail
 from stacks.ci_plan import CiPlan
 from stacks.loader import PROJECT_ROOT, load_ci
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ops.aws import fail
+from ops.cli import fail
 from stacks.ci_plan import CiPlan
 from stacks.loader import load_ci
 

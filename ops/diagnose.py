@@ -29,13 +29,13 @@ from ops.aws import (
     BASE_CONFIG,
     MetricSpec,
     OpsError,
-    fail,
     function_metric,
     instance_metric,
     open_session,
     read_metrics,
     run_guarded,
 )
+from ops.cli import fail
 from ops.diagnose_output import render_text, to_json, write_plot
 from ops.diagnose_report import Concurrency, Database, Observed, Window, build_report
 from stacks import metric_catalog as mc

@@ -22,11 +22,11 @@ from ops.aws import (
     StackState,
     add_common_arguments,
     describe_stack,
-    fail,
     open_session,
     run_guarded,
 )
 from ops.cdk_app import BootstrapRequirement, synthesized_requirement
+from ops.cli import fail
 from ops.preflight_checks import (
     FAIL,
     PASS,

@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ops.aws import fail
+from ops.cli import fail
 from stacks.loader import environment_names, load
 
 

@@ -63,6 +63,17 @@ def test_make_commands_start_without_pythonpath(argv: list[str], codes: set[int]
     )
 
 
+@pytest.mark.parametrize("module", ["ops.stack_names", "ops.ci_matrix"])
+def test_what_make_deploy_and_the_workflows_run_first_starts_without_boto3(module: str) -> None:
+    # ops.stack_names runs before each `make deploy/diff/destroy`, ops.ci_matrix first in each
+    # workflow: neither calls AWS, so neither pays boto3's import (ops.cli, not ops.aws).
+    code = f"import sys, {module}; print(sorted({{'boto3', 'botocore'}} & set(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, "[]"), result.stderr
+
+
 # aws-cdk-lib's built-in validation plugin, by the name its reports carry
 # (core/lib/validation/cloudformation-validate-plugin: PLUGIN_NAME).
 CDK_BUILTIN_VALIDATION = "CloudFormation Validate"
