@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aws_cdk import Validations
 from aws_cdk.assertions import Template
 
 from stacks.app_builder import BuiltApp, build_from_context
 from tests.fixture_config import fixture_context
+
+# The cloud assembly's artifact type of a CloudFormation stack (manifest.json).
+STACK_ARTIFACT = "aws:cloudformation:stack"
 
 
 @dataclass(frozen=True)
@@ -31,12 +36,40 @@ class Synthesized:
         return found
 
     @property
+    def assembly(self) -> Path:
+        """The cloud assembly the templates came from (Template.from_stack synthesized it)."""
+        return Path(self.built.app.synth().directory)
+
+    @property
     def validation_report(self) -> dict[str, Any]:
         """CDK's validation report of the synthesis the templates came from (the gates'
         findings, acknowledged ones included)."""
-        directory = Path(self.built.app.synth().directory)
-        report: dict[str, Any] = json.loads((directory / "validation-report.json").read_text())
+        report: dict[str, Any] = json.loads((self.assembly / "validation-report.json").read_text())
         return report
+
+    @functools.cached_property
+    def acknowledgments(self) -> dict[tuple[str, str], str]:
+        """(construct path, rule) -> reason of every acknowledgment in the app, cdk-nag's and
+        the Control Tower gate's alike: each construct's `aws:cdk:acknowledged-rules` metadata,
+        as the cloud assembly's stack metadata holds it for the CLI. The same entries as a walk
+        of the construct tree, read from JSON instead of one jsii call per construct."""
+        manifest = json.loads((self.assembly / "manifest.json").read_text())
+        found: dict[tuple[str, str], str] = {}
+        for artifact in manifest["artifacts"].values():
+            if artifact["type"] != STACK_ARTIFACT:
+                continue
+            metadata_file = artifact.get("additionalMetadataFile")
+            metadata = (
+                json.loads((self.assembly / metadata_file).read_text())
+                if metadata_file
+                else artifact.get("metadata", {})
+            )
+            for path, entries in metadata.items():
+                for entry in entries:
+                    if entry["type"] == Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
+                        for rule, reason in entry["data"].items():
+                            found[(path.removeprefix("/"), rule)] = reason
+        return found
 
 
 def synthesize(built: BuiltApp) -> Synthesized:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from aws_cdk import Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk.assertions import Template
 from infra_support import Synthesized, build_fixture
@@ -97,18 +96,13 @@ def smoke_acks(data_stack_name: str, *, aurora: bool = False) -> set[tuple[str, 
 
 def nag_acknowledgments(synth: Synthesized) -> dict[tuple[str, str, str], str]:
     """(stack suffix, path, rule) -> reason for every cdk-nag acknowledgment in the app."""
-    key = Validations.ACKNOWLEDGED_RULES_METADATA_KEY
     found: dict[tuple[str, str, str], str] = {}
-    for construct in synth.built.app.node.find_all():
-        for entry in construct.node.metadata:
-            if entry.type != key:
-                continue
-            for rule, reason in entry.data.items():
-                if not rule.startswith("Annotation::AwsSolutions-"):
-                    continue  # CDK's own CloudFormation-Validate acknowledgments
-                stack, _, path = construct.node.path.partition("/")
-                tier = stack.rsplit("-", 1)[1]
-                found[(tier, path, rule.removeprefix("Annotation::"))] = reason
+    for (construct_path, rule), reason in synth.acknowledgments.items():
+        if not rule.startswith("Annotation::AwsSolutions-"):
+            continue  # CDK's own CloudFormation-Validate acknowledgments, the Control Tower gate's
+        stack, _, path = construct_path.partition("/")
+        tier = stack.rsplit("-", 1)[1]
+        found[(tier, path, rule.removeprefix("Annotation::"))] = reason
     return found
 
 

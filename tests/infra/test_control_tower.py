@@ -25,7 +25,6 @@ from aws_cdk import (
     PolicyValidationPluginReport,
     PolicyViolatingResource,
     PolicyViolation,
-    Validations,
 )
 from aws_cdk import aws_logs as logs
 from aws_cdk.assertions import Template
@@ -129,14 +128,11 @@ def gate_report(synth: Synthesized) -> dict[str, Any]:
 
 
 def acknowledgments_recorded(synth: Synthesized) -> set[tuple[Resource, str]]:
-    """(where, rule) of every Control Tower acknowledgment in the construct tree."""
+    """(where, rule) of every Control Tower acknowledgment in the app."""
     prefix = f"{control_tower.PLUGIN}::"
     return {
-        (resource_of(construct.node.path + "/"), rule.removeprefix(prefix))
-        for construct in synth.built.app.node.find_all()
-        for entry in construct.node.metadata
-        if entry.type == Validations.ACKNOWLEDGED_RULES_METADATA_KEY
-        for rule in entry.data
+        (resource_of(path + "/"), rule.removeprefix(prefix))
+        for path, rule in synth.acknowledgments
         if rule.startswith(prefix)
     }
 
