@@ -11,7 +11,7 @@ from orders import contract
 from stacks.app_builder import build_from_context
 from stacks.aws_facts import RDS_ARN_FORMATS, RDS_PROXY_ENDPOINT_IAM_RESOURCE_ID
 from stacks.outputs import CLUSTER_DATA_OUTPUTS
-from tests.fixture_config import SMALL, aurora_context, fixture_context
+from tests.fixture_config import SMALL, aurora_context
 
 pytestmark = pytest.mark.infra
 
@@ -321,8 +321,8 @@ def test_every_function_with_a_read_host_can_reach_and_log_in_to_the_read_only_e
         ] in [p[-3:] for p in parts], handler
 
 
-def test_postgres_has_no_reader_endpoint() -> None:
-    built = synthesize(build_from_context(fixture_context(), SMALL))
+def test_postgres_has_no_reader_endpoint(synthesized: dict[str, Synthesized]) -> None:
+    built = synthesized[SMALL]
     assert set(_read_hosts(built).values()) == {None}
     assert _of_type(built.data.to_json(), "AWS::RDS::DBProxyEndpoint") == {}
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 from aws_cdk.assertions import Annotations, Match
-from infra_support import build_fixture
+from infra_support import Synthesized, build_fixture
 
 from stacks.budget import (
     PROXY_POOL_FUNCTIONS,
@@ -255,7 +255,9 @@ def test_the_no_queue_rule_names_the_keys_and_figures_when_the_sum_exceeds_the_c
     assert "exceeds by 1, borrows queue" in report(config)
 
 
-def test_synth_warns_when_the_no_queue_rule_does_not_hold() -> None:
+def test_synth_warns_when_the_no_queue_rule_does_not_hold(
+    synthesized: dict[str, Synthesized],
+) -> None:
     built = build_fixture(
         SMALL, functions={"api_reserved_concurrency": 250, "direct_reserved_concurrency": 40}
     )
@@ -263,7 +265,7 @@ def test_synth_warns_when_the_no_queue_rule_does_not_hold() -> None:
         "*", Match.string_like_regexp("exceeds the proxy pool's server-connection ceiling 289")
     )
     assert [w.id for w in warnings] == [f"/{built.service.stack_name}/Functions"]
-    fitting = Annotations.from_stack(build_fixture(SMALL).service).find_warning(
+    fitting = Annotations.from_stack(synthesized[SMALL].built.service).find_warning(
         "*", Match.string_like_regexp("proxy pool")
     )
     assert fitting == []

@@ -22,7 +22,6 @@ from tests.fixture_config import (
     SMALL,
     aurora_context,
     fixture_ci_context,
-    fixture_context,
 )
 
 pytestmark = pytest.mark.infra
@@ -327,7 +326,9 @@ def test_only_the_environments_deploy_role_may_assume_its_smoke_role(
     assert role["MaxSessionDuration"] == 3600
 
 
-def test_the_smoke_role_exists_only_where_ci_deploys() -> None:
+def test_the_smoke_role_exists_only_where_ci_deploys(
+    synthesized: dict[str, Synthesized],
+) -> None:
     # GIVEN a `ci` section that deploys only the large environment
     built = build_from_context(_context(environments=[FIXTURE_CI["environments"][1]]), SMALL)
     synth = synthesize(built)
@@ -339,7 +340,7 @@ def test_the_smoke_role_exists_only_where_ci_deploys() -> None:
     }
     assert SMOKE_ROLE[SMALL] not in names
     # and without a `ci` section there is no CI access stack at all
-    assert build_from_context(fixture_context(), SMALL).ci is None
+    assert synthesized[SMALL].built.ci is None
 
 
 def test_the_smoke_role_carries_only_its_four_acknowledgments(

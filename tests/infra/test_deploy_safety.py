@@ -75,9 +75,11 @@ def test_the_service_stack_reads_the_data_stack_through_imports_only(synth: Synt
     assert imported <= exported
 
 
-def test_a_proxy_replacement_is_refused_before_it_strands_the_functions() -> None:
+def test_a_proxy_replacement_is_refused_before_it_strands_the_functions(
+    synthesized: dict[str, Synthesized],
+) -> None:
     # GIVEN an environment, and the same one with a third AZ: new subnets for the proxy
-    before = synthesize(build_fixture(SMALL))
+    before = synthesized[SMALL]
     after = synthesize(build_fixture(SMALL, network={"max_azs": 3}))
     proxy = STATEFUL_LOGICAL_IDS["proxy"]
     old = before.data.to_json()["Resources"][proxy]["Properties"]
@@ -101,10 +103,12 @@ def test_a_proxy_replacement_is_refused_before_it_strands_the_functions() -> Non
     assert all(name in env for name in exports if "Endpoint" in name)
 
 
-def test_the_data_stack_description_ignores_service_settings() -> None:
+def test_the_data_stack_description_ignores_service_settings(
+    synthesized: dict[str, Synthesized],
+) -> None:
     # A data stack whose template changes with a service setting would redeploy (and re-review)
     # the stateful tier for nothing.
-    base = build_fixture(SMALL)
+    base = synthesized[SMALL].built
     tuned = build_fixture(SMALL, functions={"api_reserved_concurrency": 9, "timeout_s": 15})
     assert base.data.template_options.description == tuned.data.template_options.description
 
@@ -210,10 +214,9 @@ def test_migration_waits_for_its_security_group_rules_in_secrets_mode(
 # --- availability zones -----------------------------------------------------------------------
 
 
-def test_azs_follow_fn_getazs_unless_pinned() -> None:
-    default = build_fixture(SMALL)
+def test_azs_follow_fn_getazs_unless_pinned(synthesized: dict[str, Synthesized]) -> None:
     pinned = build_fixture(SMALL, network={"availability_zones": ["eu-west-1b", "eu-west-1c"]})
-    default_azs = synthesize(default).data.find_resources("AWS::EC2::Subnet")
+    default_azs = synthesized[SMALL].data.find_resources("AWS::EC2::Subnet")
     assert all(
         "Fn::GetAZs" in json.dumps(s["Properties"]["AvailabilityZone"])
         for s in default_azs.values()
