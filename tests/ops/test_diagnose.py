@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from ops import diagnose
+from ops.diagnose import DiagnoseClients
 from ops.diagnose_report import FRAGMENT_POOL_WEIGHTS, fragment, fragment_budget
 from stacks.budget import (
     PROXY_POOL_FUNCTIONS,
@@ -48,12 +49,18 @@ pytestmark = pytest.mark.ops
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = (API_FN, WORKER_FN)
-CLIENTS = make_clients()  # loading the service models once is the slow part
+
+
+@pytest.fixture(scope="module")
+def clients() -> DiagnoseClients:
+    # loading the service models is the slow part: once, and only where these tests run (not
+    # at collection, which every worker does)
+    return make_clients()
 
 
 @pytest.fixture
-def stubs(aws_env: None) -> Iterator[Stubs]:
-    with stubbed(CLIENTS) as queued:
+def stubs(aws_env: None, clients: DiagnoseClients) -> Iterator[Stubs]:
+    with stubbed(clients) as queued:
         yield queued
 
 
