@@ -110,11 +110,12 @@ fmt: $(PY_STAMP) ## Fix what ruff can: ruff check --fix, ruff format; then repor
 
 # The suite on TEST_WORKERS pytest-xdist workers; tests/conftest.py keeps the tests that share a
 # costly fixture (the synthesized apps, a drill run, the integration PostgreSQL) on one worker.
-# Twice this machine's 2 CPUs measured fastest (warm: 86-96 s, against 98-100 s with 3 and
-# 94-95 s with 5): a third of the suite's time is spent waiting on local servers (the drills, the
-# bench runs, the replica), and tests/conftest.py has those groups take turns with the CPU-bound
-# ones. Python may cache bytecode here (git ignores __pycache__): pytest keeps each test module's
-# rewritten asserts there, so a second run, and every worker after the first, skips that work.
+# Twice this machine's 2 CPUs measured fastest (warm, run after run: 83 and 81 s, against 90 s
+# with 3 and 88 s with 5): a third of the suite's time is spent waiting on local servers (the
+# drills, the bench runs, the replica), and tests/conftest.py has those groups take turns with
+# the CPU-bound ones. Python may cache bytecode here (git ignores __pycache__): pytest keeps each
+# test module's rewritten asserts there, so a second run, and every worker after the first, skips
+# that work.
 # --no-loadscope-reorder: xdist would hand the groups out by their count of tests;
 # tests/conftest.py orders them instead.
 TEST_WORKERS ?= 4
