@@ -28,6 +28,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CDK_JSON = PROJECT_ROOT / "cdk.json"
 ENV_CONTEXT_KEY = "env"
 CI_CONTEXT_KEY = "ci"
+ENVIRONMENTS_CONTEXT_KEY = "environments"
 QUALIFIER_CONTEXT_KEY = "@aws-cdk/core:bootstrapQualifier"
 
 
@@ -46,7 +47,7 @@ def read_context(cdk_json: Path = CDK_JSON) -> dict[str, Any]:
 def environment_names(context: Mapping[str, Any] | None = None) -> tuple[str, ...]:
     """The environments cdk.json defines, in file order."""
     context = read_context() if context is None else context
-    environments = context.get("environments")
+    environments = context.get(ENVIRONMENTS_CONTEXT_KEY)
     if not isinstance(environments, Mapping) or not environments:
         raise ConfigError("environments: expected an object with at least one environment")
     return tuple(environments)
@@ -65,7 +66,7 @@ def load(env_name: str | None = None, context: Mapping[str, Any] | None = None) 
     check_env_name(project.default_env, names)
     env_name = env_name or project.default_env
     check_env_name(env_name, names)
-    return parse_environment(project, env_name, context["environments"][env_name])
+    return parse_environment(project, env_name, context[ENVIRONMENTS_CONTEXT_KEY][env_name])
 
 
 def load_ci(context: Mapping[str, Any] | None = None) -> CiPlan | None:
@@ -87,7 +88,13 @@ class ContextReader(Protocol):
     def try_get_context(self, key: str) -> Any: ...
 
 
-_APP_KEYS = ("project", "environments", ENV_CONTEXT_KEY, CI_CONTEXT_KEY, QUALIFIER_CONTEXT_KEY)
+_APP_KEYS = (
+    "project",
+    ENVIRONMENTS_CONTEXT_KEY,
+    ENV_CONTEXT_KEY,
+    CI_CONTEXT_KEY,
+    QUALIFIER_CONTEXT_KEY,
+)
 
 
 def node_context(node: ContextReader) -> dict[str, Any]:

@@ -97,21 +97,31 @@ def validated_key(body: bytes) -> str:
     return f"cdk-validation/{digest.hexdigest()}"
 
 
-def _app_py(outdir: Path, *, validation: bool) -> list[Path]:
-    """Run app.py as `cdk synth` does (cdk.json "app": "python app.py"), with the context the CLI
-    passes, no PYTHONPATH and, with `validation`, CDK's default: its built-in validation on."""
-    from stacks.loader import read_context  # noqa: PLC0415
-
-    context = {**read_context(), "aws:cdk:bundling-stacks": []}
-    dropped = ("PYTHONPATH", "PYTEST_ADDOPTS", CDK_VALIDATION_ENV)
+def _run_app_py(
+    outdir: Path, context: dict[str, Any] | None, *, validation: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """app.py as `cdk synth` runs it (cdk.json "app": "python app.py"): the CLI passes the context
+    (None: none, as when app.py is run by hand), no PYTHONPATH; with `validation`, CDK's default,
+    its built-in validation on."""
+    dropped = ("PYTHONPATH", "PYTEST_ADDOPTS", CDK_VALIDATION_ENV, "CDK_CONTEXT_JSON")
     env = {k: v for k, v in os.environ.items() if k not in dropped}
-    env.update(CDK_CONTEXT_JSON=json.dumps(context), CDK_OUTDIR=str(outdir))
+    env["CDK_OUTDIR"] = str(outdir)
+    if context is not None:
+        env["CDK_CONTEXT_JSON"] = json.dumps(context)
     if not validation:
         env[CDK_VALIDATION_ENV] = "false"
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True,
         timeout=300, check=False,
     )  # fmt: skip
+
+
+def _app_py(outdir: Path, *, validation: bool) -> list[Path]:
+    """The templates app.py writes with cdk.json's context."""
+    from stacks.loader import read_context  # noqa: PLC0415
+
+    context = {**read_context(), "aws:cdk:bundling-stacks": []}
+    result = _run_app_py(outdir, context, validation=validation)
     assert result.returncode == 0, result.stderr[-2000:]
     templates = sorted(outdir.glob("*.template.json"))
     assert templates
@@ -138,6 +148,35 @@ def test_app_py_synthesizes_without_pythonpath(tmp_path: Path, cache: pytest.Cac
     if cache is not None:
         for body in bodies.values():
             cache.set(validated_key(body), "clean")
+
+
+def test_a_configuration_problem_is_one_line_per_problem_not_a_traceback(tmp_path: Path) -> None:
+    from stacks.loader import read_context  # noqa: PLC0415
+
+    context = read_context()
+    env = context["project"]["default_env"]
+    context["environments"][env].setdefault("proxy", {})["max_connections_percent"] = 150
+    context["environments"][env].setdefault("functions", {})["memory_mb"] = "big"
+    result = _run_app_py(tmp_path, context)
+    assert (result.returncode, result.stdout) == (2, "")
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2, result.stderr
+    assert all(line.startswith(f"error: environments.{env}.") for line in lines), lines
+    assert any(
+        "proxy.max_connections_percent: value 150 out of range; allowed 1..100" in line
+        for line in lines
+    ), lines
+    assert any(".functions.memory_mb: " in line for line in lines), lines
+
+
+def test_without_the_clis_context_app_py_says_where_it_runs(tmp_path: Path) -> None:
+    result = _run_app_py(tmp_path, None)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "error: no cdk.json context: app.py runs under the CDK CLI (make synth, cdk synth),"
+        " which passes it"
+    )
 
 
 def test_a_clean_verdict_is_kept_for_the_exact_template_and_aws_cdk_lib_version(
