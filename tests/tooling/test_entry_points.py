@@ -151,12 +151,13 @@ def test_app_py_synthesizes_without_pythonpath(tmp_path: Path, cache: pytest.Cac
 
 
 def test_a_configuration_problem_is_one_line_per_problem_not_a_traceback(tmp_path: Path) -> None:
-    from stacks.loader import read_context  # noqa: PLC0415
+    from stacks.loader import ENVIRONMENTS_CONTEXT_KEY, default_env, read_context  # noqa: PLC0415
 
     context = read_context()
-    env = context["project"]["default_env"]
-    context["environments"][env].setdefault("proxy", {})["max_connections_percent"] = 150
-    context["environments"][env].setdefault("functions", {})["memory_mb"] = "big"
+    env = default_env(context)
+    environment = context[ENVIRONMENTS_CONTEXT_KEY][env]
+    environment.setdefault("proxy", {})["max_connections_percent"] = 150
+    environment.setdefault("functions", {})["memory_mb"] = "big"
     result = _run_app_py(tmp_path, context)
     assert (result.returncode, result.stdout) == (2, "")
     lines = result.stderr.splitlines()
