@@ -14,7 +14,10 @@ from aws_cdk.assertions import Template
 from stacks.app_builder import BuiltApp, build_from_context
 from tests.fixture_config import fixture_context
 
-# The cloud assembly's artifact type of a CloudFormation stack (manifest.json).
+# The cloud assembly's artifact type of a CloudFormation stack, as manifest.json spells it (the
+# Python enum's value is its member name, not this). A stack's metadata is its `metadata` field or
+# its `additionalMetadataFile`, "exactly the same" schema: construct path -> entries
+# (https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.cloud_assembly_schema.ArtifactManifest.html).
 STACK_ARTIFACT = "aws:cloudformation:stack"
 
 
